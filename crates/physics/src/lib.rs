@@ -1,0 +1,19 @@
+//! Physics core of nnqft: the neural-network field theory of one-hidden-layer networks.
+//!
+//! Formulas follow `shared/PHYSICS.md` (Halverson-Maiti-Stoner arXiv:2008.08601, Erbin-Lahoche-Samary
+//! arXiv:2108.01403). This crate does no I/O and never panics on user input: every constructor validates its
+//! arguments and returns a typed [`Error`].
+
+pub mod combos;
+pub mod error;
+pub mod exact;
+pub mod fastexp;
+pub mod kernel;
+pub mod moments;
+pub mod params;
+pub mod quad;
+pub mod sampler;
+pub mod tol;
+
+pub use error::Error;
+pub use params::{Arch, Config};
