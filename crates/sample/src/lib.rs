@@ -1,0 +1,293 @@
+//! The `sample` stage: draws `n_bags` bags of `n_nets` networks of one configuration and writes each
+//! network's outputs at the input points (DESIGN.md "sample" contract).
+//!
+//! Work is split into blocks of [`BLOCK_NETS`] networks with one random stream each (see
+//! [`nnqft_physics::sampler`]); blocks are computed in parallel waves and written in order, one row group per
+//! bag, so memory stays flat and the bytes do not depend on the thread count or on sharding by bag range.
+
+use anyhow::{Context, Result, bail};
+use arrow_array::{ArrayRef, Float64Array, RecordBatch, UInt32Array};
+use arrow_schema::{DataType, Field, Schema, SchemaRef};
+use nnqft_physics::sampler::{BLOCK_NETS, Sampler, Scratch, check_counts};
+use nnqft_physics::{Arch, Config};
+use nnqft_store::{Meta, Staging, TableWriter};
+use rayon::prelude::*;
+use serde::{Deserialize, Serialize};
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
+
+/// File name of the sample table inside the artifact directory.
+pub const TABLE: &str = "samples.parquet";
+/// Stage name recorded in the metadata.
+pub const STAGE: &str = "sample";
+
+/// Draw an ensemble of random one-hidden-layer networks and store their outputs at the input points.
+///
+/// Parameters come from --params FILE (TOML or JSON, keys as the long flags with '_' for '-') and/or flags;
+/// flags override the file. Output: DIR/samples.parquet (columns bag, net, f_0..f_{P-1}) and DIR/manifest.json.
+#[derive(Debug, Clone, Default, clap::Parser, Serialize, Deserialize)]
+#[command(name = "nnqft-sample", version)]
+#[serde(deny_unknown_fields)]
+pub struct Args {
+    /// Parameter file (TOML or JSON) with any of the keys below, e.g. `arch = "gaussnet"`, `points = [0.1, 0.2]`.
+    #[arg(long, value_name = "FILE")]
+    #[serde(skip)]
+    pub params: Option<PathBuf>,
+    /// Output artifact directory; must not exist. Written atomically: it appears complete or not at all.
+    #[arg(long, value_name = "DIR")]
+    #[serde(skip)]
+    pub out: Option<PathBuf>,
+    /// Architecture: gaussnet (g = exp(z - s(x)), normalised with the current sigma_W, sigma_b, d), erf, relu.
+    #[arg(long)]
+    pub arch: Option<String>,
+    /// Input dimension d (>= 1). Default 1.
+    #[arg(long)]
+    pub d: Option<usize>,
+    /// Hidden-layer width N (>= 1).
+    #[arg(long, short = 'N')]
+    pub width: Option<u64>,
+    /// Weight scale sigma_W (> 0): W0 ~ N(0, sigma_W^2/d), W1 ~ N(0, sigma_W^2/N).
+    #[arg(long)]
+    pub sigma_w: Option<f64>,
+    /// Bias scale sigma_b (>= 0): b0, b1 ~ N(0, sigma_b^2).
+    #[arg(long)]
+    pub sigma_b: Option<f64>,
+    /// Input points: d coordinates per point, separated by commas (or ';' between points for readability),
+    /// e.g. `--points=-0.01,-0.006,-0.002,0.002,0.006,0.01` for d = 1.
+    #[arg(long, allow_hyphen_values = true)]
+    #[serde(default, deserialize_with = "points_de")]
+    pub points: Option<String>,
+    /// Number of bags (>= 1): independent sub-ensembles used for error bars.
+    #[arg(long)]
+    pub n_bags: Option<u64>,
+    /// Networks per bag (>= 1).
+    #[arg(long)]
+    pub n_nets: Option<u64>,
+    /// Master seed; each (configuration, bag, block of 1024 nets) gets its own stream derived from it.
+    #[arg(long)]
+    pub seed: Option<u64>,
+    /// Bag range START..END (END exclusive) to draw only a shard of the bags; default all. Shards are
+    /// bit-identical to the same bags of a full run.
+    #[arg(long)]
+    pub bags: Option<String>,
+    /// Hide the progress bar (it is shown only on a terminal anyway).
+    #[arg(long)]
+    #[serde(skip)]
+    pub quiet: bool,
+}
+
+/// Accept points in a parameter file either as a string or as an array of numbers / arrays of numbers.
+fn points_de<'de, D: serde::Deserializer<'de>>(de: D) -> Result<Option<String>, D::Error> {
+    #[derive(Deserialize)]
+    #[serde(untagged)]
+    enum P {
+        S(String),
+        Flat(Vec<f64>),
+        Nested(Vec<Vec<f64>>),
+    }
+    Ok(Some(match P::deserialize(de)? {
+        P::S(s) => s,
+        P::Flat(v) => v.iter().map(|x| format!("{x:?}")).collect::<Vec<_>>().join(","),
+        P::Nested(v) => v
+            .iter()
+            .map(|p| p.iter().map(|x| format!("{x:?}")).collect::<Vec<_>>().join(","))
+            .collect::<Vec<_>>()
+            .join(";"),
+    }))
+}
+
+/// A validated sampling job.
+#[derive(Debug, Clone)]
+pub struct Plan {
+    pub cfg: Config,
+    pub n_bags: u64,
+    pub n_nets: u64,
+    pub seed: u64,
+    pub bags: (u32, u32),
+}
+
+/// Parses `points` with `d` coordinates per point.
+pub fn parse_points(s: &str, d: usize) -> Result<Vec<Vec<f64>>> {
+    let mut nums = Vec::new();
+    for tok in s.split([',', ';', ' ']).filter(|t| !t.trim().is_empty()) {
+        let v: f64 = tok.trim().parse().with_context(|| format!("points: '{tok}' is not a number"))?;
+        nums.push(v);
+    }
+    if d == 0 {
+        bail!("input dimension d = 0 is invalid: d must be >= 1");
+    }
+    if nums.len() % d != 0 {
+        bail!("points: {} numbers are not a whole number of points of dimension d = {d}", nums.len());
+    }
+    Ok(nums.chunks(d).map(|c| c.to_vec()).collect())
+}
+
+fn parse_range(s: &str, n_bags: u64) -> Result<(u32, u32)> {
+    let (a, b) = s.split_once("..").with_context(|| format!("bags: '{s}' is not a range START..END"))?;
+    let a: u64 = a.trim().parse().with_context(|| format!("bags: start '{a}' is not a bag index"))?;
+    let b: u64 = b.trim().parse().with_context(|| format!("bags: end '{b}' is not a bag index"))?;
+    if a >= b || b > n_bags {
+        bail!("bags = {s} is invalid: need START < END <= n_bags = {n_bags}");
+    }
+    Ok((a as u32, b as u32))
+}
+
+impl Args {
+    /// Reads the parameter file (if any) and lets the flags override it.
+    pub fn merged(&self) -> Result<Args> {
+        let mut base = match &self.params {
+            None => Args::default(),
+            Some(path) => {
+                let text =
+                    std::fs::read_to_string(path).with_context(|| format!("reading parameter file {}", path.display()))?;
+                if path.extension().is_some_and(|e| e == "json") {
+                    serde_json::from_str(&text).with_context(|| format!("parameter file {}", path.display()))?
+                } else {
+                    toml::from_str(&text).with_context(|| format!("parameter file {}", path.display()))?
+                }
+            }
+        };
+        macro_rules! over {
+            ($($f:ident),*) => { $( if self.$f.is_some() { base.$f = self.$f.clone(); } )* };
+        }
+        over!(arch, d, width, sigma_w, sigma_b, points, n_bags, n_nets, seed, bags);
+        base.out = self.out.clone();
+        base.quiet = self.quiet;
+        Ok(base)
+    }
+
+    /// Validates everything before anything is written.
+    pub fn plan(&self) -> Result<Plan> {
+        let a = self.merged()?;
+        let need = |name: &str| anyhow::anyhow!("parameter {name} is required (flag --{} or the parameter file)", name.replace('_', "-"));
+        let arch = Arch::parse(a.arch.as_deref().ok_or_else(|| need("arch"))?).map_err(anyhow::Error::msg)?;
+        let d = a.d.unwrap_or(1);
+        let points = parse_points(a.points.as_deref().ok_or_else(|| need("points"))?, d)?;
+        let cfg = Config::new(
+            arch,
+            d,
+            a.width.ok_or_else(|| need("width"))?,
+            a.sigma_w.ok_or_else(|| need("sigma_w"))?,
+            a.sigma_b.ok_or_else(|| need("sigma_b"))?,
+            &points,
+        )?;
+        let n_bags = a.n_bags.ok_or_else(|| need("n_bags"))?;
+        let n_nets = a.n_nets.ok_or_else(|| need("n_nets"))?;
+        check_counts(n_bags, n_nets)?;
+        let bags = match &a.bags {
+            Some(s) => parse_range(s, n_bags)?,
+            None => (0, n_bags as u32),
+        };
+        Ok(Plan { cfg, n_bags, n_nets, seed: a.seed.unwrap_or(0), bags })
+    }
+}
+
+impl Plan {
+    /// Canonical parameters recorded in the artifact (the configuration is everything but `bags`).
+    pub fn params(&self) -> serde_json::Value {
+        serde_json::json!({
+            "arch": self.cfg.arch().name(),
+            "d": self.cfg.d(),
+            "width": self.cfg.width(),
+            "sigma_w": self.cfg.sigma_w(),
+            "sigma_b": self.cfg.sigma_b(),
+            "points": self.cfg.points(),
+            "n_bags": self.n_bags,
+            "n_nets": self.n_nets,
+            "seed": self.seed,
+            "bags": [self.bags.0, self.bags.1],
+        })
+    }
+}
+
+/// The sample table's schema for P points.
+pub fn schema(p: usize) -> SchemaRef {
+    let mut fields = vec![Field::new("bag", DataType::UInt32, false), Field::new("net", DataType::UInt32, false)];
+    fields.extend((0..p).map(|i| Field::new(format!("f_{i}"), DataType::Float64, false)));
+    Arc::new(Schema::new(fields))
+}
+
+/// Rebuilds the configuration recorded in a sample table's parameters.
+pub fn config_from_params(v: &serde_json::Value) -> Result<Config> {
+    let get = |k: &str| v.get(k).with_context(|| format!("sample parameters lack '{k}'"));
+    let arch = Arch::parse(get("arch")?.as_str().context("arch is not a string")?).map_err(anyhow::Error::msg)?;
+    let points: Vec<Vec<f64>> = serde_json::from_value(get("points")?.clone()).context("points")?;
+    Ok(Config::new(
+        arch,
+        get("d")?.as_u64().context("d")? as usize,
+        get("width")?.as_u64().context("width")?,
+        get("sigma_w")?.as_f64().context("sigma_w")?,
+        get("sigma_b")?.as_f64().context("sigma_b")?,
+        &points,
+    )?)
+}
+
+fn progress(total: u64, show: bool) -> indicatif::ProgressBar {
+    if !show {
+        return indicatif::ProgressBar::hidden();
+    }
+    let pb = indicatif::ProgressBar::new(total);
+    pb.set_style(
+        indicatif::ProgressStyle::with_template("sample {bar:40} {pos}/{len} nets  {per_sec}  eta {eta}")
+            .expect("template"),
+    );
+    pb
+}
+
+/// Draws the plan into the artifact directory `out` (atomically) and returns its content hash.
+pub fn sample(plan: &Plan, out: &Path, show_progress: bool) -> Result<String> {
+    let staging = Staging::new(out)?;
+    let p = plan.cfg.n_points();
+    let schema = schema(p);
+    let meta = Meta::new(STAGE, plan.params(), vec![]);
+    let mut writer = TableWriter::create(&staging.path().join(TABLE), schema.clone(), &meta)?;
+    let sampler = Sampler::new(&plan.cfg);
+    let blocks_per_bag = plan.n_nets.div_ceil(BLOCK_NETS as u64) as u32;
+    let tasks: Vec<(u32, u32)> =
+        (plan.bags.0..plan.bags.1).flat_map(|bag| (0..blocks_per_bag).map(move |b| (bag, b))).collect();
+    let pb = progress((plan.bags.1 - plan.bags.0) as u64 * plan.n_nets, show_progress);
+    let wave = 4 * rayon::current_num_threads().max(1);
+    for chunk in tasks.chunks(wave) {
+        let results: Vec<Vec<f64>> = chunk
+            .par_iter()
+            .map_init(Scratch::default, |scratch, &(bag, block)| {
+                let n = block_len(plan.n_nets, block);
+                let mut out = vec![0.0; p * n];
+                sampler.block(plan.seed, bag, block, n, &mut out, scratch);
+                out
+            })
+            .collect();
+        for (&(bag, block), data) in chunk.iter().zip(results) {
+            let n = block_len(plan.n_nets, block);
+            let start = block * BLOCK_NETS as u32;
+            let mut cols: Vec<ArrayRef> = vec![
+                Arc::new(UInt32Array::from(vec![bag; n])),
+                Arc::new(UInt32Array::from_iter_values(start..start + n as u32)),
+            ];
+            cols.extend(data.chunks(n).map(|c| Arc::new(Float64Array::from(c.to_vec())) as ArrayRef));
+            writer.write(&RecordBatch::try_new(schema.clone(), cols)?)?;
+            if block + 1 == blocks_per_bag {
+                writer.flush()?;
+            }
+            pb.inc(n as u64);
+        }
+    }
+    writer.finish()?;
+    pb.finish_and_clear();
+    Ok(staging.publish()?)
+}
+
+fn block_len(n_nets: u64, block: u32) -> usize {
+    (n_nets - block as u64 * BLOCK_NETS as u64).min(BLOCK_NETS as u64) as usize
+}
+
+/// Entry point of the binary: validate, then sample.
+pub fn run(args: &Args) -> Result<String> {
+    let plan = args.plan()?;
+    let out = args.out.as_ref().context("parameter out is required (--out DIR)")?;
+    if out.exists() {
+        bail!("--out {}: already exists; give a new directory", out.display());
+    }
+    let show = !args.quiet && std::io::IsTerminal::is_terminal(&std::io::stderr());
+    sample(&plan, out, show)
+}
