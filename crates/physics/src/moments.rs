@@ -182,12 +182,12 @@ pub struct TailStats {
 
 /// Minimum effective sample size for an n-point estimate to count as resolvable.
 ///
-/// For Gaussian f the ratio ess / networks is (E|f^n|)^2 / E f^2n: 0.64 (n = 2), 0.09 (n = 4), 0.0216 (n = 6).
-/// Heavy-tailed ensembles (GaussNet, sigma_b = 1, small N, n = 6) fall orders of magnitude below their
-/// network count; the exact value is then missed by many standard errors (tested in the moments crate).
-pub const ESS_MIN: f64 = 200.0;
-/// Largest share of sum |p| one network may carry for a resolvable estimate.
-pub const MAX_SHARE: f64 = 0.01;
+/// For Gaussian f the ratio ess / networks is (E|f^n|)^2 / E f^2n: 0.64 (n = 2), 0.09 (n = 4), 0.0216 (n = 6),
+/// so light-tailed ensembles of the usual sizes have ess in the thousands. Measured on the ELS setting
+/// (GaussNet, sigma_b = 1, 30000 networks): every n = 6 estimate that misses its exact value by more than five
+/// standard errors has ess < 20 (N = 2, 10), while every estimate within errors has ess >= 400 or is n <= 4.
+/// 100 sits between the two; the rule is tested in the moments crate on both sides.
+pub const ESS_MIN: f64 = 100.0;
 
 impl TailStats {
     /// Pools the per-bag statistics of one slot.
@@ -202,7 +202,7 @@ impl TailStats {
     }
 
     pub fn resolvable(&self) -> bool {
-        self.ess >= ESS_MIN && self.max_share <= MAX_SHARE
+        self.ess >= ESS_MIN
     }
 }
 

@@ -1,0 +1,243 @@
+//! Reading sample shards into per-bag sums, and turning those into Green functions.
+
+use crate::table::{MomentRow, Moments};
+use anyhow::{Context, Result, bail};
+use arrow_array::{Array, Float64Array, UInt32Array};
+use arrow_schema::DataType;
+use nnqft_physics::Config;
+use nnqft_physics::combos::{Index, pair_and_rest6};
+use nnqft_physics::exact::{self, Exact, wick};
+use nnqft_physics::kernel;
+use nnqft_physics::moments::{BagSums, TailStats, Tree};
+use nnqft_store::{open_table, read_all, verify};
+use rayon::prelude::*;
+use std::collections::BTreeMap;
+use std::path::{Path, PathBuf};
+
+
+/// Per-bag sums of one configuration, gathered from all its shards.
+#[derive(Debug, Clone)]
+pub struct BagMoments {
+    pub cfg: Config,
+    /// Sample parameters without the bag range (identical across shards).
+    pub sample_params: serde_json::Value,
+    /// Content hashes of the input artifacts, in the order given.
+    pub inputs: Vec<String>,
+    pub tree: Tree,
+    /// Bag index -> sums, ordered by bag.
+    pub bags: BTreeMap<u32, BagSums>,
+}
+
+fn config_key(params: &serde_json::Value) -> serde_json::Value {
+    let mut p = params.clone();
+    if let Some(o) = p.as_object_mut() {
+        o.remove("bags");
+    }
+    p
+}
+
+/// Verifies, opens and accumulates every input; errors name the file and the problem.
+pub fn accumulate_inputs(inputs: &[PathBuf]) -> Result<BagMoments> {
+    let mut first: Option<(PathBuf, serde_json::Value)> = None;
+    let mut hashes = Vec::new();
+    let mut files = Vec::new();
+    for dir in inputs {
+        verify(dir).with_context(|| format!("input {}", dir.display()))?;
+        hashes.push(nnqft_store::content_hash(dir)?);
+        let path = dir.join(nnqft_sample::TABLE);
+        let (meta, builder) = open_table(&path, nnqft_sample::STAGE, &[])?;
+        let key = config_key(&meta.params);
+        match &first {
+            None => first = Some((path.clone(), key)),
+            Some((p0, k0)) if *k0 != key => {
+                let diff: Vec<String> = k0
+                    .as_object()
+                    .into_iter()
+                    .flatten()
+                    .filter(|(k, v)| key.get(k.as_str()) != Some(v))
+                    .map(|(k, v)| format!("{k}: {v} vs {}", key.get(k.as_str()).unwrap_or(&serde_json::Value::Null)))
+                    .collect();
+                bail!(
+                    "inputs {} and {} come from different configurations ({}); one moments call takes shards of \
+                     one configuration",
+                    p0.display(),
+                    path.display(),
+                    diff.join(", ")
+                );
+            }
+            _ => {}
+        }
+        let n_rg = builder.metadata().num_row_groups();
+        files.push((path, meta, n_rg));
+    }
+    let (_, sample_params) = first.context("no input given")?;
+    let cfg = nnqft_sample::config_from_params(&sample_params)?;
+    let n_nets = sample_params["n_nets"].as_u64().context("n_nets")?;
+    let p = cfg.n_points();
+    let mut required = vec![("bag".to_string(), DataType::UInt32), ("net".to_string(), DataType::UInt32)];
+    required.extend((0..p).map(|i| (format!("f_{i}"), DataType::Float64)));
+    let required_ref: Vec<(&str, DataType)> = required.iter().map(|(n, t)| (n.as_str(), t.clone())).collect();
+    for (path, _, _) in &files {
+        open_table(path, nnqft_sample::STAGE, &required_ref)?;
+    }
+    let tree = Tree::new(p);
+    let tasks: Vec<(usize, usize)> =
+        files.iter().enumerate().flat_map(|(f, (_, _, n))| (0..*n).map(move |rg| (f, rg))).collect();
+    let partials: Vec<Vec<(u32, BagSums)>> = tasks
+        .par_iter()
+        .map(|&(f, rg)| row_group_sums(&files[f].0, rg, p, &tree))
+        .collect::<Result<_>>()?;
+    let mut bags: BTreeMap<u32, BagSums> = BTreeMap::new();
+    let mut owner: BTreeMap<u32, usize> = BTreeMap::new();
+    for (&(f, _), part) in tasks.iter().zip(partials) {
+        for (bag, sums) in part {
+            match owner.get(&bag) {
+                Some(&g) if g != f => bail!(
+                    "bag {bag} appears in both {} and {}; shards must hold disjoint bags",
+                    files[g].0.display(),
+                    files[f].0.display()
+                ),
+                _ => {
+                    owner.insert(bag, f);
+                }
+            }
+            match bags.get_mut(&bag) {
+                Some(b) => b.merge(&sums),
+                None => {
+                    bags.insert(bag, sums);
+                }
+            }
+        }
+    }
+    for (bag, s) in &bags {
+        if s.count != n_nets {
+            bail!("bag {bag} of {} has {} networks but n_nets = {n_nets}", files[owner[bag]].0.display(), s.count);
+        }
+    }
+    if bags.len() < 2 {
+        bail!("only {} bag(s) in the inputs: at least 2 bags are needed for error bars", bags.len());
+    }
+    Ok(BagMoments { cfg, sample_params, inputs: hashes, tree, bags })
+}
+
+/// Sums of one row group, split by bag (runs of equal `bag` values, in row order).
+fn row_group_sums(path: &Path, rg: usize, p: usize, tree: &Tree) -> Result<Vec<(u32, BagSums)>> {
+    let (_, builder) = open_table(path, nnqft_sample::STAGE, &[])?;
+    let reader = builder.with_row_groups(vec![rg]).with_batch_size(1 << 16).build()?;
+    let mut out: Vec<(u32, BagSums)> = Vec::new();
+    for batch in read_all(path, reader)? {
+        let bag = batch
+            .column_by_name("bag")
+            .and_then(|c| c.as_any().downcast_ref::<UInt32Array>())
+            .context("bag column")?;
+        let cols: Vec<&Float64Array> = (0..p)
+            .map(|i| {
+                batch
+                    .column_by_name(&format!("f_{i}"))
+                    .and_then(|c| c.as_any().downcast_ref::<Float64Array>())
+                    .with_context(|| format!("{}: column f_{i}", path.display()))
+            })
+            .collect::<Result<_>>()?;
+        if cols.iter().any(|c| c.null_count() > 0) || bag.null_count() > 0 {
+            bail!("{}: null values in the sample table", path.display());
+        }
+        let bags = bag.values();
+        let mut start = 0;
+        while start < bags.len() {
+            let b = bags[start];
+            let mut end = start;
+            while end < bags.len() && bags[end] == b {
+                end += 1;
+            }
+            let slices: Vec<&[f64]> = cols.iter().map(|c| &c.values()[start..end]).collect();
+            if out.last().is_none_or(|(last, _)| *last != b) {
+                out.push((b, BagSums::new(tree.combos().len())));
+            }
+            let sums = &mut out.last_mut().expect("pushed").1;
+            tree.accumulate(&slices, sums);
+            start = end;
+        }
+    }
+    Ok(out)
+}
+
+fn mean_std(xs: &[f64]) -> (f64, f64) {
+    let n = xs.len() as f64;
+    let m = xs.iter().sum::<f64>() / n;
+    let var = xs.iter().map(|x| (x - m) * (x - m)).sum::<f64>() / (n - 1.0);
+    (m, var.sqrt())
+}
+
+/// Turns per-bag sums into the moments table.
+pub fn summarise(acc: &BagMoments) -> Result<Moments> {
+    let cfg = &acc.cfg;
+    let combos = acc.tree.combos();
+    let kmat = kernel::k_matrix(cfg);
+    let p = cfg.n_points();
+    let k = |a: usize, b: usize| kmat[a * p + b];
+    let exact = if exact::supported(cfg) { Some(Exact::new(cfg)?) } else { None };
+    let index = Index::new(&combos.iter().map(|(_, c)| c.clone()).collect::<Vec<_>>());
+    let bag_list: Vec<u32> = acc.bags.keys().copied().collect();
+    let sums: Vec<&BagSums> = acc.bags.values().collect();
+    // Per-bag means of every slot.
+    let per_bag: Vec<Vec<f64>> =
+        (0..combos.len()).map(|s| sums.iter().map(|b| b.sum[s] / b.count as f64).collect()).collect();
+    let pooled: Vec<BagSums> = acc.bags.values().cloned().collect();
+    let mut rows = Vec::with_capacity(combos.len());
+    for (slot, (n, combo)) in combos.iter().enumerate() {
+        let idx: Vec<usize> = combo.iter().map(|&a| a as usize).collect();
+        let g_free = wick(*n, |a, b| k(idx[a], idx[b]));
+        // Connected part per bag (linear in the bag's G's, so its mean is the connected part of the means).
+        let conn_bag: Vec<f64> = match n {
+            2 => per_bag[slot].clone(),
+            4 => per_bag[slot].iter().map(|g| g - g_free).collect(),
+            6 => {
+                let kkk: f64 = wick(6, |a, b| k(idx[a], idx[b]));
+                let legs: Vec<(usize, f64)> = pair_and_rest6()
+                    .into_iter()
+                    .map(|((a, b), r)| {
+                        let sub = [combo[r[0]], combo[r[1]], combo[r[2]], combo[r[3]]];
+                        (index.get(&sub).expect("4-point multiset"), k(idx[a], idx[b]))
+                    })
+                    .collect();
+                (0..bag_list.len())
+                    .map(|b| {
+                        let g4k: f64 = legs.iter().map(|&(s4, kk)| per_bag[s4][b] * kk).sum();
+                        per_bag[slot][b] - g4k + 2.0 * kkk
+                    })
+                    .collect()
+            }
+            _ => unreachable!("orders are 2, 4, 6"),
+        };
+        let (g_exp, bag_std) = mean_std(&per_bag[slot]);
+        let (connected, conn_std) = mean_std(&conn_bag);
+        let nb = (bag_list.len() as f64).sqrt();
+        let tail = TailStats::pooled(&pooled, slot);
+        let delta_g = g_exp - g_free;
+        rows.push(MomentRow {
+            n: *n as u8,
+            combo: combo.clone(),
+            g_exp,
+            g_free,
+            delta_g,
+            m: delta_g / g_free,
+            bag_std,
+            stderr: bag_std / nb,
+            connected,
+            connected_stderr: conn_std / nb,
+            g_exact: exact.as_ref().map(|e| e.g(&idx)),
+            delta_g_exact: exact.as_ref().map(|e| e.delta_g(&idx)),
+            connected_exact: exact.as_ref().map(|e| e.connected(&idx)),
+            ess: tail.ess,
+            max_share: tail.max_share,
+            resolvable: tail.resolvable(),
+            g_bag: per_bag[slot].clone(),
+        });
+    }
+    Ok(Moments {
+        sample_params: acc.sample_params.clone(),
+        inputs: acc.inputs.clone(),
+        bags: bag_list,
+        rows,
+    })
+}

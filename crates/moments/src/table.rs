@@ -1,0 +1,177 @@
+//! The moments artifact (DESIGN.md "moments" contract): one row per (n, multiset).
+
+use crate::{STAGE, TABLE};
+use anyhow::{Context, Result, bail};
+use arrow_array::builder::{Float64Builder, ListBuilder, UInt16Builder};
+use arrow_array::{Array, ArrayRef, BooleanArray, Float64Array, ListArray, RecordBatch, UInt8Array, UInt16Array};
+use arrow_schema::{DataType, Field, Schema, SchemaRef};
+use nnqft_store::{Meta, Staging, TableWriter, open_table, read_all, verify};
+use std::path::Path;
+use std::sync::Arc;
+
+/// One (n, multiset) row.
+#[derive(Debug, Clone, PartialEq)]
+pub struct MomentRow {
+    pub n: u8,
+    /// Sorted point indices (a multiset).
+    pub combo: Vec<u16>,
+    /// Mean over bags of the per-bag estimate G_exp.
+    pub g_exp: f64,
+    /// Wick value G_0 with the analytic kernel K.
+    pub g_free: f64,
+    pub delta_g: f64,
+    /// m_n = DeltaG / G_0.
+    pub m: f64,
+    /// Standard deviation of G_exp over bags (the papers' "background").
+    pub bag_std: f64,
+    /// Standard error of the mean over bags: bag_std / sqrt(bags).
+    pub stderr: f64,
+    /// Connected function: G^(2) for n = 2, G_c^(4) = DeltaG^(4), G_c^(6) (PHYSICS.md 3).
+    pub connected: f64,
+    pub connected_stderr: f64,
+    pub g_exact: Option<f64>,
+    pub delta_g_exact: Option<f64>,
+    pub connected_exact: Option<f64>,
+    /// Effective sample size of the pooled products (PHYSICS.md 8).
+    pub ess: f64,
+    /// Largest share of sum |product| carried by one network.
+    pub max_share: f64,
+    /// Tail rule of `nnqft_physics::moments::TailStats::resolvable`.
+    pub resolvable: bool,
+    /// Per-bag G_exp, in the order of [`Moments::bags`].
+    pub g_bag: Vec<f64>,
+}
+
+/// The whole moments artifact.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Moments {
+    /// Parameters of the sample stage (configuration, without bag range).
+    pub sample_params: serde_json::Value,
+    /// Content hashes of the sample artifacts.
+    pub inputs: Vec<String>,
+    /// Bag indices, in the order of every row's `g_bag`.
+    pub bags: Vec<u32>,
+    pub rows: Vec<MomentRow>,
+}
+
+impl Moments {
+    /// Rows of order n.
+    pub fn order(&self, n: u8) -> impl Iterator<Item = &MomentRow> {
+        self.rows.iter().filter(move |r| r.n == n)
+    }
+}
+
+fn f64_fields() -> [&'static str; 12] {
+    [
+        "g_exp", "g_free", "delta_g", "m", "bag_std", "stderr", "connected", "connected_stderr", "g_exact",
+        "delta_g_exact", "connected_exact", "ess",
+    ]
+}
+
+fn schema() -> SchemaRef {
+    let mut fields = vec![
+        Field::new("n", DataType::UInt8, false),
+        Field::new("combo", DataType::List(Arc::new(Field::new("item", DataType::UInt16, true))), false),
+    ];
+    for name in f64_fields() {
+        fields.push(Field::new(name, DataType::Float64, name.ends_with("exact")));
+    }
+    fields.push(Field::new("max_share", DataType::Float64, false));
+    fields.push(Field::new("resolvable", DataType::Boolean, false));
+    fields.push(Field::new("g_bag", DataType::List(Arc::new(Field::new("item", DataType::Float64, true))), false));
+    Arc::new(Schema::new(fields))
+}
+
+/// Writes the artifact atomically into `out`; returns its content hash.
+pub fn write_moments(m: &Moments, out: &Path) -> Result<String> {
+    let staging = Staging::new(out)?;
+    let params = serde_json::json!({ "sample": m.sample_params, "bags": m.bags });
+    let meta = Meta::new(STAGE, params, m.inputs.clone());
+    let schema = schema();
+    let mut combo = ListBuilder::new(UInt16Builder::new());
+    let mut g_bag = ListBuilder::new(Float64Builder::new());
+    for r in &m.rows {
+        combo.values().append_slice(&r.combo);
+        combo.append(true);
+        g_bag.values().append_slice(&r.g_bag);
+        g_bag.append(true);
+    }
+    let col = |f: &dyn Fn(&MomentRow) -> f64| Arc::new(Float64Array::from_iter_values(m.rows.iter().map(f))) as ArrayRef;
+    let opt = |f: &dyn Fn(&MomentRow) -> Option<f64>| Arc::new(m.rows.iter().map(f).collect::<Float64Array>()) as ArrayRef;
+    let cols: Vec<ArrayRef> = vec![
+        Arc::new(UInt8Array::from_iter_values(m.rows.iter().map(|r| r.n))),
+        Arc::new(combo.finish()),
+        col(&|r| r.g_exp),
+        col(&|r| r.g_free),
+        col(&|r| r.delta_g),
+        col(&|r| r.m),
+        col(&|r| r.bag_std),
+        col(&|r| r.stderr),
+        col(&|r| r.connected),
+        col(&|r| r.connected_stderr),
+        opt(&|r| r.g_exact),
+        opt(&|r| r.delta_g_exact),
+        opt(&|r| r.connected_exact),
+        col(&|r| r.ess),
+        col(&|r| r.max_share),
+        Arc::new(BooleanArray::from(m.rows.iter().map(|r| r.resolvable).collect::<Vec<_>>())),
+        Arc::new(g_bag.finish()),
+    ];
+    let mut w = TableWriter::create(&staging.path().join(TABLE), schema.clone(), &meta)?;
+    w.write(&RecordBatch::try_new(schema, cols)?)?;
+    w.finish()?;
+    Ok(staging.publish()?)
+}
+
+fn f64_col<'a>(b: &'a RecordBatch, name: &str) -> Result<&'a Float64Array> {
+    b.column_by_name(name).and_then(|c| c.as_any().downcast_ref::<Float64Array>()).with_context(|| format!("column {name}"))
+}
+
+/// Verifies and reads a moments artifact directory.
+pub fn read_moments(dir: &Path) -> Result<Moments> {
+    verify(dir).with_context(|| format!("input {}", dir.display()))?;
+    let path = dir.join(TABLE);
+    let sch = schema();
+    let required: Vec<(&str, DataType)> = sch.fields().iter().map(|f| (f.name().as_str(), f.data_type().clone())).collect();
+    let (meta, builder) = open_table(&path, STAGE, &required)?;
+    let bags: Vec<u32> = serde_json::from_value(meta.params["bags"].clone()).context("bags in metadata")?;
+    let mut rows = Vec::new();
+    for b in read_all(&path, builder.build()?)? {
+        let n = b.column_by_name("n").and_then(|c| c.as_any().downcast_ref::<UInt8Array>()).context("n")?;
+        let combo = b.column_by_name("combo").and_then(|c| c.as_any().downcast_ref::<ListArray>()).context("combo")?;
+        let g_bag = b.column_by_name("g_bag").and_then(|c| c.as_any().downcast_ref::<ListArray>()).context("g_bag")?;
+        let res = b.column_by_name("resolvable").and_then(|c| c.as_any().downcast_ref::<BooleanArray>()).context("resolvable")?;
+        let c: Vec<&Float64Array> = f64_fields().iter().map(|f| f64_col(&b, f)).collect::<Result<_>>()?;
+        let max_share = f64_col(&b, "max_share")?;
+        let opt = |a: &Float64Array, i: usize| if a.is_null(i) { None } else { Some(a.value(i)) };
+        for i in 0..b.num_rows() {
+            let cv = combo.value(i);
+            let cv = cv.as_any().downcast_ref::<UInt16Array>().context("combo items")?;
+            let gv = g_bag.value(i);
+            let gv = gv.as_any().downcast_ref::<Float64Array>().context("g_bag items")?;
+            if gv.len() != bags.len() {
+                bail!("{}: row {i} has {} per-bag values for {} bags", path.display(), gv.len(), bags.len());
+            }
+            rows.push(MomentRow {
+                n: n.value(i),
+                combo: cv.values().to_vec(),
+                g_exp: c[0].value(i),
+                g_free: c[1].value(i),
+                delta_g: c[2].value(i),
+                m: c[3].value(i),
+                bag_std: c[4].value(i),
+                stderr: c[5].value(i),
+                connected: c[6].value(i),
+                connected_stderr: c[7].value(i),
+                g_exact: opt(c[8], i),
+                delta_g_exact: opt(c[9], i),
+                connected_exact: opt(c[10], i),
+                ess: c[11].value(i),
+                max_share: max_share.value(i),
+                resolvable: res.value(i),
+                g_bag: gv.values().to_vec(),
+            });
+        }
+    }
+    Ok(Moments { sample_params: meta.params["sample"].clone(), inputs: meta.inputs, bags, rows })
+}

@@ -1,0 +1,177 @@
+//! The moments stage against exact values, naive sums, shard merges and bad inputs.
+
+use nnqft_moments::{Moments, read_moments};
+use nnqft_physics::tol::MC_SIGMAS;
+use std::path::{Path, PathBuf};
+use std::process::Command;
+
+fn sample(dir: &Path, name: &str, args: &[&str]) -> PathBuf {
+    let out = dir.join(name);
+    let mut full = vec!["nnqft-sample"];
+    full.extend_from_slice(args);
+    let a = <nnqft_sample::Args as clap::Parser>::parse_from(full);
+    let plan = a.plan().unwrap();
+    nnqft_sample::sample(&plan, &out, false).unwrap();
+    out
+}
+
+fn moments(inputs: &[&Path], out: &Path) -> std::process::Output {
+    Command::new(env!("CARGO_BIN_EXE_nnqft-moments")).args(inputs).arg("--out").arg(out).output().unwrap()
+}
+
+fn moments_ok(inputs: &[&Path], out: &Path) -> Moments {
+    let o = moments(inputs, out);
+    assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
+    read_moments(out).unwrap()
+}
+
+/// Every connected function and m_2 within MC_SIGMAS of its exact value; returns how many 4/6-point
+/// connected parts are resolved away from zero (the test's power).
+fn check_exact(m: &Moments) -> usize {
+    let mut resolved = 0;
+    for r in &m.rows {
+        let exact = r.connected_exact.expect("exact values exist");
+        let z = (r.connected - exact) / r.connected_stderr;
+        assert!(z.abs() < MC_SIGMAS, "n={} {:?}: {} +- {} vs exact {exact} ({z:.1} sigma)", r.n, r.combo, r.connected, r.connected_stderr);
+        if r.n == 2 {
+            let zm = r.m / (r.stderr / r.g_free);
+            assert!(zm.abs() < MC_SIGMAS, "m_2 of {:?} = {} is not consistent with 0 ({zm:.1} sigma)", r.combo, r.m);
+        } else if (r.connected / r.connected_stderr).abs() > MC_SIGMAS {
+            resolved += 1;
+        }
+    }
+    resolved
+}
+
+const ERF: &[&str] = &["--arch", "erf", "-N", "2", "--sigma-w", "1.2", "--sigma-b", "0.3", "--points=-1,-0.2,0.6,1", "--n-bags", "20", "--n-nets", "10000", "--seed", "1"];
+
+#[test]
+fn connected_functions_match_exact_values_in_light_tailed_ensembles() {
+    let dir = tempfile::tempdir().unwrap();
+    let erf = sample(dir.path(), "erf", ERF);
+    assert!(check_exact(&moments_ok(&[&erf], &dir.path().join("m_erf"))) > 10);
+    let gauss = sample(dir.path(), "gauss", &["--arch", "gaussnet", "-N", "2", "--sigma-w", "1", "--sigma-b", "0.5", "--points=-0.5,0,0.5", "--n-bags", "20", "--n-nets", "10000", "--seed", "2"]);
+    let resolved = check_exact(&moments_ok(&[&gauss], &dir.path().join("m_gauss")));
+    assert!(resolved > 0, "no connected part resolved: the test has no power");
+    let relu = sample(dir.path(), "relu", &["--arch", "relu", "-N", "3", "--sigma-w", "1", "--sigma-b", "0", "--points=0.2,0.4,0.6,0.8,1.0,1.2", "--n-bags", "20", "--n-nets", "5000", "--seed", "3"]);
+    let m = moments_ok(&[&relu], &dir.path().join("m_relu"));
+    assert!(check_exact(&m) > 50);
+    // ReLU with sigma_b = 0: N m_4 = 5 for every combination.
+    for r in m.order(4) {
+        let z = (3.0 * r.m - 5.0) / (3.0 * r.stderr / r.g_free);
+        assert!(z.abs() < MC_SIGMAS, "{:?}: N m_4 = {} ({z:.1} sigma from 5)", r.combo, 3.0 * r.m);
+    }
+}
+
+#[test]
+fn shards_merge_exactly_and_per_bag_values_match_naive_sums() {
+    let dir = tempfile::tempdir().unwrap();
+    let base: Vec<&str> = ERF.iter().copied().map(|s| if s == "20" { "4" } else if s == "10000" { "1500" } else { s }).collect();
+    let full = sample(dir.path(), "full", &base);
+    let mut a = base.clone();
+    a.extend(["--bags", "0..1"]);
+    let mut b = base.clone();
+    b.extend(["--bags", "1..4"]);
+    let (sa, sb) = (sample(dir.path(), "a", &a), sample(dir.path(), "b", &b));
+    let m_full = moments_ok(&[&full], &dir.path().join("m_full"));
+    let m_shards = moments_ok(&[&sb, &sa], &dir.path().join("m_shards"));
+    assert_eq!(m_full.rows, m_shards.rows, "sharded moments must equal the full run bit for bit");
+    assert_eq!(m_full.bags, vec![0, 1, 2, 3]);
+    // Naive per-bag means straight from the sample table.
+    let table = full.join("samples.parquet");
+    let (_, builder) = nnqft_store::open_table(&table, "sample", &[]).unwrap();
+    let batches = nnqft_store::read_all(&table, builder.build().unwrap()).unwrap();
+    let mut f: Vec<(u32, Vec<f64>)> = Vec::new();
+    for bt in &batches {
+        let bag = bt.column(0).as_any().downcast_ref::<arrow_array::UInt32Array>().unwrap();
+        for i in 0..bt.num_rows() {
+            let vals = (0..4).map(|p| bt.column(2 + p).as_any().downcast_ref::<arrow_array::Float64Array>().unwrap().value(i)).collect();
+            f.push((bag.value(i), vals));
+        }
+    }
+    for r in &m_full.rows {
+        for (bi, &bag) in m_full.bags.iter().enumerate() {
+            let prods: Vec<f64> = f.iter().filter(|(b, _)| *b == bag).map(|(_, v)| r.combo.iter().map(|&a| v[a as usize]).product()).collect();
+            let naive = prods.iter().sum::<f64>() / prods.len() as f64;
+            let scale = prods.iter().map(|x| x.abs()).sum::<f64>() / prods.len() as f64;
+            assert!((r.g_bag[bi] - naive).abs() <= 1e-12 * scale, "{:?} bag {bag}", r.combo);
+        }
+    }
+}
+
+#[test]
+fn heavy_tails_are_marked_unresolvable_where_the_exact_value_is_missed() {
+    // ELS setting: GaussNet sigma_b = 1, small N. The six-point estimates are dominated by rare networks.
+    let dir = tempfile::tempdir().unwrap();
+    let s = sample(dir.path(), "s", &["--arch", "gaussnet", "-N", "2", "--sigma-w", "1", "--sigma-b", "1", "--points=-0.01,-0.006,-0.002,0.002,0.006,0.01", "--n-bags", "10", "--n-nets", "3000", "--seed", "4"]);
+    let m = moments_ok(&[&s], &dir.path().join("m"));
+    let mut missed = 0;
+    for r in m.order(6) {
+        let exact = r.delta_g_exact.unwrap();
+        let z = (r.delta_g - exact) / r.stderr;
+        if z.abs() > MC_SIGMAS {
+            missed += 1;
+            assert!(!r.resolvable, "{:?}: exact missed by {z:.1} sigma but marked resolvable (ess {}, share {})", r.combo, r.ess, r.max_share);
+        }
+    }
+    let unresolvable = m.order(6).filter(|r| !r.resolvable).count();
+    assert!(unresolvable > 0, "the n = 6 estimates here are heavy-tailed and must be flagged (missed: {missed})");
+    // The two-point functions of the same ensemble are fine.
+    assert!(m.order(2).all(|r| r.resolvable));
+}
+
+#[test]
+fn bad_inputs_are_refused_with_a_message_and_nothing_written() {
+    let dir = tempfile::tempdir().unwrap();
+    let d = dir.path();
+    let small: Vec<&str> = ERF.iter().copied().map(|s| if s == "20" { "3" } else if s == "10000" { "100" } else { s }).collect();
+    let a = sample(d, "a", &small);
+    let mut other = small.clone();
+    other[3] = "3"; // width 3 instead of 2
+    let b = sample(d, "b", &other);
+    let mut one = small.clone();
+    one.extend(["--bags", "0..1"]);
+    let one = sample(d, "one", &one);
+    let cases: Vec<(Vec<&Path>, &str)> = vec![
+        (vec![&a, &b], "different configurations (width: 2 vs 3)"),
+        (vec![&a, &one], "bag 0 appears in both"),
+        (vec![&one], "at least 2 bags"),
+        (vec![Path::new("/nonexistent/x")], "missing"),
+    ];
+    for (i, (inputs, expect)) in cases.iter().enumerate() {
+        let out = d.join(format!("out{i}"));
+        let o = moments(inputs, &out);
+        let err = String::from_utf8_lossy(&o.stderr);
+        assert!(!o.status.success() && err.contains(expect), "case {i}: '{err}' lacks '{expect}'");
+        assert!(!out.exists());
+    }
+    // A corrupted input.
+    let t = a.join("samples.parquet");
+    let mut bytes = std::fs::read(&t).unwrap();
+    let mid = bytes.len() / 2;
+    bytes[mid] ^= 1;
+    std::fs::write(&t, &bytes).unwrap();
+    let o = moments(&[&a], &d.join("outc"));
+    let err = String::from_utf8_lossy(&o.stderr);
+    assert!(!o.status.success() && err.contains("corrupted") && err.contains("samples.parquet"), "{err}");
+    // A moments artifact given where a sample artifact is expected: wrong table.
+    moments_ok(&[&b], &d.join("mm"));
+    let o = moments(&[&d.join("mm")], &d.join("outw"));
+    let err = String::from_utf8_lossy(&o.stderr);
+    assert!(!o.status.success() && err.contains("samples.parquet"), "{err}");
+    // A sample table whose schema lacks a point column.
+    let bad = d.join("bad");
+    let st = nnqft_store::Staging::new(&bad).unwrap();
+    let params: serde_json::Value = nnqft_store::open_table(&b.join("samples.parquet"), "sample", &[]).unwrap().0.params;
+    let schema = std::sync::Arc::new(arrow_schema::Schema::new(vec![
+        arrow_schema::Field::new("bag", arrow_schema::DataType::UInt32, false),
+        arrow_schema::Field::new("net", arrow_schema::DataType::UInt32, false),
+    ]));
+    let w = nnqft_store::TableWriter::create(&st.path().join("samples.parquet"), schema, &nnqft_store::Meta::new("sample", params, vec![])).unwrap();
+    w.finish().unwrap();
+    st.publish().unwrap();
+    let o = moments(&[&bad], &d.join("outs"));
+    let err = String::from_utf8_lossy(&o.stderr);
+    assert!(!o.status.success() && err.contains("wrong schema") && err.contains("f_0"), "{err}");
+    assert!(!d.join("outc").exists() && !d.join("outw").exists() && !d.join("outs").exists());
+}
