@@ -2,7 +2,7 @@
 //!
 //! Sampling GaussNet evaluates one or two exponentials per neuron; `f64::exp` calls libm and blocks
 //! vectorisation, which makes it cost more than the normal draws themselves. Cody-Waite range reduction
-//! x = k ln2 + r with |r| <= ln2/2, a degree-13 Taylor polynomial (truncation error < 5e-18 relative) and the
+//! x = k ln2 + r with |r| <= ln2/2, a degree-12 Taylor polynomial (truncation error < 2e-16 relative) and the
 //! exponent bits set directly. Results depend only on the input, never on the vector width (no reassociation).
 
 const LOG2E: f64 = std::f64::consts::LOG2_E;
@@ -21,8 +21,7 @@ pub fn exp(x: f64) -> f64 {
     let t = x * LOG2E + ROUND_MAGIC;
     let k = t - ROUND_MAGIC;
     let r = (x - k * LN2_HI) - k * LN2_LO;
-    let mut p = 1.0 / 6_227_020_800.0;
-    p = p * r + 1.0 / 479_001_600.0;
+    let mut p = 1.0 / 479_001_600.0;
     p = p * r + 1.0 / 39_916_800.0;
     p = p * r + 1.0 / 3_628_800.0;
     p = p * r + 1.0 / 362_880.0;
@@ -39,8 +38,28 @@ pub fn exp(x: f64) -> f64 {
     p * scale
 }
 
-/// Applies [`exp`] elementwise in place.
+/// Applies [`exp`] elementwise in place, four lanes at a time where the CPU has AVX2.
 pub fn exp_in_place(xs: &mut [f64]) {
+    #[cfg(target_arch = "x86_64")]
+    {
+        if std::arch::is_x86_feature_detected!("avx2") {
+            // SAFETY: AVX2 support was just checked. The function does plain IEEE arithmetic (no FMA, no
+            // reassociation), which AVX2 rounds lane by lane exactly as SSE2 does: results are bit-identical.
+            #[allow(unsafe_code)]
+            unsafe {
+                exp_in_place_avx2(xs)
+            };
+            return;
+        }
+    }
+    for x in xs {
+        *x = exp(*x);
+    }
+}
+
+#[cfg(target_arch = "x86_64")]
+#[target_feature(enable = "avx2")]
+fn exp_in_place_avx2(xs: &mut [f64]) {
     for x in xs {
         *x = exp(*x);
     }
@@ -67,5 +86,12 @@ mod tests {
         assert!(worst < FAST_EXP_REL, "worst relative error {worst}");
         assert_eq!(super::exp(-1000.0), super::exp(-708.0));
         assert!(super::exp(1000.0).is_finite());
+        // The vectorised path gives the same bits as the scalar one.
+        let xs: Vec<f64> = (0..1001).map(|i| -30.0 + 0.0637 * i as f64).collect();
+        let mut v = xs.clone();
+        super::exp_in_place(&mut v);
+        for (x, y) in xs.iter().zip(&v) {
+            assert_eq!(super::exp(*x).to_bits(), y.to_bits());
+        }
     }
 }

@@ -10,6 +10,7 @@ pub mod exact;
 pub mod fastexp;
 pub mod kernel;
 pub mod moments;
+pub mod normal;
 pub mod params;
 pub mod quad;
 pub mod sampler;

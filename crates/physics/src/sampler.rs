@@ -8,9 +8,9 @@
 //! arithmetic progression x_p = x_0 + p delta (the usual sweep), exp(W0.x_p + b0) = exp(W0.x_0 + b0) exp(W0.delta)^p,
 //! so each neuron needs two exponentials whatever P is, evaluated by the vectorisable [`crate::fastexp::exp`].
 
+use crate::normal::Ziggurat;
 use crate::{Arch, Config, Error, fastexp};
-use rand::{RngExt, SeedableRng};
-use rand_distr::StandardNormal;
+use rand::SeedableRng;
 use rand_xoshiro::Xoshiro256PlusPlus;
 
 /// Networks per random stream (and per unit of parallel work).
@@ -59,6 +59,7 @@ pub struct Sampler {
     s: Vec<f64>,
     /// Some((x_0, delta)) when the points are an arithmetic progression.
     progression: Option<(Vec<f64>, Vec<f64>)>,
+    normal: Ziggurat,
 }
 
 /// Reusable scratch buffers of one worker.
@@ -70,6 +71,58 @@ pub struct Scratch {
     a: Vec<f64>,
     e: Vec<f64>,
     z: Vec<f64>,
+    acc: Vec<[f64; 4]>,
+}
+
+/// acc[q][l] += sum over neurons i = l (mod 4) of v_i a_i e_i^q: four interleaved partial sums per point, in a
+/// fixed order, so the result is deterministic; AVX2 is used where present (lane-wise identical rounding).
+fn progression_sums(v: &[f64], a: &[f64], e: &[f64], acc: &mut [[f64; 4]]) {
+    #[cfg(target_arch = "x86_64")]
+    {
+        if std::arch::is_x86_feature_detected!("avx2") {
+            // SAFETY: AVX2 support was just checked; plain IEEE arithmetic, no FMA (see fastexp).
+            #[allow(unsafe_code)]
+            unsafe {
+                progression_sums_avx2(v, a, e, acc)
+            };
+            return;
+        }
+    }
+    progression_sums_body(v, a, e, acc)
+}
+
+#[cfg(target_arch = "x86_64")]
+#[target_feature(enable = "avx2")]
+fn progression_sums_avx2(v: &[f64], a: &[f64], e: &[f64], acc: &mut [[f64; 4]]) {
+    progression_sums_body(v, a, e, acc)
+}
+
+#[inline(always)]
+fn progression_sums_body(v: &[f64], a: &[f64], e: &[f64], acc: &mut [[f64; 4]]) {
+    let width = v.len().min(a.len()).min(e.len());
+    let chunks = width / 4;
+    for c in 0..chunks {
+        let base = 4 * c;
+        let mut t = [0.0f64; 4];
+        let mut ee = [0.0f64; 4];
+        for l in 0..4 {
+            t[l] = v[base + l] * a[base + l];
+            ee[l] = e[base + l];
+        }
+        for accq in acc.iter_mut() {
+            for l in 0..4 {
+                accq[l] += t[l];
+                t[l] *= ee[l];
+            }
+        }
+    }
+    for i in 4 * chunks..width {
+        let mut t = v[i] * a[i];
+        for accq in acc.iter_mut() {
+            accq[0] += t;
+            t *= e[i];
+        }
+    }
 }
 
 impl Sampler {
@@ -89,7 +142,7 @@ impl Sampler {
         } else {
             None
         };
-        Sampler { cfg: cfg.clone(), id: config_id(cfg), s, progression }
+        Sampler { cfg: cfg.clone(), id: config_id(cfg), s, progression, normal: Ziggurat::new() }
     }
 
     pub fn config(&self) -> &Config {
@@ -107,39 +160,47 @@ impl Sampler {
         let p = self.cfg.n_points();
         assert_eq!(out.len(), p * n, "output buffer must hold P * n values");
         let mut rng = Xoshiro256PlusPlus::from_seed(stream_seed(&self.id, seed, bag, block));
+        let mut f = vec![0.0; p];
+        for k in 0..n {
+            let b1 = self.draw(&mut rng, scratch);
+            self.evaluate(scratch, b1, &mut f);
+            for (q, fq) in f.iter().enumerate() {
+                out[q * n + k] = *fq;
+            }
+        }
+    }
+
+    /// Draws one network's parameters into the scratch buffers (in this fixed order: b1, W0, b0, W1) and
+    /// returns b1. b0 and b1 are not drawn when sigma_b = 0.
+    #[inline]
+    fn draw(&self, rng: &mut Xoshiro256PlusPlus, sc: &mut Scratch) -> f64 {
         let width = self.cfg.width() as usize;
         let d = self.cfg.d();
         let (sw, sb) = (self.cfg.sigma_w(), self.cfg.sigma_b());
         let w_scale = sw / (d as f64).sqrt();
         let v_scale = sw / (width as f64).sqrt();
-        let sc = scratch;
+        let z = &self.normal;
         sc.w.resize(width * d, 0.0);
         sc.b0.resize(width, 0.0);
         sc.v.resize(width, 0.0);
         sc.a.resize(width, 0.0);
         sc.e.resize(width, 0.0);
         sc.z.resize(width, 0.0);
-        let mut f = vec![0.0; p];
-        for k in 0..n {
-            let b1 = if sb > 0.0 { sb * rng.sample::<f64, _>(StandardNormal) } else { 0.0 };
-            for x in sc.w.iter_mut() {
-                *x = w_scale * rng.sample::<f64, _>(StandardNormal);
-            }
-            if sb > 0.0 {
-                for x in sc.b0.iter_mut() {
-                    *x = sb * rng.sample::<f64, _>(StandardNormal);
-                }
-            } else {
-                sc.b0.fill(0.0);
-            }
-            for x in sc.v.iter_mut() {
-                *x = v_scale * rng.sample::<f64, _>(StandardNormal);
-            }
-            self.evaluate(sc, b1, &mut f);
-            for (q, fq) in f.iter().enumerate() {
-                out[q * n + k] = *fq;
-            }
+        let b1 = if sb > 0.0 { sb * z.sample(rng) } else { 0.0 };
+        for x in sc.w.iter_mut() {
+            *x = w_scale * z.sample(rng);
         }
+        if sb > 0.0 {
+            for x in sc.b0.iter_mut() {
+                *x = sb * z.sample(rng);
+            }
+        } else {
+            sc.b0.fill(0.0);
+        }
+        for x in sc.v.iter_mut() {
+            *x = v_scale * z.sample(rng);
+        }
+        b1
     }
 
     /// f(x_p) for one network whose parameters are in the scratch buffers.
@@ -161,28 +222,11 @@ impl Sampler {
             }
             fastexp::exp_in_place(&mut sc.a);
             fastexp::exp_in_place(&mut sc.e);
-            // Four interleaved partial sums per point: a fixed order, so the result is deterministic.
             let p = f.len();
-            let mut acc = vec![[0.0f64; 4]; p];
-            let chunks = width / 4;
-            for c in 0..chunks {
-                for l in 0..4 {
-                    let i = 4 * c + l;
-                    let mut t = sc.v[i] * sc.a[i];
-                    let e = sc.e[i];
-                    for accq in acc.iter_mut() {
-                        accq[l] += t;
-                        t *= e;
-                    }
-                }
-            }
-            for i in 4 * chunks..width {
-                let mut t = sc.v[i] * sc.a[i];
-                for accq in acc.iter_mut() {
-                    accq[0] += t;
-                    t *= sc.e[i];
-                }
-            }
+            sc.acc.clear();
+            sc.acc.resize(p, [0.0; 4]);
+            progression_sums(&sc.v, &sc.a, &sc.e, &mut sc.acc);
+            let acc = &sc.acc;
             for q in 0..p {
                 let sum = (acc[q][0] + acc[q][1]) + (acc[q][2] + acc[q][3]);
                 f[q] = b1 + sum * fastexp::exp(self.s[0] - self.s[q]);
@@ -225,14 +269,13 @@ impl Sampler {
         }
     }
 
-    /// Only the normal draws of a block, summed (the benchmark's reference cost).
-    pub fn draws_only(&self, seed: u64, bag: u32, block: u32, n: usize) -> f64 {
+    /// Only the normal draws of a block, exactly as [`Sampler::block`] makes them (the benchmark's reference).
+    pub fn draws_only(&self, seed: u64, bag: u32, block: u32, n: usize, scratch: &mut Scratch) -> f64 {
         let mut rng = Xoshiro256PlusPlus::from_seed(stream_seed(&self.id, seed, bag, block));
-        let width = self.cfg.width() as usize;
-        let per_net = 1 + width * (self.cfg.d() + 2);
         let mut s = 0.0;
-        for _ in 0..n * per_net {
-            s += rng.sample::<f64, _>(StandardNormal);
+        for _ in 0..n {
+            s += self.draw(&mut rng, scratch);
+            s += scratch.v[0];
         }
         s
     }

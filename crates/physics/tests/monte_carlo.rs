@@ -84,7 +84,7 @@ fn line(p: usize, lo: f64, hi: f64) -> Vec<Vec<f64>> {
 
 #[test]
 fn kernel_kappa4_and_delta_g6_match_monte_carlo_gaussnet() {
-    let cfg = Config::new(Arch::GaussNet, 1, 3, 1.0, 0.5, &line(4, -0.5, 0.5)).unwrap();
+    let cfg = Config::new(Arch::GaussNet, 1, 2, 1.0, 0.4, &line(4, -0.3, 0.3)).unwrap();
     assert!(check(&cfg, 11, 40, 5000) > 0);
 }
 
