@@ -5,18 +5,26 @@ use std::f64::consts::PI;
 
 /// K_W(x_i, x_j) = sigma_W^2 E[g(x_i) g(x_j)].
 pub fn k_w(cfg: &Config, i: usize, j: usize) -> f64 {
+    k_w_xy(cfg, cfg.point(i), cfg.point(j))
+}
+
+/// K_W(x, y) at arbitrary coordinates (for vertex integrals over x).
+pub fn k_w_xy(cfg: &Config, x: &[f64], y: &[f64]) -> f64 {
     let sw2 = cfg.sigma_w() * cfg.sigma_w();
+    let d = cfg.d() as f64;
+    let sb2 = cfg.sigma_b() * cfg.sigma_b();
+    let dot = |a: &[f64], b: &[f64]| a.iter().zip(b).map(|(u, v)| u * v).sum::<f64>();
     match cfg.arch() {
         Arch::GaussNet => {
-            let d2: f64 = cfg.point(i).iter().zip(cfg.point(j)).map(|(a, b)| (a - b) * (a - b)).sum();
-            sw2 * (-sw2 * d2 / (2.0 * cfg.d() as f64)).exp()
+            let d2: f64 = x.iter().zip(y).map(|(a, b)| (a - b) * (a - b)).sum();
+            sw2 * (-sw2 * d2 / (2.0 * d)).exp()
         }
         Arch::Erf => {
-            let (c, si, sj) = (cfg.c(i, j), cfg.s(i), cfg.s(j));
+            let (c, si, sj) = (sb2 + sw2 * dot(x, y) / d, sb2 + sw2 * dot(x, x) / d, sb2 + sw2 * dot(y, y) / d);
             let arg = (2.0 * c / ((1.0 + 2.0 * si) * (1.0 + 2.0 * sj)).sqrt()).clamp(-1.0, 1.0);
             2.0 * sw2 / PI * arg.asin()
         }
-        Arch::Relu => relu_arc(sw2, cfg.c(i, j), cfg.s(i), cfg.s(j)),
+        Arch::Relu => relu_arc(sw2, sb2 + sw2 * dot(x, y) / d, sb2 + sw2 * dot(x, x) / d, sb2 + sw2 * dot(y, y) / d),
     }
 }
 

@@ -5,6 +5,7 @@
 //! arguments and returns a typed [`Error`].
 
 pub mod combos;
+pub mod couplings;
 pub mod error;
 pub mod exact;
 pub mod fastexp;
@@ -14,6 +15,7 @@ pub mod normal;
 pub mod params;
 pub mod quad;
 pub mod sampler;
+pub mod stats;
 pub mod tol;
 
 pub use error::Error;

@@ -8,11 +8,13 @@
 //!
 //! This crate knows nothing about the store layout of `xtask`; it handles one artifact directory at a time.
 
+mod columns;
 mod error;
 mod manifest;
 mod staging;
 mod table;
 
+pub use columns::{Col, Table, write_columns};
 pub use error::StoreError;
 pub use manifest::{MANIFEST, Manifest, ManifestEntry, content_hash, hash_file, verify};
 pub use staging::Staging;

@@ -1,0 +1,206 @@
+//! The fit stage against exact values: couplings of PHYSICS.md 5, slopes on noise-free inputs, interval
+//! coverage over seeds, and bad sweeps.
+
+use nnqft_moments::{read_moments, write_moments};
+use nnqft_physics::combos::multisets;
+use nnqft_physics::couplings::{tree_sum, vertex_integral};
+use nnqft_physics::exact::Exact;
+use nnqft_physics::{Arch, Config};
+use nnqft_store::Table;
+use std::path::{Path, PathBuf};
+use std::process::Command;
+
+const ELS: &str = "-0.01,-0.006,-0.002,0.002,0.006,0.01";
+/// Slopes on noise-free inputs are exact up to floating point.
+const EXACT_SLOPE: f64 = 1e-9;
+/// Locality corrections to the rescaling identity at sigma_W |x| <= 0.08 (ELS points, sigma_W <= 8).
+const LOCALITY: f64 = 0.01;
+
+fn els_config(width: u64) -> Config {
+    let pts: Vec<Vec<f64>> = ELS.split(',').map(|s| vec![s.parse().unwrap()]).collect();
+    Config::new(Arch::GaussNet, 1, width, 1.0, 1.0, &pts).unwrap()
+}
+
+#[test]
+fn exact_els_couplings_match_the_reference_values() {
+    // PHYSICS.md 5: N u_4 ~ -128.3 (nearly identical over all 126 combinations), N^2 u_6 ~ -2.1e6.
+    let cfg = els_config(1);
+    let e = Exact::new(&cfg).unwrap();
+    let u4: Vec<f64> = multisets(6, 4)
+        .iter()
+        .map(|c| {
+            let idx: Vec<usize> = c.iter().map(|&a| a as usize).collect();
+            -e.kappa4(&idx) / vertex_integral(&cfg, &idx, None).unwrap()
+        })
+        .collect();
+    let u4bar = u4.iter().sum::<f64>() / u4.len() as f64;
+    assert!((u4bar + 128.3).abs() < 0.1, "N u_4 = {u4bar}");
+    assert!(u4.iter().all(|u| (u / u4bar - 1.0).abs() < 1e-3), "u_4 should be nearly constant");
+    let u6: Vec<f64> = multisets(6, 6)
+        .iter()
+        .map(|c| {
+            let idx: Vec<usize> = c.iter().map(|&a| a as usize).collect();
+            -(e.kappa6(&idx) - u4bar * u4bar * tree_sum(&cfg, &idx).unwrap()) / vertex_integral(&cfg, &idx, None).unwrap()
+        })
+        .collect();
+    let u6bar = u6.iter().sum::<f64>() / u6.len() as f64;
+    assert!((u6bar / -2.1e6 - 1.0).abs() < 0.05, "N^2 u_6 = {u6bar}");
+}
+
+fn sample(dir: &Path, name: &str, args: &[&str]) -> PathBuf {
+    let out = dir.join(name);
+    let mut full = vec!["nnqft-sample"];
+    full.extend_from_slice(args);
+    let a = <nnqft_sample::Args as clap::Parser>::parse_from(full);
+    nnqft_sample::sample(&a.plan().unwrap(), &out, false).unwrap();
+    out
+}
+
+fn moments(dir: &Path, name: &str, sample_dir: &Path) -> PathBuf {
+    let out = dir.join(name);
+    let acc = nnqft_moments::accumulate_inputs(&[sample_dir.to_path_buf()]).unwrap();
+    nnqft_moments::write_moments(&nnqft_moments::summarise(&acc).unwrap(), &out).unwrap();
+    out
+}
+
+/// A moments artifact of the configuration whose every bag equals the exact values (zero noise).
+fn noiseless(dir: &Path, name: &str, args: &[&str]) -> PathBuf {
+    let mut a: Vec<&str> = args.to_vec();
+    a.extend(["--n-bags", "3", "--n-nets", "10"]);
+    let s = sample(dir, &format!("{name}_s"), &a);
+    let m = moments(dir, &format!("{name}_m"), &s);
+    let mut mm = read_moments(&m).unwrap();
+    for r in mm.rows.iter_mut() {
+        let g = r.g_exact.unwrap();
+        r.g_bag = vec![g; r.g_bag.len()];
+        r.resolvable = true;
+    }
+    let out = dir.join(name);
+    write_moments(&mm, &out).unwrap();
+    out
+}
+
+fn fit(inputs: &[&Path], extra: &[&str], out: &Path) -> std::process::Output {
+    Command::new(env!("CARGO_BIN_EXE_nnqft-fit")).args(inputs).args(extra).arg("--out").arg(out).output().unwrap()
+}
+
+struct Fits {
+    id: Vec<String>,
+    est: Vec<Option<f64>>,
+    lo: Vec<Option<f64>>,
+    hi: Vec<Option<f64>>,
+    exact: Vec<Option<f64>>,
+}
+
+fn fits(out: &Path) -> Fits {
+    let t = Table::read(&out.join("fits.parquet"), "fit").unwrap();
+    Fits { id: t.str("id").unwrap(), est: t.f64("estimate").unwrap(), lo: t.f64("ci_low").unwrap(), hi: t.f64("ci_high").unwrap(), exact: t.f64("exact").unwrap() }
+}
+
+impl Fits {
+    fn get(&self, id: &str) -> (f64, f64, f64, Option<f64>) {
+        let i = self.id.iter().position(|x| x == id).unwrap_or_else(|| panic!("no fit {id}"));
+        (self.est[i].unwrap(), self.lo[i].unwrap(), self.hi[i].unwrap(), self.exact[i])
+    }
+}
+
+fn fit_ok(inputs: &[&Path], extra: &[&str], out: &Path) -> Fits {
+    let o = fit(inputs, extra, out);
+    assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
+    fits(out)
+}
+
+#[test]
+fn noise_free_inputs_give_the_exact_slopes() {
+    let dir = tempfile::tempdir().unwrap();
+    let d = dir.path();
+    let ws: Vec<PathBuf> = ["2", "5", "20", "100"]
+        .iter()
+        .map(|n| noiseless(d, &format!("w{n}"), &["--arch", "gaussnet", "-N", n, "--sigma-w", "1", "--sigma-b", "1", "--points", ELS]))
+        .collect();
+    let refs: Vec<&Path> = ws.iter().map(|p| p.as_path()).collect();
+    let f = fit_ok(&refs, &["--sweep", "width", "--bootstrap", "20"], &d.join("fw"));
+    for (id, slope) in [("m4_abs_vs_N", -1.0), ("gc4_abs_vs_N", -1.0), ("gc6_abs_vs_N", -2.0), ("u4_abs_vs_N", -1.0), ("u6_abs_vs_N", -2.0)] {
+        let (est, lo, hi, exact) = f.get(id);
+        assert!((est - slope).abs() < EXACT_SLOPE, "{id}: {est}");
+        assert!((exact.unwrap() - slope).abs() < EXACT_SLOPE);
+        assert!(lo <= est + EXACT_SLOPE && hi >= est - EXACT_SLOPE, "{id}: zero-noise interval [{lo}, {hi}]");
+    }
+    // The two-term form of m_6 is exact: the fit reproduces a and b of the exact values.
+    let (a, _, _, a_exact) = f.get("m6_two_term_a");
+    assert!((a / a_exact.unwrap() - 1.0).abs() < EXACT_SLOPE);
+    let sws: Vec<PathBuf> = ["1", "2", "4", "8"]
+        .iter()
+        .map(|s| noiseless(d, &format!("s{s}"), &["--arch", "gaussnet", "-N", "10", "--sigma-w", s, "--sigma-b", "1", "--points", ELS]))
+        .collect();
+    let refs: Vec<&Path> = sws.iter().map(|p| p.as_path()).collect();
+    let f = fit_ok(&refs, &["--sweep", "sigma-w", "--bootstrap", "20", "--ranges", "4"], &d.join("fs"));
+    for (id, slope) in [("u4_raw_vs_sigma_w_all", -3.0), ("u4_canonical_vs_sigma_w_all", 3.0), ("u6_raw_vs_sigma_w_all", -5.0), ("u6_canonical_vs_sigma_w_all", 4.0), ("u4_raw_vs_sigma_w_le4", -3.0)] {
+        let (est, ..) = f.get(id);
+        assert!((est - slope).abs() < LOCALITY, "{id}: {est} vs {slope}");
+    }
+    // HMS: ReLU lambda ~ Lambda^-(d+4) at sigma_b = 0.
+    let r = noiseless(d, "relu", &["--arch", "relu", "-N", "20", "--sigma-w", "1", "--sigma-b", "0", "--points", "0.2,0.4,0.6,0.8,1.0,1.2"]);
+    let f = fit_ok(&[&r], &["--sweep", "cutoff", "--cutoffs", "7,100,1e4", "--bootstrap", "20"], &d.join("fr"));
+    let (est, ..) = f.get("lambda_vs_cutoff");
+    assert!((est + 5.0).abs() < EXACT_SLOPE, "{est}");
+}
+
+#[test]
+fn bootstrap_intervals_cover_the_exact_value_at_about_95_percent() {
+    let dir = tempfile::tempdir().unwrap();
+    let d = dir.path();
+    let seeds = 40;
+    let (mut hit_mean, mut hit_slope) = (0, 0);
+    for seed in 0..seeds {
+        let s = seed.to_string();
+        let inputs: Vec<PathBuf> = ["2", "4"]
+            .iter()
+            .map(|n| {
+                let sd = sample(d, &format!("s{seed}_{n}"), &["--arch", "erf", "-N", n, "--sigma-w", "1", "--sigma-b", "0.2", "--points=-1,0.5,1", "--n-bags", "20", "--n-nets", "3000", "--seed", &s]);
+                moments(d, &format!("m{seed}_{n}"), &sd)
+            })
+            .collect();
+        let refs: Vec<&Path> = inputs.iter().map(|p| p.as_path()).collect();
+        let f = fit_ok(&refs, &["--sweep", "width", "--cutoff", "5", "--bootstrap", "200", "--seed", &s], &d.join(format!("f{seed}")));
+        let (_, lo, hi, ex) = f.get("u4_sign");
+        hit_mean += (lo <= ex.unwrap() && ex.unwrap() <= hi) as usize;
+        let (_, lo, hi, ex) = f.get("m4_abs_vs_N");
+        hit_slope += (lo <= ex.unwrap() && ex.unwrap() <= hi) as usize;
+    }
+    let (rm, rs) = (hit_mean as f64 / seeds as f64, hit_slope as f64 / seeds as f64);
+    eprintln!("coverage of the 95% intervals over {seeds} seeds: mean u_4 {rm:.3}, slope of <|m_4|> {rs:.3}");
+    // Binomial(40, 0.95) falls below 0.8 with probability < 1e-3; percentile bootstraps over 20 bags
+    // under-cover slightly, so only a gross failure is an error.
+    assert!(rm >= 0.8, "coverage {rm}");
+    assert!(rs >= 0.8, "coverage {rs}");
+}
+
+#[test]
+fn bad_sweeps_are_refused() {
+    let dir = tempfile::tempdir().unwrap();
+    let d = dir.path();
+    let mk = |name: &str, n: &str, sb: &str, pts: &str| {
+        let s = sample(d, &format!("{name}_s"), &["--arch", "gaussnet", "-N", n, "--sigma-w", "1", "--sigma-b", sb, "--points", pts, "--n-bags", "3", "--n-nets", "50"]);
+        moments(d, name, &s)
+    };
+    let a = mk("a", "2", "1", "0.1,0.2");
+    let b = mk("b", "3", "0.5", "0.1,0.2");
+    let c = mk("c", "3", "1", "0.1,0.3");
+    let cases: Vec<(Vec<&Path>, Vec<&str>, &str)> = vec![
+        (vec![&a, &b], vec!["--sweep", "width"], "differ in sigma_b besides the swept parameter width"),
+        (vec![&a, &c], vec!["--sweep", "width"], "differ in points"),
+        (vec![&a], vec!["--sweep", "width"], "at least 2 sweep points"),
+        (vec![&a, &a], vec!["--sweep", "width"], "the same width = 2"),
+        (vec![&a], vec!["--sweep", "cutoff", "--cutoffs", "7"], "at least 2 values in --cutoffs"),
+        (vec![&a, &b], vec!["--sweep", "width", "--bootstrap", "3"], "too few replicates"),
+        (vec![Path::new("/nonexistent")], vec!["--sweep", "none"], "missing"),
+    ];
+    for (i, (inputs, extra, expect)) in cases.into_iter().enumerate() {
+        let out = d.join(format!("out{i}"));
+        let o = fit(&inputs, &extra, &out);
+        let err = String::from_utf8_lossy(&o.stderr);
+        assert!(!o.status.success() && err.contains(expect), "case {i}: '{err}' lacks '{expect}'");
+        assert!(!out.exists());
+    }
+}
