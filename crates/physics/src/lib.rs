@@ -9,6 +9,7 @@ pub mod couplings;
 pub mod error;
 pub mod exact;
 pub mod fastexp;
+pub mod flow;
 pub mod kernel;
 pub mod moments;
 pub mod normal;
