@@ -15,6 +15,7 @@ pub enum Sweep {
     /// Hidden-layer width N.
     Width,
     /// sigma_W.
+    #[value(alias = "sigma_w")]
     SigmaW,
     /// One input; the coupling is scanned over the cutoffs of --cutoffs (HMS ReLU).
     Cutoff,

@@ -1,0 +1,164 @@
+//! `archive`: a deterministic tarball of a pipeline's lock, artifacts, checksums and provenance; `import`:
+//! the verified way back into a store.
+//!
+//! Layout inside the tarball (entries sorted, mtime 0, uid/gid 0, mode 0644, regular files only):
+//! `nnqft-archive/{pipeline.toml, lock.json, provenance.json, CHECKSUMS.b3, keys/<key>, objects/<hash>/<file>}`.
+//! Import refuses absolute paths, `..`, links and any other entry type, files missing from or not matching
+//! CHECKSUMS.b3 and objects whose manifests do not verify; nothing is moved into the store before all of
+//! that has been checked.
+
+use crate::store::{PipelineLock, Store};
+use anyhow::{Context, Result, bail};
+use std::collections::BTreeMap;
+use std::io::Read;
+use std::path::{Component, Path, PathBuf};
+
+const TOP: &str = "nnqft-archive";
+
+fn git_rev(root: &Path) -> String {
+    std::process::Command::new("git")
+        .arg("-C")
+        .arg(root)
+        .args(["rev-parse", "HEAD"])
+        .output()
+        .ok()
+        .filter(|o| o.status.success())
+        .map(|o| String::from_utf8_lossy(&o.stdout).trim().to_string())
+        .unwrap_or_else(|| "unknown".into())
+}
+
+pub fn archive(store: &Store, pipeline: &crate::pipeline::Pipeline, identity: &BTreeMap<String, String>, root: &Path, out: &Path) -> Result<usize> {
+    let lock = store.read_lock(&pipeline.name)?;
+    if lock.instances.is_empty() {
+        bail!("pipeline {} has no lock in {}: run it first", pipeline.name, store.root.display());
+    }
+    let mut files: BTreeMap<String, Vec<u8>> = BTreeMap::new();
+    files.insert("pipeline.toml".into(), pipeline.text.clone().into_bytes());
+    files.insert("lock.json".into(), std::fs::read(store.lock_path(&pipeline.name))?);
+    let rustc = std::process::Command::new("rustc").arg("-V").output().map(|o| String::from_utf8_lossy(&o.stdout).trim().to_string()).unwrap_or_default();
+    let prov = serde_json::json!({
+        "tool_version": nnqft_store::TOOL_VERSION,
+        "git_revision": git_rev(root),
+        "rustc": rustc,
+        "stage_identities": identity,
+        "pipeline": pipeline.name,
+    });
+    files.insert("provenance.json".into(), (serde_json::to_string_pretty(&prov)? + "\n").into_bytes());
+    for e in lock.instances.values() {
+        if !store.intact(&e.content) {
+            bail!("object {} of {} is missing or corrupted: run the pipeline again before archiving", e.content, pipeline.name);
+        }
+        files.insert(format!("keys/{}", e.key), format!("{}\n", e.content).into_bytes());
+        let dir = store.object(&e.content);
+        let mut names: Vec<_> = std::fs::read_dir(&dir)?.flatten().map(|x| x.file_name().to_string_lossy().into_owned()).collect();
+        names.sort();
+        for name in names {
+            files.insert(format!("objects/{}/{name}", e.content), std::fs::read(dir.join(&name))?);
+        }
+    }
+    let sums: String = files.iter().map(|(n, b)| format!("{}  {n}\n", blake3::hash(b).to_hex())).collect();
+    files.insert("CHECKSUMS.b3".into(), sums.into_bytes());
+    let tmp = out.with_extension("tmp");
+    {
+        let f = std::fs::File::create(&tmp).with_context(|| format!("creating {}", tmp.display()))?;
+        let mut b = tar::Builder::new(f);
+        for (name, bytes) in &files {
+            let mut h = tar::Header::new_gnu();
+            h.set_size(bytes.len() as u64);
+            h.set_mode(0o644);
+            h.set_mtime(0);
+            h.set_uid(0);
+            h.set_gid(0);
+            h.set_entry_type(tar::EntryType::Regular);
+            b.append_data(&mut h, format!("{TOP}/{name}"), bytes.as_slice())?;
+        }
+        b.into_inner()?.sync_all()?;
+    }
+    std::fs::rename(&tmp, out)?;
+    Ok(files.len())
+}
+
+fn safe_rel(path: &Path) -> Result<PathBuf> {
+    let mut out = PathBuf::new();
+    for c in path.components() {
+        match c {
+            Component::Normal(x) => out.push(x),
+            Component::CurDir => {}
+            _ => bail!("refused: entry {} is absolute or contains '..'", path.display()),
+        }
+    }
+    let rel = out.strip_prefix(TOP).with_context(|| format!("refused: entry {} lies outside {TOP}/", path.display()))?.to_path_buf();
+    Ok(rel)
+}
+
+/// Imports an archive into the store; returns the pipeline name.
+pub fn import(store: &Store, file: &Path) -> Result<String> {
+    let f = std::fs::File::open(file).with_context(|| format!("opening {}", file.display()))?;
+    let staging = store.tmp().join(format!("import-{}", std::process::id()));
+    let _ = std::fs::remove_dir_all(&staging);
+    std::fs::create_dir_all(&staging)?;
+    let result = (|| -> Result<String> {
+        let mut ar = tar::Archive::new(f);
+        let mut seen: BTreeMap<String, String> = BTreeMap::new();
+        for entry in ar.entries()? {
+            let mut entry = entry?;
+            let path = entry.path()?.into_owned();
+            let kind = entry.header().entry_type();
+            if kind.is_dir() {
+                safe_rel(&path)?;
+                continue;
+            }
+            if !kind.is_file() {
+                bail!("refused: entry {} is a {:?}, not a regular file (links are not accepted)", path.display(), kind);
+            }
+            let rel = safe_rel(&path)?;
+            let name = rel.to_string_lossy().into_owned();
+            if seen.contains_key(&name) {
+                bail!("refused: entry {name} appears twice");
+            }
+            let mut bytes = Vec::new();
+            entry.read_to_end(&mut bytes)?;
+            let dest = staging.join(&rel);
+            std::fs::create_dir_all(dest.parent().expect("has parent"))?;
+            std::fs::write(&dest, &bytes)?;
+            seen.insert(name, blake3::hash(&bytes).to_hex().to_string());
+        }
+        let sums = std::fs::read_to_string(staging.join("CHECKSUMS.b3")).context("refused: the archive has no CHECKSUMS.b3")?;
+        let mut listed: BTreeMap<String, String> = BTreeMap::new();
+        for line in sums.lines() {
+            let (h, n) = line.split_once("  ").with_context(|| format!("refused: malformed CHECKSUMS.b3 line '{line}'"))?;
+            listed.insert(n.to_string(), h.to_string());
+        }
+        for (n, h) in &listed {
+            match seen.get(n) {
+                None => bail!("refused: {n} is listed in CHECKSUMS.b3 but missing from the archive"),
+                Some(found) if found != h => bail!("refused: {n} does not match CHECKSUMS.b3 (blake3 {found}, listed {h})"),
+                _ => {}
+            }
+        }
+        if let Some(extra) = seen.keys().find(|n| *n != "CHECKSUMS.b3" && !listed.contains_key(*n)) {
+            bail!("refused: {extra} is not listed in CHECKSUMS.b3");
+        }
+        let lock: PipelineLock = serde_json::from_slice(&std::fs::read(staging.join("lock.json")).context("refused: no lock.json")?).context("refused: malformed lock.json")?;
+        for e in lock.instances.values() {
+            let dir = staging.join("objects").join(&e.content);
+            nnqft_store::verify(&dir).with_context(|| format!("refused: object {}", e.content))?;
+            if nnqft_store::content_hash(&dir)? != e.content {
+                bail!("refused: object {} does not hash to its name", e.content);
+            }
+        }
+        // Everything checked: move into place.
+        for e in lock.instances.values() {
+            let dest = store.object(&e.content);
+            if !dest.exists() {
+                std::fs::rename(staging.join("objects").join(&e.content), &dest)?;
+            }
+            store.verify_object(&e.content)?;
+            store.set_key(&e.key, &e.content)?;
+        }
+        store.write_lock(&lock)?;
+        Ok(lock.pipeline)
+    })();
+    let _ = std::fs::remove_dir_all(&staging);
+    result
+}

@@ -1,0 +1,86 @@
+//! Stage binary identity: a hash of everything that determines the stage binary's behaviour: the sources of
+//! its crate and of every workspace crate it depends on, Cargo.lock, the root Cargo.toml (profiles), the
+//! compiler version and the build profile. Unlike the hash of the executable, it is the same on every machine
+//! that builds the same commit with the same toolchain, so an imported archive is found cached there.
+//!
+//! `NNQFT_IDENTITY_SALT_<STAGE>` (e.g. `NNQFT_IDENTITY_SALT_REPORT=x`) is mixed into that stage's identity: a
+//! test hook that stands in for a changed binary.
+
+use anyhow::{Context, Result};
+use std::collections::{BTreeMap, BTreeSet};
+use std::path::{Path, PathBuf};
+
+/// Workspace crates a crate depends on (by path), itself included.
+fn closure(root: &Path, krate: &str, seen: &mut BTreeSet<String>) -> Result<()> {
+    if !seen.insert(krate.to_string()) {
+        return Ok(());
+    }
+    let manifest = root.join("crates").join(krate).join("Cargo.toml");
+    let text = std::fs::read_to_string(&manifest).with_context(|| format!("reading {}", manifest.display()))?;
+    let doc: toml::Table = text.parse().with_context(|| format!("parsing {}", manifest.display()))?;
+    let ws: toml::Table = std::fs::read_to_string(root.join("Cargo.toml"))?.parse()?;
+    let ws_deps = ws.get("workspace").and_then(|w| w.get("dependencies")).and_then(|d| d.as_table()).cloned().unwrap_or_default();
+    let deps = doc.get("dependencies").and_then(|d| d.as_table()).cloned().unwrap_or_default();
+    for (name, spec) in deps {
+        let path = spec.get("path").and_then(|p| p.as_str()).map(String::from).or_else(|| {
+            spec.get("workspace").and_then(|w| w.as_bool()).filter(|w| *w).and_then(|_| ws_deps.get(&name)?.get("path")?.as_str().map(String::from))
+        });
+        if let Some(p) = path {
+            let dir = PathBuf::from(p);
+            let name = dir.file_name().map(|n| n.to_string_lossy().into_owned()).unwrap_or_default();
+            closure(root, &name, seen)?;
+        }
+    }
+    Ok(())
+}
+
+fn hash_tree(h: &mut blake3::Hasher, base: &Path, dir: &Path) -> Result<()> {
+    let mut entries: Vec<_> = std::fs::read_dir(dir).with_context(|| format!("reading {}", dir.display()))?.flatten().collect();
+    entries.sort_by_key(|e| e.file_name());
+    for e in entries {
+        let p = e.path();
+        let name = e.file_name().to_string_lossy().into_owned();
+        if name.starts_with('.') || name == "target" {
+            continue;
+        }
+        if p.is_dir() {
+            if name == "tests" || name == "benches" {
+                continue; // tests do not change the binary
+            }
+            hash_tree(h, base, &p)?;
+        } else {
+            h.update(p.strip_prefix(base).unwrap_or(&p).to_string_lossy().as_bytes());
+            h.update(&std::fs::read(&p)?);
+        }
+    }
+    Ok(())
+}
+
+/// Identities of the five stage binaries.
+pub fn identities(root: &Path, profile: &str) -> Result<BTreeMap<String, String>> {
+    let rustc = std::process::Command::new(std::env::var("RUSTC").unwrap_or_else(|_| "rustc".into()))
+        .arg("-V")
+        .output()
+        .map(|o| String::from_utf8_lossy(&o.stdout).into_owned())
+        .unwrap_or_default();
+    let mut out = BTreeMap::new();
+    for kind in ["sample", "moments", "fit", "flow", "report"] {
+        let mut crates = BTreeSet::new();
+        closure(root, kind, &mut crates)?;
+        let mut h = blake3::Hasher::new();
+        h.update(b"nnqft-identity-v1\0");
+        h.update(rustc.as_bytes());
+        h.update(profile.as_bytes());
+        h.update(&std::fs::read(root.join("Cargo.lock")).unwrap_or_default());
+        h.update(&std::fs::read(root.join("Cargo.toml"))?);
+        for c in &crates {
+            hash_tree(&mut h, root, &root.join("crates").join(c))?;
+        }
+        if let Ok(salt) = std::env::var(format!("NNQFT_IDENTITY_SALT_{}", kind.to_uppercase())) {
+            h.update(b"salt\0");
+            h.update(salt.as_bytes());
+        }
+        out.insert(kind.to_string(), h.finalize().to_hex().to_string());
+    }
+    Ok(out)
+}

@@ -1,0 +1,207 @@
+//! nnqft's orchestrator: `cargo xtask run NAME` and friends (see `cargo xtask --help`).
+
+mod archive;
+mod identity;
+mod pipeline;
+mod run;
+mod store;
+
+use anyhow::{Context, Result, bail};
+use clap::{Parser, Subcommand};
+use pipeline::Pipeline;
+use run::{Binaries, RunOpts};
+use std::path::{Path, PathBuf};
+use std::process::ExitCode;
+use store::Store;
+
+/// Run nnqft pipelines with every stage cached by hash, and look after the artifact store.
+#[derive(Debug, Parser)]
+#[command(name = "cargo xtask", version)]
+struct Cli {
+    /// Artifact store (default: $NNQFT_STORE, else artifacts/ in the repository).
+    #[arg(long, global = true, value_name = "DIR")]
+    store: Option<PathBuf>,
+    #[command(subcommand)]
+    cmd: Cmd,
+}
+
+#[derive(Debug, Subcommand)]
+enum Cmd {
+    /// Build the stage binaries (release), then run what is not cached; prints where the report is.
+    Run {
+        /// Pipeline name (pipelines/NAME.toml) or path to a pipeline file.
+        name: String,
+        /// Stage instances run in parallel.
+        #[arg(short, long, default_value_t = 1)]
+        jobs: usize,
+        /// Re-run this stage (block name, stage kind or instance id) and everything that depends on it.
+        #[arg(long, value_name = "STAGE")]
+        force: Vec<String>,
+        /// Print the plan (cached / will run, and why) without running anything.
+        #[arg(long)]
+        dry_run: bool,
+    },
+    /// For every stage instance: cached, or stale and why (parameter, input or binary changed).
+    Status { name: String },
+    /// Remove objects that no pipeline lock reaches.
+    Gc {
+        /// Only print what would be removed and how many bytes.
+        #[arg(long)]
+        dry_run: bool,
+    },
+    /// Re-hash every stored object; non-zero exit on any mismatch.
+    Verify,
+    /// Write a deterministic tarball of a pipeline's lock, artifacts, checksums and provenance.
+    Archive {
+        name: String,
+        #[arg(long, value_name = "FILE")]
+        out: PathBuf,
+    },
+    /// Verify an archive and import it into the store, so that `run` finds its stages cached.
+    Import { file: PathBuf },
+    /// Run the benchmarks (release build) and print their figures.
+    Bench {
+        /// sample, moments or all.
+        #[arg(default_value = "all")]
+        which: String,
+    },
+}
+
+fn root() -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR")).parent().expect("xtask lives in the workspace").to_path_buf()
+}
+
+fn pipeline_path(name: &str) -> PathBuf {
+    let p = PathBuf::from(name);
+    if p.extension().is_some_and(|e| e == "toml") || p.components().count() > 1 { p } else { root().join("pipelines").join(format!("{name}.toml")) }
+}
+
+const STAGE_CRATES: [&str; 5] = ["nnqft-sample", "nnqft-moments", "nnqft-fit", "nnqft-flow", "nnqft-report"];
+
+/// Stage binaries: $NNQFT_BIN_DIR as they are, or a release build of the workspace's.
+fn binaries(build: bool) -> Result<Binaries> {
+    let root = root();
+    if let Some(dir) = std::env::var_os("NNQFT_BIN_DIR") {
+        return Ok(Binaries { dir: PathBuf::from(dir), identity: identity::identities(&root, "external")? });
+    }
+    if build {
+        eprintln!("building stage binaries (release) ...");
+        let mut c = std::process::Command::new(std::env::var("CARGO").unwrap_or_else(|_| "cargo".into()));
+        c.current_dir(&root).args(["build", "--release", "--quiet"]);
+        for k in STAGE_CRATES {
+            c.args(["-p", k]);
+        }
+        if !c.status().context("running cargo build")?.success() {
+            bail!("building the stage binaries failed");
+        }
+    }
+    let target = std::env::var_os("CARGO_TARGET_DIR").map(PathBuf::from).unwrap_or_else(|| root.join("target"));
+    Ok(Binaries { dir: target.join("release"), identity: identity::identities(&root, "release")? })
+}
+
+fn store_root(cli: &Cli) -> PathBuf {
+    cli.store.clone().or_else(|| std::env::var_os("NNQFT_STORE").map(PathBuf::from)).unwrap_or_else(|| root().join("artifacts"))
+}
+
+fn main() -> ExitCode {
+    let cli = Cli::parse();
+    match real_main(&cli) {
+        Ok(code) => code,
+        Err(e) => {
+            eprintln!("xtask: error: {e:#}");
+            ExitCode::FAILURE
+        }
+    }
+}
+
+fn real_main(cli: &Cli) -> Result<ExitCode> {
+    let store = Store::open(&store_root(cli))?;
+    match &cli.cmd {
+        Cmd::Run { name, jobs, force, dry_run } => {
+            let p = Pipeline::load(&pipeline_path(name))?;
+            let bins = binaries(!dry_run)?;
+            let _lock = if *dry_run { None } else { Some(store.lock()?) };
+            let t0 = std::time::Instant::now();
+            let report = run::run(&p, &store, &bins, &RunOpts { jobs: *jobs, force: force.clone(), dry_run: *dry_run })?;
+            if !dry_run {
+                println!("{}: {} stage instances in {:.2} s", p.name, p.instances.len(), t0.elapsed().as_secs_f64());
+            }
+            if let Some(r) = report {
+                let dir = store.object(&r);
+                println!("report: {}", dir.join("index.html").display());
+                println!("        {} and {}", dir.join("report.md").display(), dir.join("checks.json").display());
+            }
+            Ok(ExitCode::SUCCESS)
+        }
+        Cmd::Status { name } => {
+            let p = Pipeline::load(&pipeline_path(name))?;
+            let bins = binaries(false)?;
+            run::status(&p, &store, &bins)?;
+            Ok(ExitCode::SUCCESS)
+        }
+        Cmd::Gc { dry_run } => {
+            let _lock = store.lock()?;
+            let reachable: std::collections::BTreeSet<String> = store.all_locks()?.into_iter().flat_map(|l| l.instances.into_values().map(|e| e.content)).collect();
+            let mut bytes = 0u64;
+            let mut count = 0usize;
+            for o in store.objects()? {
+                if reachable.contains(&o) {
+                    continue;
+                }
+                let dir = store.object(&o);
+                let b = store::du(&dir);
+                println!("{} {o} ({b} bytes)", if *dry_run { "would remove" } else { "removing" });
+                bytes += b;
+                count += 1;
+                if !dry_run {
+                    std::fs::remove_dir_all(&dir)?;
+                    let _ = std::fs::remove_file(store.root.join("objects").join(format!("{o}.stat")));
+                }
+            }
+            if !dry_run {
+                for e in std::fs::read_dir(store.root.join("keys"))?.flatten() {
+                    let c = std::fs::read_to_string(e.path()).unwrap_or_default();
+                    if !reachable.contains(c.trim()) {
+                        std::fs::remove_file(e.path())?;
+                    }
+                }
+            }
+            println!("{} {count} unreachable object(s), {bytes} bytes", if *dry_run { "gc would remove" } else { "gc removed" });
+            Ok(ExitCode::SUCCESS)
+        }
+        Cmd::Verify => {
+            let _lock = store.lock()?;
+            let objects = store.objects()?;
+            let mut bad = 0;
+            for o in &objects {
+                if let Err(e) = store.verify_object(o) {
+                    println!("CORRUPT {o}: {e:#}");
+                    bad += 1;
+                }
+            }
+            println!("verified {} object(s): {} corrupt", objects.len(), bad);
+            Ok(if bad > 0 { ExitCode::FAILURE } else { ExitCode::SUCCESS })
+        }
+        Cmd::Archive { name, out } => {
+            let p = Pipeline::load(&pipeline_path(name))?;
+            let bins = binaries(false)?;
+            let _lock = store.lock()?;
+            let n = archive::archive(&store, &p, &bins.identity, &root(), out)?;
+            println!("archived {} ({n} files) to {}", p.name, out.display());
+            Ok(ExitCode::SUCCESS)
+        }
+        Cmd::Import { file } => {
+            let _lock = store.lock()?;
+            let name = archive::import(&store, file)?;
+            println!("imported pipeline {name} from {} into {}", file.display(), store.root.display());
+            Ok(ExitCode::SUCCESS)
+        }
+        Cmd::Bench { which } => {
+            let st = std::process::Command::new(std::env::var("CARGO").unwrap_or_else(|_| "cargo".into()))
+                .current_dir(root())
+                .args(["run", "--release", "--quiet", "-p", "nnqft-bench", "--", which])
+                .status()?;
+            Ok(if st.success() { ExitCode::SUCCESS } else { ExitCode::FAILURE })
+        }
+    }
+}

@@ -1,0 +1,260 @@
+//! Pipeline files (`pipelines/NAME.toml`): named stages, their parameters, sweeps, and dependencies.
+//!
+//! ```toml
+//! [stages.sample_width]
+//! stage = "sample"                       # which stage binary
+//! sweep = { width = [2, 5, 20] }         # one instance per value (several keys: cartesian product)
+//! params = { arch = "gaussnet", ... }    # fixed parameters
+//!
+//! [stages.moments_width]
+//! stage = "moments"
+//! each = "sample_width"                  # one instance per instance of sample_width
+//!
+//! [stages.fit_width]
+//! stage = "fit"
+//! inputs = ["moments_width"]             # one instance reading every instance of the listed stages
+//! params = { sweep = "width" }
+//! ```
+
+use anyhow::{Result, anyhow, bail};
+use serde_json::Value;
+use std::collections::{BTreeMap, HashMap};
+use std::path::{Path, PathBuf};
+
+/// Stage binaries and the parameters each accepts.
+pub const STAGES: &[(&str, &[&str])] = &[
+    ("sample", &["arch", "d", "width", "sigma_w", "sigma_b", "points", "n_bags", "n_nets", "seed"]),
+    ("moments", &[]),
+    ("fit", &["sweep", "cutoff", "cutoffs", "ranges", "bootstrap", "seed"]),
+    ("flow", &["at", "d", "sigma_w", "u4", "u6", "k_end_ratio", "rtol", "samples"]),
+    ("report", &["title", "strict"]),
+];
+
+/// One stage block of the file.
+#[derive(Debug, Clone)]
+pub struct StageDef {
+    pub name: String,
+    pub kind: String,
+    pub params: BTreeMap<String, Value>,
+    pub sweep: Vec<(String, Vec<Value>)>,
+    pub each: Option<String>,
+    pub inputs: Vec<String>,
+}
+
+/// A concrete stage instance of the plan.
+#[derive(Debug, Clone)]
+pub struct Instance {
+    /// e.g. `sample_width[width=2]`.
+    pub id: String,
+    pub stage: String,
+    pub kind: String,
+    pub params: BTreeMap<String, Value>,
+    /// Indices of the instances whose outputs this one reads, in order.
+    pub inputs: Vec<usize>,
+}
+
+#[derive(Debug, Clone)]
+pub struct Pipeline {
+    pub name: String,
+    pub path: PathBuf,
+    pub text: String,
+    pub stages: Vec<StageDef>,
+    /// Instances in a topological order.
+    pub instances: Vec<Instance>,
+}
+
+/// Line (1-based) of the first occurrence of `needle` after the header of stage `stage`.
+fn line_of(text: &str, stage: &str, needle: &str) -> usize {
+    let header = format!("[stages.{stage}]");
+    let start = text.find(&header).unwrap_or(0);
+    let off = text[start..].find(needle).map(|o| o + start).unwrap_or(start);
+    text[..off].matches('\n').count() + 1
+}
+
+fn to_json(v: &toml::Value) -> Value {
+    serde_json::to_value(v).unwrap_or(Value::Null)
+}
+
+impl Pipeline {
+    pub fn load(path: &Path) -> Result<Self> {
+        let text = std::fs::read_to_string(path).map_err(|e| anyhow!("{}: cannot read pipeline file: {e}", path.display()))?;
+        let name = path.file_stem().map(|s| s.to_string_lossy().into_owned()).unwrap_or_default();
+        Self::parse(&name, path, &text)
+    }
+
+    pub fn parse(name: &str, path: &Path, text: &str) -> Result<Self> {
+        let file = path.display();
+        let doc: toml::Table = text.parse().map_err(|e: toml::de::Error| {
+            let line = e.span().map(|s| text[..s.start].matches('\n').count() + 1).unwrap_or(0);
+            anyhow!("{file}:{line}: syntax error: {}", e.message())
+        })?;
+        for key in doc.keys() {
+            if key != "stages" && key != "pipeline" {
+                bail!("{file}:{}: unknown top-level table [{key}] (expected [pipeline] and [stages.NAME])", line_of(text, "", &format!("[{key}")));
+            }
+        }
+        let stages_t = doc.get("stages").and_then(|s| s.as_table()).ok_or_else(|| anyhow!("{file}: no [stages.NAME] tables"))?;
+        let mut stages = Vec::new();
+        for (sname, sv) in stages_t {
+            let line = |needle: &str| line_of(text, sname, needle);
+            let t = sv.as_table().ok_or_else(|| anyhow!("{file}:{}: stages.{sname} must be a table", line(sname)))?;
+            for k in t.keys() {
+                if !["stage", "params", "sweep", "each", "inputs"].contains(&k.as_str()) {
+                    bail!("{file}:{}: stage {sname}: unknown key '{k}' (expected stage, params, sweep, each, inputs)", line(k));
+                }
+            }
+            let kind = t.get("stage").and_then(|v| v.as_str()).ok_or_else(|| anyhow!("{file}:{}: stage {sname}: missing `stage = \"...\"`", line(sname)))?;
+            let Some((_, allowed)) = STAGES.iter().find(|(k, _)| *k == kind) else {
+                bail!("{file}:{}: stage {sname}: unknown stage '{kind}' (expected one of sample, moments, fit, flow, report)", line("stage"));
+            };
+            let mut params = BTreeMap::new();
+            if let Some(p) = t.get("params") {
+                let p = p.as_table().ok_or_else(|| anyhow!("{file}:{}: stage {sname}: params must be a table", line("params")))?;
+                for (k, v) in p {
+                    if !allowed.contains(&k.as_str()) {
+                        bail!("{file}:{}: stage {sname}: unknown parameter '{k}' for a {kind} stage (accepted: {})", line(k), if allowed.is_empty() { "none".to_string() } else { allowed.join(", ") });
+                    }
+                    params.insert(k.clone(), to_json(v));
+                }
+            }
+            let mut sweep = Vec::new();
+            if let Some(s) = t.get("sweep") {
+                let s = s.as_table().ok_or_else(|| anyhow!("{file}:{}: stage {sname}: sweep must be a table of lists", line("sweep")))?;
+                for (k, v) in s {
+                    if !allowed.contains(&k.as_str()) {
+                        bail!("{file}:{}: stage {sname}: unknown sweep parameter '{k}' for a {kind} stage", line(k));
+                    }
+                    let list = v.as_array().ok_or_else(|| anyhow!("{file}:{}: stage {sname}: sweep {k} must be a list", line(k)))?;
+                    if list.is_empty() {
+                        bail!("{file}:{}: stage {sname}: sweep {k} is empty; give at least one value", line(k));
+                    }
+                    sweep.push((k.clone(), list.iter().map(to_json).collect()));
+                }
+            }
+            let each = t.get("each").and_then(|v| v.as_str()).map(String::from);
+            let inputs: Vec<String> = match t.get("inputs") {
+                None => vec![],
+                Some(v) => v
+                    .as_array()
+                    .ok_or_else(|| anyhow!("{file}:{}: stage {sname}: inputs must be a list of stage names", line("inputs")))?
+                    .iter()
+                    .map(|x| x.as_str().map(String::from).ok_or_else(|| anyhow!("{file}:{}: stage {sname}: inputs must be strings", line("inputs"))))
+                    .collect::<Result<_>>()?,
+            };
+            if kind == "sample" && (each.is_some() || !inputs.is_empty()) {
+                bail!("{file}:{}: stage {sname}: a sample stage takes no inputs", line(sname));
+            }
+            if kind != "sample" && each.is_none() && inputs.is_empty() {
+                bail!("{file}:{}: stage {sname}: a {kind} stage needs `each = \"STAGE\"` or `inputs = [...]`", line(sname));
+            }
+            stages.push(StageDef { name: sname.clone(), kind: kind.into(), params, sweep, each, inputs });
+        }
+        // References and cycles.
+        let names: HashMap<&str, usize> = stages.iter().enumerate().map(|(i, s)| (s.name.as_str(), i)).collect();
+        for s in &stages {
+            for dep in s.each.iter().chain(&s.inputs) {
+                if !names.contains_key(dep.as_str()) {
+                    bail!("{file}:{}: stage {}: unknown input stage '{dep}'", line_of(text, &s.name, dep), s.name);
+                }
+            }
+        }
+        let order = topo(&stages, &names).map_err(|cycle| anyhow!("{file}:{}: dependency cycle: {}", line_of(text, &cycle[0], "inputs"), cycle.join(" -> ")))?;
+        // Expand instances.
+        let mut instances: Vec<Instance> = Vec::new();
+        let mut of_stage: HashMap<String, Vec<usize>> = HashMap::new();
+        for &si in &order {
+            let s = &stages[si];
+            let mut ids = Vec::new();
+            let combos = cartesian(&s.sweep);
+            match &s.each {
+                Some(up) => {
+                    for &u in &of_stage[up.as_str()] {
+                        let label = instances[u].id.split_once('[').map(|(_, l)| format!("[{l}")).unwrap_or_default();
+                        for c in &combos {
+                            let mut params = s.params.clone();
+                            params.extend(c.iter().cloned());
+                            let mut inputs = vec![u];
+                            for i in &s.inputs {
+                                inputs.extend(&of_stage[i.as_str()]);
+                            }
+                            ids.push(instances.len());
+                            instances.push(Instance { id: format!("{}{}{}", s.name, label, sweep_label(c)), stage: s.name.clone(), kind: s.kind.clone(), params, inputs });
+                        }
+                    }
+                }
+                None => {
+                    for c in &combos {
+                        let mut params = s.params.clone();
+                        params.extend(c.iter().cloned());
+                        let inputs: Vec<usize> = s.inputs.iter().flat_map(|i| of_stage[i.as_str()].clone()).collect();
+                        ids.push(instances.len());
+                        instances.push(Instance { id: format!("{}{}", s.name, sweep_label(c)), stage: s.name.clone(), kind: s.kind.clone(), params, inputs });
+                    }
+                }
+            }
+            of_stage.insert(s.name.clone(), ids);
+        }
+        Ok(Pipeline { name: name.into(), path: path.into(), text: text.into(), stages, instances })
+    }
+
+    /// Instances that (transitively) read the outputs of `roots`, roots included.
+    pub fn downstream(&self, roots: &[usize]) -> Vec<bool> {
+        let mut mark = vec![false; self.instances.len()];
+        for &r in roots {
+            mark[r] = true;
+        }
+        for i in 0..self.instances.len() {
+            if self.instances[i].inputs.iter().any(|&u| mark[u]) {
+                mark[i] = true;
+            }
+        }
+        mark
+    }
+}
+
+fn sweep_label(c: &[(String, Value)]) -> String {
+    if c.is_empty() {
+        return String::new();
+    }
+    format!("[{}]", c.iter().map(|(k, v)| format!("{k}={v}")).collect::<Vec<_>>().join(","))
+}
+
+fn cartesian(sweep: &[(String, Vec<Value>)]) -> Vec<Vec<(String, Value)>> {
+    let mut out: Vec<Vec<(String, Value)>> = vec![vec![]];
+    for (k, vals) in sweep {
+        out = out.into_iter().flat_map(|c| vals.iter().map(move |v| { let mut c2 = c.clone(); c2.push((k.clone(), v.clone())); c2 })).collect();
+    }
+    out
+}
+
+/// Topological order of the stage graph, or the stages of one cycle.
+fn topo(stages: &[StageDef], names: &HashMap<&str, usize>) -> Result<Vec<usize>, Vec<String>> {
+    let n = stages.len();
+    let deps: Vec<Vec<usize>> = stages.iter().map(|s| s.each.iter().chain(&s.inputs).map(|d| names[d.as_str()]).collect()).collect();
+    let mut state = vec![0u8; n]; // 0 new, 1 on stack, 2 done
+    let mut order = Vec::new();
+    fn visit(i: usize, deps: &[Vec<usize>], state: &mut [u8], order: &mut Vec<usize>, stack: &mut Vec<usize>) -> Result<(), Vec<usize>> {
+        if state[i] == 2 {
+            return Ok(());
+        }
+        if state[i] == 1 {
+            let pos = stack.iter().position(|&s| s == i).unwrap_or(0);
+            let mut cyc = stack[pos..].to_vec();
+            cyc.push(i);
+            return Err(cyc);
+        }
+        state[i] = 1;
+        stack.push(i);
+        for &d in &deps[i] {
+            visit(d, deps, state, order, stack)?;
+        }
+        stack.pop();
+        state[i] = 2;
+        order.push(i);
+        Ok(())
+    }
+    for i in 0..n {
+        visit(i, &deps, &mut state, &mut order, &mut Vec::new()).map_err(|c| c.iter().map(|&i| stages[i].name.clone()).collect::<Vec<_>>())?;
+    }
+    Ok(order)
+}

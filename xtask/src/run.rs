@@ -1,0 +1,374 @@
+//! Planning and running a pipeline against the store (local executor).
+
+use crate::pipeline::{Instance, Pipeline};
+use crate::store::{LockEntry, Store};
+use anyhow::{Context, Result, bail};
+use serde_json::Value;
+use std::collections::BTreeMap;
+use std::path::{Path, PathBuf};
+use std::process::Command;
+use std::sync::mpsc;
+use std::time::Instant;
+
+/// Version of the key scheme; bump to invalidate every cached result.
+pub const SCHEME: &str = "nnqft-key-v1";
+
+/// Where the stage binaries are and what they are.
+#[derive(Debug, Clone)]
+pub struct Binaries {
+    pub dir: PathBuf,
+    pub identity: BTreeMap<String, String>,
+}
+
+impl Binaries {
+    pub fn path(&self, kind: &str) -> PathBuf {
+        self.dir.join(format!("nnqft-{kind}"))
+    }
+}
+
+/// The stage key: scheme, stage kind, binary identity, canonical parameters, input content hashes, extras.
+pub fn stage_key(inst: &Instance, identity: &str, inputs: &[String], extra: &[String]) -> String {
+    let mut h = blake3::Hasher::new();
+    h.update(SCHEME.as_bytes());
+    h.update(b"\0");
+    h.update(inst.kind.as_bytes());
+    h.update(b"\0");
+    h.update(identity.as_bytes());
+    h.update(b"\0");
+    h.update(serde_json::to_string(&inst.params).expect("json").as_bytes());
+    for i in inputs.iter().chain(extra) {
+        h.update(b"\0");
+        h.update(i.as_bytes());
+    }
+    h.finalize().to_hex().to_string()
+}
+
+/// How an instance stands before running.
+#[derive(Debug, Clone)]
+pub enum State {
+    /// Key known and its object present: the content hash.
+    Cached(String),
+    /// Will run, with the reasons.
+    Run(Vec<String>),
+}
+
+/// Why an instance's key differs from what the lock recorded.
+fn reasons(inst: &Instance, identity: &str, inputs: &[(String, Option<String>)], old: Option<&LockEntry>, forced: bool) -> Vec<String> {
+    let mut r = Vec::new();
+    if forced {
+        r.push("forced by --force".into());
+    }
+    let Some(old) = old else {
+        r.push("never run".into());
+        return r;
+    };
+    let new_params = serde_json::to_value(&inst.params).expect("json");
+    if let (Some(a), Some(b)) = (old.params.as_object(), new_params.as_object()) {
+        for k in a.keys().chain(b.keys().filter(|k| !a.contains_key(*k))) {
+            let (x, y) = (a.get(k), b.get(k));
+            if x != y {
+                let show = |v: Option<&Value>| v.map_or("(unset)".to_string(), |v| v.to_string());
+                r.push(format!("parameter {k} changed: {} -> {}", show(x), show(y)));
+            }
+        }
+    }
+    if old.identity != identity {
+        r.push(format!("{} binary changed: identity {} -> {}", inst.kind, &old.identity[..12], &identity[..12]));
+    }
+    for (i, (id, content)) in inputs.iter().enumerate() {
+        match (old.inputs.get(i), content) {
+            (Some((oid, oc)), Some(c)) if oid == id && oc != c => r.push(format!("input {id} changed: {} -> {}", &oc[..12], &c[..12])),
+            (Some((oid, _)), _) if oid != id => r.push(format!("inputs changed: {oid} -> {id}")),
+            (_, None) => r.push(format!("input {id} will be recomputed")),
+            _ => {}
+        }
+    }
+    if old.inputs.len() != inputs.len() {
+        r.push(format!("number of inputs changed: {} -> {}", old.inputs.len(), inputs.len()));
+    }
+    if r.is_empty() {
+        r.push("result missing from the store (removed by gc or found corrupted)".into());
+    }
+    r
+}
+
+/// Assesses every instance: cached or will run (and why), walking in topological order.
+pub fn assess(p: &Pipeline, store: &Store, bins: &Binaries, forced: &[bool], run_info: Option<&str>) -> Result<Vec<State>> {
+    let lock = store.read_lock(&p.name)?;
+    let mut content: Vec<Option<String>> = vec![None; p.instances.len()];
+    let mut out = Vec::new();
+    for (i, inst) in p.instances.iter().enumerate() {
+        let identity = &bins.identity[&inst.kind];
+        let ins: Vec<(String, Option<String>)> = inst.inputs.iter().map(|&u| (p.instances[u].id.clone(), content[u].clone())).collect();
+        let state = if ins.iter().all(|(_, c)| c.is_some()) && !forced[i] {
+            let hashes: Vec<String> = ins.iter().map(|(_, c)| c.clone().expect("checked")).collect();
+            let extra: Vec<String> = if inst.kind == "report" { run_info.map(|s| vec![s.to_string()]).unwrap_or_default() } else { vec![] };
+            let key = stage_key(inst, identity, &hashes, &extra);
+            match store.key_content(&key).filter(|c| store.intact(c)) {
+                Some(c) => {
+                    content[i] = Some(c.clone());
+                    State::Cached(c)
+                }
+                None => State::Run(reasons(inst, identity, &ins, lock.instances.get(&inst.id), false)),
+            }
+        } else {
+            State::Run(reasons(inst, identity, &ins, lock.instances.get(&inst.id), forced[i]))
+        };
+        out.push(state);
+    }
+    Ok(out)
+}
+
+/// Command line of one stage instance.
+fn command(inst: &Instance, bins: &Binaries, inputs: &[(String, PathBuf)], out: &Path, work: &Path, run_info: Option<&Path>) -> Result<Command> {
+    let mut c = Command::new(bins.path(&inst.kind));
+    let flag = |k: &str, v: &Value| -> Option<String> {
+        let v = match v {
+            Value::Bool(true) => return Some(format!("--{}", k.replace('_', "-"))),
+            Value::Bool(false) | Value::Null => return None,
+            Value::Array(a) => a.iter().map(|x| match x { Value::String(s) => s.clone(), other => other.to_string() }).collect::<Vec<_>>().join(","),
+            Value::String(s) => s.clone(),
+            other => other.to_string(),
+        };
+        Some(format!("--{}={v}", k.replace('_', "-")))
+    };
+    match inst.kind.as_str() {
+        "sample" => {
+            let pf = work.join("params.json");
+            std::fs::write(&pf, serde_json::to_vec(&inst.params)?)?;
+            c.arg("--params").arg(pf).arg("--quiet");
+        }
+        "report" => {
+            for (kind, path) in inputs {
+                c.arg(if kind == "flow" { "--flow" } else { "--fit" }).arg(path);
+            }
+            if let Some(r) = run_info {
+                c.arg("--run-info").arg(r);
+            }
+            for (k, v) in &inst.params {
+                c.args(flag(k, v));
+            }
+        }
+        _ => {
+            for (_, path) in inputs {
+                c.arg(path);
+            }
+            for (k, v) in &inst.params {
+                c.args(flag(k, v));
+            }
+        }
+    }
+    c.arg("--out").arg(out);
+    Ok(c)
+}
+
+/// Options of `run`.
+#[derive(Debug, Clone, Default)]
+pub struct RunOpts {
+    pub jobs: usize,
+    pub force: Vec<String>,
+    pub dry_run: bool,
+}
+
+enum Outcome {
+    Done { content: String, wall: f64 },
+    Failed(String),
+}
+
+/// The run-info JSON handed to the report: every non-report instance with its recorded content and timing.
+fn run_info(p: &Pipeline, store: &Store) -> Result<String> {
+    let lock = store.read_lock(&p.name)?;
+    let stages: Vec<Value> = p
+        .instances
+        .iter()
+        .filter(|i| i.kind != "report")
+        .filter_map(|i| lock.instances.get(&i.id).map(|e| serde_json::json!({"name": i.id, "params": e.params, "content": e.content, "wall_s": e.wall_s})))
+        .collect();
+    Ok(serde_json::to_string_pretty(&serde_json::json!({"pipeline": p.name, "stages": stages}))?)
+}
+
+pub fn forced_mask(p: &Pipeline, force: &[String]) -> Result<Vec<bool>> {
+    let mut roots = Vec::new();
+    for f in force {
+        let hits: Vec<usize> = (0..p.instances.len()).filter(|&i| &p.instances[i].stage == f || &p.instances[i].kind == f || &p.instances[i].id == f).collect();
+        if hits.is_empty() {
+            bail!("--force {f}: no stage of that name in {} (stages: {})", p.path.display(), p.stages.iter().map(|s| s.name.as_str()).collect::<Vec<_>>().join(", "));
+        }
+        roots.extend(hits);
+    }
+    Ok(if roots.is_empty() { vec![false; p.instances.len()] } else { p.downstream(&roots) })
+}
+
+/// Runs the pipeline; returns the content hash of the last report instance, if any.
+pub fn run(p: &Pipeline, store: &Store, bins: &Binaries, opts: &RunOpts) -> Result<Option<String>> {
+    let forced = forced_mask(p, &opts.force)?;
+    let n = p.instances.len();
+    if opts.dry_run {
+        let extra = blake3::hash(run_info(p, store)?.as_bytes()).to_hex().to_string();
+        let states = assess(p, store, bins, &forced, Some(&extra))?;
+        println!("plan for {} ({} stage instances):", p.name, n);
+        for (inst, st) in p.instances.iter().zip(&states) {
+            match st {
+                State::Cached(c) => println!("  cached  {}  ({})", inst.id, &c[..12]),
+                State::Run(r) => println!("  run     {}  ({})", inst.id, r.join("; ")),
+            }
+        }
+        return Ok(None);
+    }
+    let mut lock = store.read_lock(&p.name)?;
+    lock.pipeline = p.name.clone();
+    let mut content: Vec<Option<String>> = vec![None; n];
+    let mut failed: Vec<Option<String>> = vec![None; n];
+    let mut started = vec![false; n];
+    let jobs = opts.jobs.max(1);
+    let (tx, rx) = mpsc::channel::<(usize, String, Outcome)>();
+    let mut running = 0usize;
+    let mut finished = 0usize;
+    let width = n.to_string().len();
+    let mut report_content = None;
+    loop {
+        // Start every ready instance, up to the job limit (cached ones finish at once).
+        let mut progressed = true;
+        while progressed {
+            progressed = false;
+            for i in 0..n {
+                if started[i] || running >= jobs {
+                    continue;
+                }
+                let inst = &p.instances[i];
+                if let Some(bad) = inst.inputs.iter().find(|&&u| failed[u].is_some()) {
+                    started[i] = true;
+                    finished += 1;
+                    failed[i] = Some(format!("skipped: input {} failed", p.instances[*bad].id));
+                    println!("[{:>width$}/{n}] skipped {} (input {} failed)", finished, inst.id, p.instances[*bad].id);
+                    progressed = true;
+                    continue;
+                }
+                if !inst.inputs.iter().all(|&u| content[u].is_some()) {
+                    continue;
+                }
+                started[i] = true;
+                progressed = true;
+                let hashes: Vec<String> = inst.inputs.iter().map(|&u| content[u].clone().expect("ready")).collect();
+                let info = if inst.kind == "report" { Some(run_info(p, store)?) } else { None };
+                let extra: Vec<String> = info.iter().map(|s| blake3::hash(s.as_bytes()).to_hex().to_string()).collect();
+                let identity = bins.identity[&inst.kind].clone();
+                let key = stage_key(inst, &identity, &hashes, &extra);
+                if !forced[i]
+                    && let Some(c) = store.key_content(&key).filter(|c| store.intact(c))
+                {
+                    finished += 1;
+                    println!("[{:>width$}/{n}] cached  {}", finished, inst.id);
+                    if inst.kind == "report" {
+                        report_content = Some(c.clone());
+                    }
+                    let wall = lock.instances.get(&inst.id).filter(|e| e.key == key).map_or(0.0, |e| e.wall_s);
+                    record(&mut lock, p, inst, &key, &c, &identity, &content, wall);
+                    content[i] = Some(c);
+                    store.write_lock(&lock)?;
+                    continue;
+                }
+                let work = store.tmp().join(format!("{i}-{}", &key[..16]));
+                std::fs::create_dir_all(&work)?;
+                let info_path = match &info {
+                    Some(s) => {
+                        let path = work.join("run-info.json");
+                        std::fs::write(&path, s)?;
+                        Some(path)
+                    }
+                    None => None,
+                };
+                let inputs: Vec<(String, PathBuf)> = inst.inputs.iter().map(|&u| (p.instances[u].kind.clone(), store.object(content[u].as_ref().expect("ready")))).collect();
+                let out = work.join("out");
+                let mut cmd = command(inst, bins, &inputs, &out, &work, info_path.as_deref())?;
+                println!("[{:>width$}/{n}] running {}", finished + running + 1, inst.id);
+                running += 1;
+                let tx = tx.clone();
+                let store = store.clone();
+                let log = store.root.join("logs").join(&p.name).join(format!("{}.stderr", inst.id));
+                std::thread::spawn(move || {
+                    let t0 = Instant::now();
+                    let res = (|| -> Result<Outcome> {
+                        let stderr_path = work.join("stderr.log");
+                        let o = cmd.stderr(std::fs::File::create(&stderr_path)?).stdout(std::process::Stdio::null()).status().with_context(|| format!("starting {:?}", cmd.get_program()))?;
+                        let wall = t0.elapsed().as_secs_f64();
+                        if !o.success() {
+                            let err = std::fs::read_to_string(&stderr_path).unwrap_or_default();
+                            // Keep the log: tmp/ is cleaned at the start of the next run.
+                            let stderr_path = if std::fs::create_dir_all(log.parent().expect("parent")).and_then(|_| std::fs::copy(&stderr_path, &log)).is_ok() { log } else { stderr_path };
+                            let tail: Vec<&str> = err.lines().rev().take(20).collect::<Vec<_>>().into_iter().rev().collect();
+                            return Ok(Outcome::Failed(format!("{} (stderr: {})\n{}", o, stderr_path.display(), tail.join("\n"))));
+                        }
+                        Ok(Outcome::Done { content: store.publish(&out)?, wall })
+                    })();
+                    let _ = tx.send((i, key, res.unwrap_or_else(|e| Outcome::Failed(format!("{e:#}")))));
+                });
+            }
+        }
+        if running == 0 {
+            break;
+        }
+        let (i, key, outcome) = rx.recv().context("worker channel")?;
+        running -= 1;
+        finished += 1;
+        let inst = &p.instances[i];
+        match outcome {
+            Outcome::Done { content: c, wall } => {
+                store.set_key(&key, &c)?;
+                println!("[{:>width$}/{n}] done    {} ({wall:.2} s)", finished, inst.id);
+                if inst.kind == "report" {
+                    report_content = Some(c.clone());
+                }
+                let identity = bins.identity[&inst.kind].clone();
+                record(&mut lock, p, inst, &key, &c, &identity, &content, wall);
+                content[i] = Some(c);
+                store.write_lock(&lock)?;
+            }
+            Outcome::Failed(msg) => {
+                eprintln!("[{:>width$}/{n}] FAILED  {}: {msg}", finished, inst.id);
+                failed[i] = Some(msg);
+            }
+        }
+    }
+    let n_failed = failed.iter().filter(|f| f.is_some()).count();
+    if n_failed > 0 {
+        bail!("{n_failed} stage instance(s) failed or were skipped; finished work is cached (re-run to resume)");
+    }
+    Ok(report_content)
+}
+
+fn record(lock: &mut crate::store::PipelineLock, p: &Pipeline, inst: &Instance, key: &str, c: &str, identity: &str, content: &[Option<String>], wall: f64) {
+    lock.instances.insert(
+        inst.id.clone(),
+        LockEntry {
+            key: key.into(),
+            content: c.into(),
+            stage: inst.stage.clone(),
+            kind: inst.kind.clone(),
+            identity: identity.into(),
+            params: serde_json::to_value(&inst.params).expect("json"),
+            inputs: inst.inputs.iter().map(|&u| (p.instances[u].id.clone(), content[u].clone().unwrap_or_default())).collect(),
+            wall_s: wall,
+        },
+    );
+}
+
+/// `status`: every instance cached or stale, and why.
+pub fn status(p: &Pipeline, store: &Store, bins: &Binaries) -> Result<bool> {
+    let forced = vec![false; p.instances.len()];
+    let info = run_info(p, store)?;
+    let extra = blake3::hash(info.as_bytes()).to_hex().to_string();
+    let states = assess(p, store, bins, &forced, Some(&extra))?;
+    let mut all = true;
+    println!("status of {} ({} stage instances):", p.name, p.instances.len());
+    for (inst, st) in p.instances.iter().zip(&states) {
+        match st {
+            State::Cached(c) => println!("  cached  {}  ({})", inst.id, &c[..12]),
+            State::Run(r) => {
+                all = false;
+                println!("  stale   {}: {}", inst.id, r.join("; "));
+            }
+        }
+    }
+    Ok(all)
+}
