@@ -45,11 +45,11 @@ fn base(id: String, claim: &str, prediction: serde_json::Value, r: Option<&FitRo
     }
 }
 
-fn unresolved(r: Option<&FitRow>) -> Option<String> {
+fn unresolved(r: Option<&FitRow>, min_points: u64) -> Option<String> {
     let Some(r) = r else { return Some("the fit artifact has no such fit".into()) };
-    if r.n_used < 2 {
+    if r.n_used < min_points {
         return Some(format!(
-            "fewer than 2 sweep points are resolvable by the tail diagnostic (excluded: {})",
+            "fewer than {min_points} sweep point(s) are resolvable by the tail diagnostic (excluded: {})",
             if r.excluded.is_empty() { "none" } else { &r.excluded }
         ));
     }
@@ -63,10 +63,11 @@ fn excluded_note(r: &FitRow) -> String {
     if r.excluded.is_empty() { String::new() } else { format!(" Points excluded as unresolvable: {}.", r.excluded) }
 }
 
-/// A slope (or mean) against a numeric prediction.
+/// A slope against a numeric prediction (needs two resolvable sweep points), or a mean (one suffices).
 pub fn numeric(id: String, claim: &str, pred: f64, r: Option<&FitRow>, what: &str) -> Check {
     let mut c = base(id, claim, serde_json::json!(pred), r);
-    if let Some(why) = unresolved(r) {
+    let min_points = if r.is_some_and(|r| r.id.contains("_vs_") || r.id.contains("two_term")) { 2 } else { 1 };
+    if let Some(why) = unresolved(r, min_points) {
         c.note = format!("{what}: {why}.");
         return c;
     }
@@ -91,7 +92,7 @@ pub fn numeric(id: String, claim: &str, pred: f64, r: Option<&FitRow>, what: &st
 /// A sign claim: `positive` = the claim is that the quantity is > 0.
 pub fn sign(id: String, claim: &str, positive: bool, r: Option<&FitRow>, what: &str) -> Check {
     let mut c = base(id, claim, serde_json::json!(if positive { "> 0" } else { "< 0" }), r);
-    if let Some(why) = unresolved(r) {
+    if let Some(why) = unresolved(r, 1) {
         c.note = format!("{what}: {why}.");
         return c;
     }
@@ -125,11 +126,15 @@ pub fn checks(fit: &Fit) -> Vec<Check> {
             v.push(numeric(id("u4_inv_N"), "u_4 ~ 1/N", -1.0, fit.fit("u4_abs_vs_N"), "slope of log mean |u_4| vs log N (raw field)"));
             if has_u6(fit, "u6_abs_vs_N") {
                 v.push(numeric(id("u6_inv_N2"), "u_6 ~ 1/N^2", -2.0, fit.fit("u6_abs_vs_N"), "slope of log mean |u_6| vs log N (raw field)"));
-                v.push(sign(id("u6_sign"), "u_6 > 0 (the talk argues it is needed for a stable flow)", true, fit.fit("u6_sign"), "u_6 averaged over combinations and N (raw field; the derived exact value is negative)"));
+                v.push(sign(id("u6_sign"), "u_6 > 0 (the talk argues it is needed for a stable flow)", true, fit.fit("u6_sign"), "u_6 averaged over combinations and N (raw field)"));
             }
         }
         "sigma_w" => {
-            for (range, tag) in [("all", "whole range"), ("le10", "sigma_W <= 10")] {
+            // Every sigma_W range the fit has (whole range first).
+            let mut ranges: Vec<String> = fit.fits.iter().filter_map(|r| r.id.strip_prefix("u4_raw_vs_sigma_w_").map(String::from)).collect();
+            ranges.sort_by_key(|r| (r != "all", r.clone()));
+            for range in &ranges {
+                let tag = if range == "all" { "whole range".to_string() } else { format!("sigma_W <= {}", range.trim_start_matches("le")) };
                 let f = |q: &str| fit.fit(&format!("{q}_vs_sigma_w_{range}"));
                 v.push(numeric(id(&format!("u4_raw_slope_{range}")), &format!("raw u_4 ~ sigma_W^(d-4) ({tag})"), d - 4.0, f("u4_raw"), "slope of log |u_4| vs log sigma_W, raw field u_4 = -DeltaG^(4)/N_K; follows from the rescaling identity"));
                 v.push(numeric(id(&format!("u4_canonical_slope_{range}")), &format!("canonical u_4^phi ~ sigma_W^(4-d) ({tag})"), 4.0 - d, f("u4_canonical"), "slope for the canonical field phi = f_W/a (the talk's sigma_W du_4/dsigma_W = (4-d) u_4)"));
@@ -159,7 +164,7 @@ fn has_u6(fit: &Fit, id: &str) -> bool {
 fn two_term(fit: &Fit, id: String) -> Check {
     let (a, b) = (fit.fit("m6_two_term_a"), fit.fit("m6_two_term_b"));
     let mut c = base(id, "m_6 = a/N + b/N^2 (exact two-term form)", serde_json::json!("a, b of the exact values"), a);
-    if let Some(why) = unresolved(a).or_else(|| unresolved(b)) {
+    if let Some(why) = unresolved(a, 2).or_else(|| unresolved(b, 2)) {
         c.note = format!("two-term fit of <m_6>: {why}.");
         return c;
     }

@@ -34,7 +34,7 @@ fn numeric_verdicts_pass_fail_and_not_resolvable() {
     let noisy = checks::numeric("c".into(), "x ~ 1/N", -1.0, Some(&row("c", Some(-0.3), -2.0, 1.5, None, 5, "")), "slope");
     assert_eq!(verdict(&noisy), "not_resolvable");
     // Tail rule left fewer than two points.
-    let tails = checks::numeric("d".into(), "x ~ 1/N^2", -2.0, Some(&row("d", None, 0.0, 0.0, Some(-2.0), 1, "2,3,4")), "slope");
+    let tails = checks::numeric("d".into(), "x ~ 1/N^2", -2.0, Some(&row("gc6_abs_vs_N", None, 0.0, 0.0, Some(-2.0), 1, "2,3,4")), "slope");
     assert_eq!(verdict(&tails), "not_resolvable");
     assert!(tails.note.contains("excluded: 2,3,4"));
     // A zero prediction (m_2) is a pass when the interval contains it.
