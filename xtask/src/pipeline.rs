@@ -63,11 +63,17 @@ pub struct Pipeline {
     pub instances: Vec<Instance>,
 }
 
-/// Line (1-based) of the first occurrence of `needle` after the header of stage `stage`.
+/// Line (1-based) where `needle` is assigned (`needle =`) after the header of stage `stage`, else where it
+/// first occurs, else the header's line.
 fn line_of(text: &str, stage: &str, needle: &str) -> usize {
     let header = format!("[stages.{stage}]");
-    let start = text.find(&header).unwrap_or(0);
-    let off = text[start..].find(needle).map(|o| o + start).unwrap_or(start);
+    let start = text.find(&header).map(|s| s + header.len()).unwrap_or(0);
+    let rest = &text[start..];
+    let off = [format!("{needle} ="), format!("{needle}="), needle.to_string()]
+        .iter()
+        .find_map(|n| rest.find(n.as_str()))
+        .map(|o| o + start)
+        .unwrap_or(start.saturating_sub(header.len()));
     text[..off].matches('\n').count() + 1
 }
 
@@ -126,7 +132,7 @@ impl Pipeline {
                     }
                     let list = v.as_array().ok_or_else(|| anyhow!("{file}:{}: stage {sname}: sweep {k} must be a list", line(k)))?;
                     if list.is_empty() {
-                        bail!("{file}:{}: stage {sname}: sweep {k} is empty; give at least one value", line(k));
+                        bail!("{file}:{}: stage {sname}: sweep {k} is empty; give at least one value", line("sweep"));
                     }
                     sweep.push((k.clone(), list.iter().map(to_json).collect()));
                 }
