@@ -14,12 +14,18 @@ fn bin_dir() -> PathBuf {
 }
 
 fn repo() -> PathBuf {
-    Path::new(env!("CARGO_MANIFEST_DIR")).parent().unwrap().to_path_buf()
+    Path::new(env!("CARGO_MANIFEST_DIR"))
+        .parent()
+        .unwrap()
+        .to_path_buf()
 }
 
 fn xtask(store: &Path) -> Command {
     let mut c = Command::new(bin_dir().join("xtask"));
-    c.env("NNQFT_BIN_DIR", bin_dir()).env_remove("NNQFT_IDENTITY_SALT_REPORT").arg("--store").arg(store);
+    c.env("NNQFT_BIN_DIR", bin_dir())
+        .env_remove("NNQFT_IDENTITY_SALT_REPORT")
+        .arg("--store")
+        .arg(store);
     c
 }
 
@@ -28,7 +34,11 @@ fn run(store: &Path, args: &[&str]) -> Output {
 }
 
 fn text(o: &Output) -> String {
-    format!("{}{}", String::from_utf8_lossy(&o.stdout), String::from_utf8_lossy(&o.stderr))
+    format!(
+        "{}{}",
+        String::from_utf8_lossy(&o.stdout),
+        String::from_utf8_lossy(&o.stderr)
+    )
 }
 
 fn ok(o: Output) -> String {
@@ -39,7 +49,10 @@ fn ok(o: Output) -> String {
 
 /// Instance ids that were executed (not cached) in a run's output.
 fn executed(out: &str) -> Vec<String> {
-    out.lines().filter_map(|l| l.split("] done    ").nth(1)).map(|s| s.split(" (").next().unwrap().to_string()).collect()
+    out.lines()
+        .filter_map(|l| l.split("] done    ").nth(1))
+        .map(|s| s.split(" (").next().unwrap().to_string())
+        .collect()
 }
 
 fn cached(out: &str) -> usize {
@@ -54,7 +67,12 @@ fn smoke_copy(dir: &Path) -> PathBuf {
 
 fn objects(store: &Path) -> Vec<String> {
     let mut v: Vec<String> = std::fs::read_dir(store.join("objects"))
-        .map(|rd| rd.flatten().filter(|e| e.path().is_dir()).map(|e| e.file_name().to_string_lossy().into_owned()).collect())
+        .map(|rd| {
+            rd.flatten()
+                .filter(|e| e.path().is_dir())
+                .map(|e| e.file_name().to_string_lossy().into_owned())
+                .collect()
+        })
         .unwrap_or_default();
     v.sort();
     v
@@ -69,22 +87,46 @@ fn smoke_runs_then_is_fully_cached_and_invalidates_precisely() {
     let first = ok(run(&store, &["run", p, "-j", "2"]));
     assert_eq!(executed(&first).len(), 19, "{first}");
     assert!(first.contains("report: ") && first.contains("index.html"));
-    let report_dir = first.lines().find_map(|l| l.strip_prefix("report: ")).map(|s| PathBuf::from(s.trim()).parent().unwrap().to_path_buf()).unwrap();
+    let report_dir = first
+        .lines()
+        .find_map(|l| l.strip_prefix("report: "))
+        .map(|s| PathBuf::from(s.trim()).parent().unwrap().to_path_buf())
+        .unwrap();
     for f in ["index.html", "report.md", "checks.json"] {
         assert!(report_dir.join(f).exists(), "{f} missing");
     }
-    let checks: serde_json::Value = serde_json::from_slice(&std::fs::read(report_dir.join("checks.json")).unwrap()).unwrap();
-    assert!(checks.as_array().unwrap().iter().all(|c| ["pass", "fail", "not_resolvable"].contains(&c["verdict"].as_str().unwrap())));
+    let checks: serde_json::Value =
+        serde_json::from_slice(&std::fs::read(report_dir.join("checks.json")).unwrap()).unwrap();
+    assert!(
+        checks
+            .as_array()
+            .unwrap()
+            .iter()
+            .all(|c| ["pass", "fail", "not_resolvable"].contains(&c["verdict"].as_str().unwrap()))
+    );
 
     let second = ok(run(&store, &["run", p]));
-    assert!(executed(&second).is_empty(), "a second run executed something:\n{second}");
+    assert!(
+        executed(&second).is_empty(),
+        "a second run executed something:\n{second}"
+    );
     assert_eq!(cached(&second), 19);
 
     // Change one fit parameter: only that fit and its dependants (the report) re-run; status names it.
     let text = std::fs::read_to_string(&pipe).unwrap();
-    std::fs::write(&pipe, text.replace("params = { sweep = \"width\", bootstrap = 100, seed = 1 }", "params = { sweep = \"width\", bootstrap = 120, seed = 1 }")).unwrap();
+    std::fs::write(
+        &pipe,
+        text.replace(
+            "params = { sweep = \"width\", bootstrap = 100, seed = 1 }",
+            "params = { sweep = \"width\", bootstrap = 120, seed = 1 }",
+        ),
+    )
+    .unwrap();
     let status = ok(run(&store, &["status", p]));
-    assert!(status.contains("stale   fit_width: parameter bootstrap changed: 100 -> 120"), "{status}");
+    assert!(
+        status.contains("stale   fit_width: parameter bootstrap changed: 100 -> 120"),
+        "{status}"
+    );
     assert!(status.contains("cached  sample_width[width=2]"), "{status}");
     let third = ok(run(&store, &["run", p]));
     let mut ex = executed(&third);
@@ -92,14 +134,27 @@ fn smoke_runs_then_is_fully_cached_and_invalidates_precisely() {
     assert_eq!(ex, vec!["fit_width", "report"], "{third}");
 
     // A changed report binary (identity salt): only the report re-runs.
-    let o = xtask(&store).env("NNQFT_IDENTITY_SALT_REPORT", "changed").args(["status", p]).output().unwrap();
+    let o = xtask(&store)
+        .env("NNQFT_IDENTITY_SALT_REPORT", "changed")
+        .args(["status", p])
+        .output()
+        .unwrap();
     assert!(text_of(&o).contains("report binary changed"), "{}", text_of(&o));
-    let o = xtask(&store).env("NNQFT_IDENTITY_SALT_REPORT", "changed").args(["run", p]).output().unwrap();
+    let o = xtask(&store)
+        .env("NNQFT_IDENTITY_SALT_REPORT", "changed")
+        .args(["run", p])
+        .output()
+        .unwrap();
     assert_eq!(executed(&ok(o)), vec!["report"]);
 
     // --dry-run and --force.
     let dry = ok(run(&store, &["run", p, "--dry-run", "--force", "fit_relu"]));
-    assert!(dry.contains("run     fit_relu  (forced by --force)") && dry.contains("run     report") && dry.contains("cached  sample_relu"), "{dry}");
+    assert!(
+        dry.contains("run     fit_relu  (forced by --force)")
+            && dry.contains("run     report")
+            && dry.contains("cached  sample_relu"),
+        "{dry}"
+    );
     let forced = ok(run(&store, &["run", p, "--force", "moments_relu"]));
     let mut ex = executed(&forced);
     ex.sort();
@@ -119,7 +174,11 @@ fn a_corrupted_object_is_named_by_verify_and_recomputed_by_run() {
     ok(run(&store, &["run", p]));
     assert!(run(&store, &["verify"]).status.success());
     // Flip one byte of the first sample table found.
-    let target = objects(&store).into_iter().map(|o| store.join("objects").join(o)).find(|d| d.join("samples.parquet").exists()).unwrap();
+    let target = objects(&store)
+        .into_iter()
+        .map(|o| store.join("objects").join(o))
+        .find(|d| d.join("samples.parquet").exists())
+        .unwrap();
     let f = target.join("samples.parquet");
     let mut bytes = std::fs::read(&f).unwrap();
     let mid = bytes.len() / 2;
@@ -128,7 +187,12 @@ fn a_corrupted_object_is_named_by_verify_and_recomputed_by_run() {
     let v = run(&store, &["verify"]);
     assert!(!v.status.success());
     let vt = text(&v);
-    assert!(vt.contains("CORRUPT") && vt.contains(target.file_name().unwrap().to_str().unwrap()) && vt.contains("samples.parquet"), "{vt}");
+    assert!(
+        vt.contains("CORRUPT")
+            && vt.contains(target.file_name().unwrap().to_str().unwrap())
+            && vt.contains("samples.parquet"),
+        "{vt}"
+    );
     let again = ok(run(&store, &["run", p]));
     // Only the corrupted sample is recomputed; its bytes are the same, so the moments and fits stay cached
     // (early cutoff); the report re-runs because its run summary records the new wall time.
@@ -151,20 +215,36 @@ fn killing_a_run_during_sample_leaves_no_partial_object() {
     .unwrap();
     let p = pipe.to_str().unwrap();
     use std::os::unix::process::CommandExt;
-    let mut child = xtask(&store).args(["run", p]).stdout(Stdio::piped()).stderr(Stdio::null()).process_group(0).spawn().unwrap();
+    let mut child = xtask(&store)
+        .args(["run", p])
+        .stdout(Stdio::piped())
+        .stderr(Stdio::null())
+        .process_group(0)
+        .spawn()
+        .unwrap();
     let pid = child.id();
     let mut lines = BufReader::new(child.stdout.take().unwrap()).lines();
     loop {
-        let l = lines.next().expect("xtask ended before sampling started").unwrap();
+        let l = lines
+            .next()
+            .expect("xtask ended before sampling started")
+            .unwrap();
         if l.contains("running s") {
             break;
         }
     }
     std::thread::sleep(std::time::Duration::from_millis(150));
-    let killed = Command::new("kill").args(["-s", "KILL", "--", &format!("-{pid}")]).status().unwrap();
+    let killed = Command::new("kill")
+        .args(["-s", "KILL", "--", &format!("-{pid}")])
+        .status()
+        .unwrap();
     assert!(killed.success(), "kill failed");
     let _ = child.wait();
-    assert!(objects(&store).is_empty(), "a killed sample must not leave an object: {:?}", objects(&store));
+    assert!(
+        objects(&store).is_empty(),
+        "a killed sample must not leave an object: {:?}",
+        objects(&store)
+    );
     let done = ok(run(&store, &["run", p]));
     assert_eq!(executed(&done), vec!["s", "m"], "{done}");
     assert!(ok(run(&store, &["verify"])).contains("0 corrupt"));
@@ -188,7 +268,10 @@ fn malformed_pipeline_files_are_refused_with_file_line_and_problem() {
         std::fs::write(&f, body).unwrap();
         let o = run(&store, &["run", f.to_str().unwrap()]);
         let t = text(&o);
-        assert!(!o.status.success() && t.contains(expect), "{name}: '{t}' lacks '{expect}'");
+        assert!(
+            !o.status.success() && t.contains(expect),
+            "{name}: '{t}' lacks '{expect}'"
+        );
         assert!(objects(&store).is_empty(), "{name}: something ran");
     }
 }
@@ -203,11 +286,18 @@ fn archives_are_deterministic_and_import_elsewhere_as_fully_cached() {
     let (a1, a2) = (dir.path().join("a1.tar"), dir.path().join("a2.tar"));
     ok(run(&store, &["archive", p, "--out", a1.to_str().unwrap()]));
     ok(run(&store, &["archive", p, "--out", a2.to_str().unwrap()]));
-    assert_eq!(std::fs::read(&a1).unwrap(), std::fs::read(&a2).unwrap(), "archives of the same store must be byte-identical");
+    assert_eq!(
+        std::fs::read(&a1).unwrap(),
+        std::fs::read(&a2).unwrap(),
+        "archives of the same store must be byte-identical"
+    );
     let other = dir.path().join("other");
     ok(run(&other, &["import", a1.to_str().unwrap()]));
     let r = ok(run(&other, &["run", p]));
-    assert!(executed(&r).is_empty(), "imported store should be fully cached:\n{r}");
+    assert!(
+        executed(&r).is_empty(),
+        "imported store should be fully cached:\n{r}"
+    );
     assert_eq!(cached(&r), 19);
     assert!(ok(run(&other, &["verify"])).contains("0 corrupt"));
 }
@@ -234,13 +324,25 @@ fn rewrite(src: &Path, dst: &Path, f: impl Fn(&str, Vec<u8>) -> Option<(String, 
             let name = p.as_bytes();
             h.as_old_mut().name[..name.len()].copy_from_slice(name);
             h.set_entry_type(kind);
-            h.set_size(if kind == tar::EntryType::Regular { data.len() as u64 } else { 0 });
+            h.set_size(if kind == tar::EntryType::Regular {
+                data.len() as u64
+            } else {
+                0
+            });
             if kind != tar::EntryType::Regular {
                 h.set_link_name("/etc/passwd").unwrap();
             }
             h.set_mode(0o644);
             h.set_cksum();
-            b.append(&h, if kind == tar::EntryType::Regular { data.as_slice() } else { &[][..] }).unwrap();
+            b.append(
+                &h,
+                if kind == tar::EntryType::Regular {
+                    data.as_slice()
+                } else {
+                    &[][..]
+                },
+            )
+            .unwrap();
         }
     }
     b.finish().unwrap();
@@ -258,12 +360,87 @@ fn hostile_archives_are_refused_and_nothing_is_written() {
     let first_object = |path: &str| path.contains("/objects/") && path.ends_with("manifest.json");
     type Edit = Box<dyn Fn(&str, Vec<u8>) -> Option<(String, tar::EntryType, Vec<u8>)>>;
     let cases: Vec<(&str, Edit, &str)> = vec![
-        ("absolute", Box::new(|p, b| Some((if p.ends_with("lock.json") { "/tmp/nnqft-evil".into() } else { p.into() }, tar::EntryType::Regular, b))), "absolute or contains '..'"),
-        ("dotdot", Box::new(|p, b| Some((if p.ends_with("lock.json") { "nnqft-archive/../evil".into() } else { p.into() }, tar::EntryType::Regular, b))), "absolute or contains '..'"),
-        ("symlink", Box::new(|p, b| Some((p.into(), if p.ends_with("provenance.json") { tar::EntryType::Symlink } else { tar::EntryType::Regular }, b))), "not a regular file"),
-        ("hardlink", Box::new(|p, b| Some((p.into(), if p.ends_with("provenance.json") { tar::EntryType::Link } else { tar::EntryType::Regular }, b))), "not a regular file"),
-        ("missing", Box::new(move |p, b| if first_object(p) { None } else { Some((p.into(), tar::EntryType::Regular, b)) }), "missing from the archive"),
-        ("altered", Box::new(|p, mut b| { if p.ends_with("lock.json") { b.push(b' '); } Some((p.into(), tar::EntryType::Regular, b)) }), "does not match CHECKSUMS.b3"),
+        (
+            "absolute",
+            Box::new(|p, b| {
+                Some((
+                    if p.ends_with("lock.json") {
+                        "/tmp/nnqft-evil".into()
+                    } else {
+                        p.into()
+                    },
+                    tar::EntryType::Regular,
+                    b,
+                ))
+            }),
+            "absolute or contains '..'",
+        ),
+        (
+            "dotdot",
+            Box::new(|p, b| {
+                Some((
+                    if p.ends_with("lock.json") {
+                        "nnqft-archive/../evil".into()
+                    } else {
+                        p.into()
+                    },
+                    tar::EntryType::Regular,
+                    b,
+                ))
+            }),
+            "absolute or contains '..'",
+        ),
+        (
+            "symlink",
+            Box::new(|p, b| {
+                Some((
+                    p.into(),
+                    if p.ends_with("provenance.json") {
+                        tar::EntryType::Symlink
+                    } else {
+                        tar::EntryType::Regular
+                    },
+                    b,
+                ))
+            }),
+            "not a regular file",
+        ),
+        (
+            "hardlink",
+            Box::new(|p, b| {
+                Some((
+                    p.into(),
+                    if p.ends_with("provenance.json") {
+                        tar::EntryType::Link
+                    } else {
+                        tar::EntryType::Regular
+                    },
+                    b,
+                ))
+            }),
+            "not a regular file",
+        ),
+        (
+            "missing",
+            Box::new(move |p, b| {
+                if first_object(p) {
+                    None
+                } else {
+                    Some((p.into(), tar::EntryType::Regular, b))
+                }
+            }),
+            "missing from the archive",
+        ),
+        (
+            "altered",
+            Box::new(|p, mut b| {
+                if p.ends_with("lock.json") {
+                    b.push(b' ');
+                }
+                Some((p.into(), tar::EntryType::Regular, b))
+            }),
+            "does not match CHECKSUMS.b3",
+        ),
     ];
     for (name, edit, expect) in cases {
         let bad = dir.path().join(format!("{name}.tar"));
@@ -271,9 +448,18 @@ fn hostile_archives_are_refused_and_nothing_is_written() {
         let fresh = dir.path().join(format!("fresh-{name}"));
         let o = run(&fresh, &["import", bad.to_str().unwrap()]);
         let t = text(&o);
-        assert!(!o.status.success() && t.contains("refused") && t.contains(expect), "{name}: '{t}' lacks '{expect}'");
+        assert!(
+            !o.status.success() && t.contains("refused") && t.contains(expect),
+            "{name}: '{t}' lacks '{expect}'"
+        );
         assert!(objects(&fresh).is_empty(), "{name}: half-imported objects");
-        assert!(std::fs::read_dir(fresh.join("keys")).unwrap().next().is_none(), "{name}: keys written");
-        assert!(!dir.path().join("evil").exists() && !Path::new("/tmp/nnqft-evil").exists(), "{name}: wrote outside the store");
+        assert!(
+            std::fs::read_dir(fresh.join("keys")).unwrap().next().is_none(),
+            "{name}: keys written"
+        );
+        assert!(
+            !dir.path().join("evil").exists() && !Path::new("/tmp/nnqft-evil").exists(),
+            "{name}: wrote outside the store"
+        );
     }
 }

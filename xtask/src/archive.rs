@@ -27,15 +27,32 @@ fn git_rev(root: &Path) -> String {
         .unwrap_or_else(|| "unknown".into())
 }
 
-pub fn archive(store: &Store, pipeline: &crate::pipeline::Pipeline, identity: &BTreeMap<String, String>, root: &Path, out: &Path) -> Result<usize> {
+pub fn archive(
+    store: &Store,
+    pipeline: &crate::pipeline::Pipeline,
+    identity: &BTreeMap<String, String>,
+    root: &Path,
+    out: &Path,
+) -> Result<usize> {
     let lock = store.read_lock(&pipeline.name)?;
     if lock.instances.is_empty() {
-        bail!("pipeline {} has no lock in {}: run it first", pipeline.name, store.root.display());
+        bail!(
+            "pipeline {} has no lock in {}: run it first",
+            pipeline.name,
+            store.root.display()
+        );
     }
     let mut files: BTreeMap<String, Vec<u8>> = BTreeMap::new();
     files.insert("pipeline.toml".into(), pipeline.text.clone().into_bytes());
-    files.insert("lock.json".into(), std::fs::read(store.lock_path(&pipeline.name))?);
-    let rustc = std::process::Command::new("rustc").arg("-V").output().map(|o| String::from_utf8_lossy(&o.stdout).trim().to_string()).unwrap_or_default();
+    files.insert(
+        "lock.json".into(),
+        std::fs::read(store.lock_path(&pipeline.name))?,
+    );
+    let rustc = std::process::Command::new("rustc")
+        .arg("-V")
+        .output()
+        .map(|o| String::from_utf8_lossy(&o.stdout).trim().to_string())
+        .unwrap_or_default();
     let prov = serde_json::json!({
         "tool_version": nnqft_store::TOOL_VERSION,
         "git_revision": git_rev(root),
@@ -43,20 +60,36 @@ pub fn archive(store: &Store, pipeline: &crate::pipeline::Pipeline, identity: &B
         "stage_identities": identity,
         "pipeline": pipeline.name,
     });
-    files.insert("provenance.json".into(), (serde_json::to_string_pretty(&prov)? + "\n").into_bytes());
+    files.insert(
+        "provenance.json".into(),
+        (serde_json::to_string_pretty(&prov)? + "\n").into_bytes(),
+    );
     for e in lock.instances.values() {
         if !store.intact(&e.content) {
-            bail!("object {} of {} is missing or corrupted: run the pipeline again before archiving", e.content, pipeline.name);
+            bail!(
+                "object {} of {} is missing or corrupted: run the pipeline again before archiving",
+                e.content,
+                pipeline.name
+            );
         }
         files.insert(format!("keys/{}", e.key), format!("{}\n", e.content).into_bytes());
         let dir = store.object(&e.content);
-        let mut names: Vec<_> = std::fs::read_dir(&dir)?.flatten().map(|x| x.file_name().to_string_lossy().into_owned()).collect();
+        let mut names: Vec<_> = std::fs::read_dir(&dir)?
+            .flatten()
+            .map(|x| x.file_name().to_string_lossy().into_owned())
+            .collect();
         names.sort();
         for name in names {
-            files.insert(format!("objects/{}/{name}", e.content), std::fs::read(dir.join(&name))?);
+            files.insert(
+                format!("objects/{}/{name}", e.content),
+                std::fs::read(dir.join(&name))?,
+            );
         }
     }
-    let sums: String = files.iter().map(|(n, b)| format!("{}  {n}\n", blake3::hash(b).to_hex())).collect();
+    let sums: String = files
+        .iter()
+        .map(|(n, b)| format!("{}  {n}\n", blake3::hash(b).to_hex()))
+        .collect();
     files.insert("CHECKSUMS.b3".into(), sums.into_bytes());
     let tmp = out.with_extension("tmp");
     {
@@ -87,7 +120,10 @@ fn safe_rel(path: &Path) -> Result<PathBuf> {
             _ => bail!("refused: entry {} is absolute or contains '..'", path.display()),
         }
     }
-    let rel = out.strip_prefix(TOP).with_context(|| format!("refused: entry {} lies outside {TOP}/", path.display()))?.to_path_buf();
+    let rel = out
+        .strip_prefix(TOP)
+        .with_context(|| format!("refused: entry {} lies outside {TOP}/", path.display()))?
+        .to_path_buf();
     Ok(rel)
 }
 
@@ -109,7 +145,11 @@ pub fn import(store: &Store, file: &Path) -> Result<String> {
                 continue;
             }
             if !kind.is_file() {
-                bail!("refused: entry {} is a {:?}, not a regular file (links are not accepted)", path.display(), kind);
+                bail!(
+                    "refused: entry {} is a {:?}, not a regular file (links are not accepted)",
+                    path.display(),
+                    kind
+                );
             }
             let rel = safe_rel(&path)?;
             let name = rel.to_string_lossy().into_owned();
@@ -123,23 +163,34 @@ pub fn import(store: &Store, file: &Path) -> Result<String> {
             std::fs::write(&dest, &bytes)?;
             seen.insert(name, blake3::hash(&bytes).to_hex().to_string());
         }
-        let sums = std::fs::read_to_string(staging.join("CHECKSUMS.b3")).context("refused: the archive has no CHECKSUMS.b3")?;
+        let sums = std::fs::read_to_string(staging.join("CHECKSUMS.b3"))
+            .context("refused: the archive has no CHECKSUMS.b3")?;
         let mut listed: BTreeMap<String, String> = BTreeMap::new();
         for line in sums.lines() {
-            let (h, n) = line.split_once("  ").with_context(|| format!("refused: malformed CHECKSUMS.b3 line '{line}'"))?;
+            let (h, n) = line
+                .split_once("  ")
+                .with_context(|| format!("refused: malformed CHECKSUMS.b3 line '{line}'"))?;
             listed.insert(n.to_string(), h.to_string());
         }
         for (n, h) in &listed {
             match seen.get(n) {
                 None => bail!("refused: {n} is listed in CHECKSUMS.b3 but missing from the archive"),
-                Some(found) if found != h => bail!("refused: {n} does not match CHECKSUMS.b3 (blake3 {found}, listed {h})"),
+                Some(found) if found != h => {
+                    bail!("refused: {n} does not match CHECKSUMS.b3 (blake3 {found}, listed {h})")
+                }
                 _ => {}
             }
         }
-        if let Some(extra) = seen.keys().find(|n| *n != "CHECKSUMS.b3" && !listed.contains_key(*n)) {
+        if let Some(extra) = seen
+            .keys()
+            .find(|n| *n != "CHECKSUMS.b3" && !listed.contains_key(*n))
+        {
             bail!("refused: {extra} is not listed in CHECKSUMS.b3");
         }
-        let lock: PipelineLock = serde_json::from_slice(&std::fs::read(staging.join("lock.json")).context("refused: no lock.json")?).context("refused: malformed lock.json")?;
+        let lock: PipelineLock = serde_json::from_slice(
+            &std::fs::read(staging.join("lock.json")).context("refused: no lock.json")?,
+        )
+        .context("refused: malformed lock.json")?;
         for e in lock.instances.values() {
             let dir = staging.join("objects").join(&e.content);
             nnqft_store::verify(&dir).with_context(|| format!("refused: object {}", e.content))?;

@@ -16,18 +16,40 @@ fn closure(root: &Path, krate: &str, seen: &mut BTreeSet<String>) -> Result<()> 
         return Ok(());
     }
     let manifest = root.join("crates").join(krate).join("Cargo.toml");
-    let text = std::fs::read_to_string(&manifest).with_context(|| format!("reading {}", manifest.display()))?;
-    let doc: toml::Table = text.parse().with_context(|| format!("parsing {}", manifest.display()))?;
+    let text =
+        std::fs::read_to_string(&manifest).with_context(|| format!("reading {}", manifest.display()))?;
+    let doc: toml::Table = text
+        .parse()
+        .with_context(|| format!("parsing {}", manifest.display()))?;
     let ws: toml::Table = std::fs::read_to_string(root.join("Cargo.toml"))?.parse()?;
-    let ws_deps = ws.get("workspace").and_then(|w| w.get("dependencies")).and_then(|d| d.as_table()).cloned().unwrap_or_default();
-    let deps = doc.get("dependencies").and_then(|d| d.as_table()).cloned().unwrap_or_default();
+    let ws_deps = ws
+        .get("workspace")
+        .and_then(|w| w.get("dependencies"))
+        .and_then(|d| d.as_table())
+        .cloned()
+        .unwrap_or_default();
+    let deps = doc
+        .get("dependencies")
+        .and_then(|d| d.as_table())
+        .cloned()
+        .unwrap_or_default();
     for (name, spec) in deps {
-        let path = spec.get("path").and_then(|p| p.as_str()).map(String::from).or_else(|| {
-            spec.get("workspace").and_then(|w| w.as_bool()).filter(|w| *w).and_then(|_| ws_deps.get(&name)?.get("path")?.as_str().map(String::from))
-        });
+        let path = spec
+            .get("path")
+            .and_then(|p| p.as_str())
+            .map(String::from)
+            .or_else(|| {
+                spec.get("workspace")
+                    .and_then(|w| w.as_bool())
+                    .filter(|w| *w)
+                    .and_then(|_| ws_deps.get(&name)?.get("path")?.as_str().map(String::from))
+            });
         if let Some(p) = path {
             let dir = PathBuf::from(p);
-            let name = dir.file_name().map(|n| n.to_string_lossy().into_owned()).unwrap_or_default();
+            let name = dir
+                .file_name()
+                .map(|n| n.to_string_lossy().into_owned())
+                .unwrap_or_default();
             closure(root, &name, seen)?;
         }
     }
@@ -35,7 +57,10 @@ fn closure(root: &Path, krate: &str, seen: &mut BTreeSet<String>) -> Result<()> 
 }
 
 fn hash_tree(h: &mut blake3::Hasher, base: &Path, dir: &Path) -> Result<()> {
-    let mut entries: Vec<_> = std::fs::read_dir(dir).with_context(|| format!("reading {}", dir.display()))?.flatten().collect();
+    let mut entries: Vec<_> = std::fs::read_dir(dir)
+        .with_context(|| format!("reading {}", dir.display()))?
+        .flatten()
+        .collect();
     entries.sort_by_key(|e| e.file_name());
     for e in entries {
         let p = e.path();

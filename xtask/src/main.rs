@@ -68,21 +68,37 @@ enum Cmd {
 }
 
 fn root() -> PathBuf {
-    Path::new(env!("CARGO_MANIFEST_DIR")).parent().expect("xtask lives in the workspace").to_path_buf()
+    Path::new(env!("CARGO_MANIFEST_DIR"))
+        .parent()
+        .expect("xtask lives in the workspace")
+        .to_path_buf()
 }
 
 fn pipeline_path(name: &str) -> PathBuf {
     let p = PathBuf::from(name);
-    if p.extension().is_some_and(|e| e == "toml") || p.components().count() > 1 { p } else { root().join("pipelines").join(format!("{name}.toml")) }
+    if p.extension().is_some_and(|e| e == "toml") || p.components().count() > 1 {
+        p
+    } else {
+        root().join("pipelines").join(format!("{name}.toml"))
+    }
 }
 
-const STAGE_CRATES: [&str; 5] = ["nnqft-sample", "nnqft-moments", "nnqft-fit", "nnqft-flow", "nnqft-report"];
+const STAGE_CRATES: [&str; 5] = [
+    "nnqft-sample",
+    "nnqft-moments",
+    "nnqft-fit",
+    "nnqft-flow",
+    "nnqft-report",
+];
 
 /// Stage binaries: $NNQFT_BIN_DIR as they are, or a release build of the workspace's.
 fn binaries(build: bool) -> Result<Binaries> {
     let root = root();
     if let Some(dir) = std::env::var_os("NNQFT_BIN_DIR") {
-        return Ok(Binaries { dir: PathBuf::from(dir), identity: identity::identities(&root, "external")? });
+        return Ok(Binaries {
+            dir: PathBuf::from(dir),
+            identity: identity::identities(&root, "external")?,
+        });
     }
     if build {
         eprintln!("building stage binaries (release) ...");
@@ -95,12 +111,20 @@ fn binaries(build: bool) -> Result<Binaries> {
             bail!("building the stage binaries failed");
         }
     }
-    let target = std::env::var_os("CARGO_TARGET_DIR").map(PathBuf::from).unwrap_or_else(|| root.join("target"));
-    Ok(Binaries { dir: target.join("release"), identity: identity::identities(&root, "release")? })
+    let target = std::env::var_os("CARGO_TARGET_DIR")
+        .map(PathBuf::from)
+        .unwrap_or_else(|| root.join("target"));
+    Ok(Binaries {
+        dir: target.join("release"),
+        identity: identity::identities(&root, "release")?,
+    })
 }
 
 fn store_root(cli: &Cli) -> PathBuf {
-    cli.store.clone().or_else(|| std::env::var_os("NNQFT_STORE").map(PathBuf::from)).unwrap_or_else(|| root().join("artifacts"))
+    cli.store
+        .clone()
+        .or_else(|| std::env::var_os("NNQFT_STORE").map(PathBuf::from))
+        .unwrap_or_else(|| root().join("artifacts"))
 }
 
 fn main() -> ExitCode {
@@ -117,19 +141,42 @@ fn main() -> ExitCode {
 fn real_main(cli: &Cli) -> Result<ExitCode> {
     let store = Store::open(&store_root(cli))?;
     match &cli.cmd {
-        Cmd::Run { name, jobs, force, dry_run } => {
+        Cmd::Run {
+            name,
+            jobs,
+            force,
+            dry_run,
+        } => {
             let p = Pipeline::load(&pipeline_path(name))?;
             let bins = binaries(!dry_run)?;
             let _lock = if *dry_run { None } else { Some(store.lock()?) };
             let t0 = std::time::Instant::now();
-            let report = run::run(&p, &store, &bins, &RunOpts { jobs: *jobs, force: force.clone(), dry_run: *dry_run })?;
+            let report = run::run(
+                &p,
+                &store,
+                &bins,
+                &RunOpts {
+                    jobs: *jobs,
+                    force: force.clone(),
+                    dry_run: *dry_run,
+                },
+            )?;
             if !dry_run {
-                println!("{}: {} stage instances in {:.2} s", p.name, p.instances.len(), t0.elapsed().as_secs_f64());
+                println!(
+                    "{}: {} stage instances in {:.2} s",
+                    p.name,
+                    p.instances.len(),
+                    t0.elapsed().as_secs_f64()
+                );
             }
             if let Some(r) = report {
                 let dir = store.object(&r);
                 println!("report: {}", dir.join("index.html").display());
-                println!("        {} and {}", dir.join("report.md").display(), dir.join("checks.json").display());
+                println!(
+                    "        {} and {}",
+                    dir.join("report.md").display(),
+                    dir.join("checks.json").display()
+                );
             }
             Ok(ExitCode::SUCCESS)
         }
@@ -141,7 +188,11 @@ fn real_main(cli: &Cli) -> Result<ExitCode> {
         }
         Cmd::Gc { dry_run } => {
             let _lock = store.lock()?;
-            let reachable: std::collections::BTreeSet<String> = store.all_locks()?.into_iter().flat_map(|l| l.instances.into_values().map(|e| e.content)).collect();
+            let reachable: std::collections::BTreeSet<String> = store
+                .all_locks()?
+                .into_iter()
+                .flat_map(|l| l.instances.into_values().map(|e| e.content))
+                .collect();
             let mut bytes = 0u64;
             let mut count = 0usize;
             for o in store.objects()? {
@@ -150,7 +201,10 @@ fn real_main(cli: &Cli) -> Result<ExitCode> {
                 }
                 let dir = store.object(&o);
                 let b = store::du(&dir);
-                println!("{} {o} ({b} bytes)", if *dry_run { "would remove" } else { "removing" });
+                println!(
+                    "{} {o} ({b} bytes)",
+                    if *dry_run { "would remove" } else { "removing" }
+                );
                 bytes += b;
                 count += 1;
                 if !dry_run {
@@ -166,7 +220,10 @@ fn real_main(cli: &Cli) -> Result<ExitCode> {
                     }
                 }
             }
-            println!("{} {count} unreachable object(s), {bytes} bytes", if *dry_run { "gc would remove" } else { "gc removed" });
+            println!(
+                "{} {count} unreachable object(s), {bytes} bytes",
+                if *dry_run { "gc would remove" } else { "gc removed" }
+            );
             Ok(ExitCode::SUCCESS)
         }
         Cmd::Verify => {
@@ -180,7 +237,11 @@ fn real_main(cli: &Cli) -> Result<ExitCode> {
                 }
             }
             println!("verified {} object(s): {} corrupt", objects.len(), bad);
-            Ok(if bad > 0 { ExitCode::FAILURE } else { ExitCode::SUCCESS })
+            Ok(if bad > 0 {
+                ExitCode::FAILURE
+            } else {
+                ExitCode::SUCCESS
+            })
         }
         Cmd::Archive { name, out } => {
             let p = Pipeline::load(&pipeline_path(name))?;
@@ -193,7 +254,11 @@ fn real_main(cli: &Cli) -> Result<ExitCode> {
         Cmd::Import { file } => {
             let _lock = store.lock()?;
             let name = archive::import(&store, file)?;
-            println!("imported pipeline {name} from {} into {}", file.display(), store.root.display());
+            println!(
+                "imported pipeline {name} from {} into {}",
+                file.display(),
+                store.root.display()
+            );
             Ok(ExitCode::SUCCESS)
         }
         Cmd::Bench { which } => {
@@ -201,7 +266,11 @@ fn real_main(cli: &Cli) -> Result<ExitCode> {
                 .current_dir(root())
                 .args(["run", "--release", "--quiet", "-p", "nnqft-bench", "--", which])
                 .status()?;
-            Ok(if st.success() { ExitCode::SUCCESS } else { ExitCode::FAILURE })
+            Ok(if st.success() {
+                ExitCode::SUCCESS
+            } else {
+                ExitCode::FAILURE
+            })
         }
     }
 }

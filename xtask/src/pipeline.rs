@@ -23,10 +23,21 @@ use std::path::{Path, PathBuf};
 
 /// Stage binaries and the parameters each accepts.
 pub const STAGES: &[(&str, &[&str])] = &[
-    ("sample", &["arch", "d", "width", "sigma_w", "sigma_b", "points", "n_bags", "n_nets", "seed"]),
+    (
+        "sample",
+        &[
+            "arch", "d", "width", "sigma_w", "sigma_b", "points", "n_bags", "n_nets", "seed",
+        ],
+    ),
     ("moments", &[]),
-    ("fit", &["sweep", "cutoff", "cutoffs", "ranges", "bootstrap", "seed"]),
-    ("flow", &["at", "d", "sigma_w", "u4", "u6", "k_end_ratio", "rtol", "samples"]),
+    (
+        "fit",
+        &["sweep", "cutoff", "cutoffs", "ranges", "bootstrap", "seed"],
+    ),
+    (
+        "flow",
+        &["at", "d", "sigma_w", "u4", "u6", "k_end_ratio", "rtol", "samples"],
+    ),
     ("report", &["title", "strict"]),
 ];
 
@@ -83,56 +94,103 @@ fn to_json(v: &toml::Value) -> Value {
 
 impl Pipeline {
     pub fn load(path: &Path) -> Result<Self> {
-        let text = std::fs::read_to_string(path).map_err(|e| anyhow!("{}: cannot read pipeline file: {e}", path.display()))?;
-        let name = path.file_stem().map(|s| s.to_string_lossy().into_owned()).unwrap_or_default();
+        let text = std::fs::read_to_string(path)
+            .map_err(|e| anyhow!("{}: cannot read pipeline file: {e}", path.display()))?;
+        let name = path
+            .file_stem()
+            .map(|s| s.to_string_lossy().into_owned())
+            .unwrap_or_default();
         Self::parse(&name, path, &text)
     }
 
     pub fn parse(name: &str, path: &Path, text: &str) -> Result<Self> {
         let file = path.display();
         let doc: toml::Table = text.parse().map_err(|e: toml::de::Error| {
-            let line = e.span().map(|s| text[..s.start].matches('\n').count() + 1).unwrap_or(0);
+            let line = e
+                .span()
+                .map(|s| text[..s.start].matches('\n').count() + 1)
+                .unwrap_or(0);
             anyhow!("{file}:{line}: syntax error: {}", e.message())
         })?;
         for key in doc.keys() {
             if key != "stages" && key != "pipeline" {
-                bail!("{file}:{}: unknown top-level table [{key}] (expected [pipeline] and [stages.NAME])", line_of(text, "", &format!("[{key}")));
+                bail!(
+                    "{file}:{}: unknown top-level table [{key}] (expected [pipeline] and [stages.NAME])",
+                    line_of(text, "", &format!("[{key}"))
+                );
             }
         }
-        let stages_t = doc.get("stages").and_then(|s| s.as_table()).ok_or_else(|| anyhow!("{file}: no [stages.NAME] tables"))?;
+        let stages_t = doc
+            .get("stages")
+            .and_then(|s| s.as_table())
+            .ok_or_else(|| anyhow!("{file}: no [stages.NAME] tables"))?;
         let mut stages = Vec::new();
         for (sname, sv) in stages_t {
             let line = |needle: &str| line_of(text, sname, needle);
-            let t = sv.as_table().ok_or_else(|| anyhow!("{file}:{}: stages.{sname} must be a table", line(sname)))?;
+            let t = sv
+                .as_table()
+                .ok_or_else(|| anyhow!("{file}:{}: stages.{sname} must be a table", line(sname)))?;
             for k in t.keys() {
                 if !["stage", "params", "sweep", "each", "inputs"].contains(&k.as_str()) {
-                    bail!("{file}:{}: stage {sname}: unknown key '{k}' (expected stage, params, sweep, each, inputs)", line(k));
+                    bail!(
+                        "{file}:{}: stage {sname}: unknown key '{k}' (expected stage, params, sweep, each, inputs)",
+                        line(k)
+                    );
                 }
             }
-            let kind = t.get("stage").and_then(|v| v.as_str()).ok_or_else(|| anyhow!("{file}:{}: stage {sname}: missing `stage = \"...\"`", line(sname)))?;
+            let kind = t
+                .get("stage")
+                .and_then(|v| v.as_str())
+                .ok_or_else(|| anyhow!("{file}:{}: stage {sname}: missing `stage = \"...\"`", line(sname)))?;
             let Some((_, allowed)) = STAGES.iter().find(|(k, _)| *k == kind) else {
-                bail!("{file}:{}: stage {sname}: unknown stage '{kind}' (expected one of sample, moments, fit, flow, report)", line("stage"));
+                bail!(
+                    "{file}:{}: stage {sname}: unknown stage '{kind}' (expected one of sample, moments, fit, flow, report)",
+                    line("stage")
+                );
             };
             let mut params = BTreeMap::new();
             if let Some(p) = t.get("params") {
-                let p = p.as_table().ok_or_else(|| anyhow!("{file}:{}: stage {sname}: params must be a table", line("params")))?;
+                let p = p.as_table().ok_or_else(|| {
+                    anyhow!("{file}:{}: stage {sname}: params must be a table", line("params"))
+                })?;
                 for (k, v) in p {
                     if !allowed.contains(&k.as_str()) {
-                        bail!("{file}:{}: stage {sname}: unknown parameter '{k}' for a {kind} stage (accepted: {})", line(k), if allowed.is_empty() { "none".to_string() } else { allowed.join(", ") });
+                        bail!(
+                            "{file}:{}: stage {sname}: unknown parameter '{k}' for a {kind} stage (accepted: {})",
+                            line(k),
+                            if allowed.is_empty() {
+                                "none".to_string()
+                            } else {
+                                allowed.join(", ")
+                            }
+                        );
                     }
                     params.insert(k.clone(), to_json(v));
                 }
             }
             let mut sweep = Vec::new();
             if let Some(s) = t.get("sweep") {
-                let s = s.as_table().ok_or_else(|| anyhow!("{file}:{}: stage {sname}: sweep must be a table of lists", line("sweep")))?;
+                let s = s.as_table().ok_or_else(|| {
+                    anyhow!(
+                        "{file}:{}: stage {sname}: sweep must be a table of lists",
+                        line("sweep")
+                    )
+                })?;
                 for (k, v) in s {
                     if !allowed.contains(&k.as_str()) {
-                        bail!("{file}:{}: stage {sname}: unknown sweep parameter '{k}' for a {kind} stage", line(k));
+                        bail!(
+                            "{file}:{}: stage {sname}: unknown sweep parameter '{k}' for a {kind} stage",
+                            line(k)
+                        );
                     }
-                    let list = v.as_array().ok_or_else(|| anyhow!("{file}:{}: stage {sname}: sweep {k} must be a list", line(k)))?;
+                    let list = v.as_array().ok_or_else(|| {
+                        anyhow!("{file}:{}: stage {sname}: sweep {k} must be a list", line(k))
+                    })?;
                     if list.is_empty() {
-                        bail!("{file}:{}: stage {sname}: sweep {k} is empty; give at least one value", line("sweep"));
+                        bail!(
+                            "{file}:{}: stage {sname}: sweep {k} is empty; give at least one value",
+                            line("sweep")
+                        );
                     }
                     sweep.push((k.clone(), list.iter().map(to_json).collect()));
                 }
@@ -142,29 +200,65 @@ impl Pipeline {
                 None => vec![],
                 Some(v) => v
                     .as_array()
-                    .ok_or_else(|| anyhow!("{file}:{}: stage {sname}: inputs must be a list of stage names", line("inputs")))?
+                    .ok_or_else(|| {
+                        anyhow!(
+                            "{file}:{}: stage {sname}: inputs must be a list of stage names",
+                            line("inputs")
+                        )
+                    })?
                     .iter()
-                    .map(|x| x.as_str().map(String::from).ok_or_else(|| anyhow!("{file}:{}: stage {sname}: inputs must be strings", line("inputs"))))
+                    .map(|x| {
+                        x.as_str().map(String::from).ok_or_else(|| {
+                            anyhow!("{file}:{}: stage {sname}: inputs must be strings", line("inputs"))
+                        })
+                    })
                     .collect::<Result<_>>()?,
             };
             if kind == "sample" && (each.is_some() || !inputs.is_empty()) {
-                bail!("{file}:{}: stage {sname}: a sample stage takes no inputs", line(sname));
+                bail!(
+                    "{file}:{}: stage {sname}: a sample stage takes no inputs",
+                    line(sname)
+                );
             }
             if kind != "sample" && each.is_none() && inputs.is_empty() {
-                bail!("{file}:{}: stage {sname}: a {kind} stage needs `each = \"STAGE\"` or `inputs = [...]`", line(sname));
+                bail!(
+                    "{file}:{}: stage {sname}: a {kind} stage needs `each = \"STAGE\"` or `inputs = [...]`",
+                    line(sname)
+                );
             }
-            stages.push(StageDef { name: sname.clone(), kind: kind.into(), params, sweep, each, inputs });
+            stages.push(StageDef {
+                name: sname.clone(),
+                kind: kind.into(),
+                params,
+                sweep,
+                each,
+                inputs,
+            });
         }
         // References and cycles.
-        let names: HashMap<&str, usize> = stages.iter().enumerate().map(|(i, s)| (s.name.as_str(), i)).collect();
+        let names: HashMap<&str, usize> = stages
+            .iter()
+            .enumerate()
+            .map(|(i, s)| (s.name.as_str(), i))
+            .collect();
         for s in &stages {
             for dep in s.each.iter().chain(&s.inputs) {
                 if !names.contains_key(dep.as_str()) {
-                    bail!("{file}:{}: stage {}: unknown input stage '{dep}'", line_of(text, &s.name, dep), s.name);
+                    bail!(
+                        "{file}:{}: stage {}: unknown input stage '{dep}'",
+                        line_of(text, &s.name, dep),
+                        s.name
+                    );
                 }
             }
         }
-        let order = topo(&stages, &names).map_err(|cycle| anyhow!("{file}:{}: dependency cycle: {}", line_of(text, &cycle[0], "inputs"), cycle.join(" -> ")))?;
+        let order = topo(&stages, &names).map_err(|cycle| {
+            anyhow!(
+                "{file}:{}: dependency cycle: {}",
+                line_of(text, &cycle[0], "inputs"),
+                cycle.join(" -> ")
+            )
+        })?;
         // Expand instances.
         let mut instances: Vec<Instance> = Vec::new();
         let mut of_stage: HashMap<String, Vec<usize>> = HashMap::new();
@@ -175,7 +269,11 @@ impl Pipeline {
             match &s.each {
                 Some(up) => {
                     for &u in &of_stage[up.as_str()] {
-                        let label = instances[u].id.split_once('[').map(|(_, l)| format!("[{l}")).unwrap_or_default();
+                        let label = instances[u]
+                            .id
+                            .split_once('[')
+                            .map(|(_, l)| format!("[{l}"))
+                            .unwrap_or_default();
                         for c in &combos {
                             let mut params = s.params.clone();
                             params.extend(c.iter().cloned());
@@ -184,7 +282,13 @@ impl Pipeline {
                                 inputs.extend(&of_stage[i.as_str()]);
                             }
                             ids.push(instances.len());
-                            instances.push(Instance { id: format!("{}{}{}", s.name, label, sweep_label(c)), stage: s.name.clone(), kind: s.kind.clone(), params, inputs });
+                            instances.push(Instance {
+                                id: format!("{}{}{}", s.name, label, sweep_label(c)),
+                                stage: s.name.clone(),
+                                kind: s.kind.clone(),
+                                params,
+                                inputs,
+                            });
                         }
                     }
                 }
@@ -192,15 +296,31 @@ impl Pipeline {
                     for c in &combos {
                         let mut params = s.params.clone();
                         params.extend(c.iter().cloned());
-                        let inputs: Vec<usize> = s.inputs.iter().flat_map(|i| of_stage[i.as_str()].clone()).collect();
+                        let inputs: Vec<usize> = s
+                            .inputs
+                            .iter()
+                            .flat_map(|i| of_stage[i.as_str()].clone())
+                            .collect();
                         ids.push(instances.len());
-                        instances.push(Instance { id: format!("{}{}", s.name, sweep_label(c)), stage: s.name.clone(), kind: s.kind.clone(), params, inputs });
+                        instances.push(Instance {
+                            id: format!("{}{}", s.name, sweep_label(c)),
+                            stage: s.name.clone(),
+                            kind: s.kind.clone(),
+                            params,
+                            inputs,
+                        });
                     }
                 }
             }
             of_stage.insert(s.name.clone(), ids);
         }
-        Ok(Pipeline { name: name.into(), path: path.into(), text: text.into(), stages, instances })
+        Ok(Pipeline {
+            name: name.into(),
+            path: path.into(),
+            text: text.into(),
+            stages,
+            instances,
+        })
     }
 
     /// Instances that (transitively) read the outputs of `roots`, roots included.
@@ -222,13 +342,28 @@ fn sweep_label(c: &[(String, Value)]) -> String {
     if c.is_empty() {
         return String::new();
     }
-    format!("[{}]", c.iter().map(|(k, v)| format!("{k}={v}")).collect::<Vec<_>>().join(","))
+    format!(
+        "[{}]",
+        c.iter()
+            .map(|(k, v)| format!("{k}={v}"))
+            .collect::<Vec<_>>()
+            .join(",")
+    )
 }
 
 fn cartesian(sweep: &[(String, Vec<Value>)]) -> Vec<Vec<(String, Value)>> {
     let mut out: Vec<Vec<(String, Value)>> = vec![vec![]];
     for (k, vals) in sweep {
-        out = out.into_iter().flat_map(|c| vals.iter().map(move |v| { let mut c2 = c.clone(); c2.push((k.clone(), v.clone())); c2 })).collect();
+        out = out
+            .into_iter()
+            .flat_map(|c| {
+                vals.iter().map(move |v| {
+                    let mut c2 = c.clone();
+                    c2.push((k.clone(), v.clone()));
+                    c2
+                })
+            })
+            .collect();
     }
     out
 }
@@ -236,10 +371,25 @@ fn cartesian(sweep: &[(String, Vec<Value>)]) -> Vec<Vec<(String, Value)>> {
 /// Topological order of the stage graph, or the stages of one cycle.
 fn topo(stages: &[StageDef], names: &HashMap<&str, usize>) -> Result<Vec<usize>, Vec<String>> {
     let n = stages.len();
-    let deps: Vec<Vec<usize>> = stages.iter().map(|s| s.each.iter().chain(&s.inputs).map(|d| names[d.as_str()]).collect()).collect();
+    let deps: Vec<Vec<usize>> = stages
+        .iter()
+        .map(|s| {
+            s.each
+                .iter()
+                .chain(&s.inputs)
+                .map(|d| names[d.as_str()])
+                .collect()
+        })
+        .collect();
     let mut state = vec![0u8; n]; // 0 new, 1 on stack, 2 done
     let mut order = Vec::new();
-    fn visit(i: usize, deps: &[Vec<usize>], state: &mut [u8], order: &mut Vec<usize>, stack: &mut Vec<usize>) -> Result<(), Vec<usize>> {
+    fn visit(
+        i: usize,
+        deps: &[Vec<usize>],
+        state: &mut [u8],
+        order: &mut Vec<usize>,
+        stack: &mut Vec<usize>,
+    ) -> Result<(), Vec<usize>> {
         if state[i] == 2 {
             return Ok(());
         }
@@ -260,7 +410,8 @@ fn topo(stages: &[StageDef], names: &HashMap<&str, usize>) -> Result<Vec<usize>,
         Ok(())
     }
     for i in 0..n {
-        visit(i, &deps, &mut state, &mut order, &mut Vec::new()).map_err(|c| c.iter().map(|&i| stages[i].name.clone()).collect::<Vec<_>>())?;
+        visit(i, &deps, &mut state, &mut order, &mut Vec::new())
+            .map_err(|c| c.iter().map(|&i| stages[i].name.clone()).collect::<Vec<_>>())?;
     }
     Ok(order)
 }

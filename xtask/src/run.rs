@@ -53,7 +53,13 @@ pub enum State {
 }
 
 /// Why an instance's key differs from what the lock recorded.
-fn reasons(inst: &Instance, identity: &str, inputs: &[(String, Option<String>)], old: Option<&LockEntry>, forced: bool) -> Vec<String> {
+fn reasons(
+    inst: &Instance,
+    identity: &str,
+    inputs: &[(String, Option<String>)],
+    old: Option<&LockEntry>,
+    forced: bool,
+) -> Vec<String> {
     let mut r = Vec::new();
     if forced {
         r.push("forced by --force".into());
@@ -73,18 +79,29 @@ fn reasons(inst: &Instance, identity: &str, inputs: &[(String, Option<String>)],
         }
     }
     if old.identity != identity {
-        r.push(format!("{} binary changed: identity {} -> {}", inst.kind, &old.identity[..12], &identity[..12]));
+        r.push(format!(
+            "{} binary changed: identity {} -> {}",
+            inst.kind,
+            &old.identity[..12],
+            &identity[..12]
+        ));
     }
     for (i, (id, content)) in inputs.iter().enumerate() {
         match (old.inputs.get(i), content) {
-            (Some((oid, oc)), Some(c)) if oid == id && oc != c => r.push(format!("input {id} changed: {} -> {}", &oc[..12], &c[..12])),
+            (Some((oid, oc)), Some(c)) if oid == id && oc != c => {
+                r.push(format!("input {id} changed: {} -> {}", &oc[..12], &c[..12]))
+            }
             (Some((oid, _)), _) if oid != id => r.push(format!("inputs changed: {oid} -> {id}")),
             (_, None) => r.push(format!("input {id} will be recomputed")),
             _ => {}
         }
     }
     if old.inputs.len() != inputs.len() {
-        r.push(format!("number of inputs changed: {} -> {}", old.inputs.len(), inputs.len()));
+        r.push(format!(
+            "number of inputs changed: {} -> {}",
+            old.inputs.len(),
+            inputs.len()
+        ));
     }
     if r.is_empty() {
         r.push("result missing from the store (removed by gc or found corrupted)".into());
@@ -93,16 +110,30 @@ fn reasons(inst: &Instance, identity: &str, inputs: &[(String, Option<String>)],
 }
 
 /// Assesses every instance: cached or will run (and why), walking in topological order.
-pub fn assess(p: &Pipeline, store: &Store, bins: &Binaries, forced: &[bool], run_info: Option<&str>) -> Result<Vec<State>> {
+pub fn assess(
+    p: &Pipeline,
+    store: &Store,
+    bins: &Binaries,
+    forced: &[bool],
+    run_info: Option<&str>,
+) -> Result<Vec<State>> {
     let lock = store.read_lock(&p.name)?;
     let mut content: Vec<Option<String>> = vec![None; p.instances.len()];
     let mut out = Vec::new();
     for (i, inst) in p.instances.iter().enumerate() {
         let identity = &bins.identity[&inst.kind];
-        let ins: Vec<(String, Option<String>)> = inst.inputs.iter().map(|&u| (p.instances[u].id.clone(), content[u].clone())).collect();
+        let ins: Vec<(String, Option<String>)> = inst
+            .inputs
+            .iter()
+            .map(|&u| (p.instances[u].id.clone(), content[u].clone()))
+            .collect();
         let state = if ins.iter().all(|(_, c)| c.is_some()) && !forced[i] {
             let hashes: Vec<String> = ins.iter().map(|(_, c)| c.clone().expect("checked")).collect();
-            let extra: Vec<String> = if inst.kind == "report" { run_info.map(|s| vec![s.to_string()]).unwrap_or_default() } else { vec![] };
+            let extra: Vec<String> = if inst.kind == "report" {
+                run_info.map(|s| vec![s.to_string()]).unwrap_or_default()
+            } else {
+                vec![]
+            };
             let key = stage_key(inst, identity, &hashes, &extra);
             match store.key_content(&key).filter(|c| store.intact(c)) {
                 Some(c) => {
@@ -112,7 +143,13 @@ pub fn assess(p: &Pipeline, store: &Store, bins: &Binaries, forced: &[bool], run
                 None => State::Run(reasons(inst, identity, &ins, lock.instances.get(&inst.id), false)),
             }
         } else {
-            State::Run(reasons(inst, identity, &ins, lock.instances.get(&inst.id), forced[i]))
+            State::Run(reasons(
+                inst,
+                identity,
+                &ins,
+                lock.instances.get(&inst.id),
+                forced[i],
+            ))
         };
         out.push(state);
     }
@@ -120,13 +157,27 @@ pub fn assess(p: &Pipeline, store: &Store, bins: &Binaries, forced: &[bool], run
 }
 
 /// Command line of one stage instance.
-fn command(inst: &Instance, bins: &Binaries, inputs: &[(String, PathBuf)], out: &Path, work: &Path, run_info: Option<&Path>) -> Result<Command> {
+fn command(
+    inst: &Instance,
+    bins: &Binaries,
+    inputs: &[(String, PathBuf)],
+    out: &Path,
+    work: &Path,
+    run_info: Option<&Path>,
+) -> Result<Command> {
     let mut c = Command::new(bins.path(&inst.kind));
     let flag = |k: &str, v: &Value| -> Option<String> {
         let v = match v {
             Value::Bool(true) => return Some(format!("--{}", k.replace('_', "-"))),
             Value::Bool(false) | Value::Null => return None,
-            Value::Array(a) => a.iter().map(|x| match x { Value::String(s) => s.clone(), other => other.to_string() }).collect::<Vec<_>>().join(","),
+            Value::Array(a) => a
+                .iter()
+                .map(|x| match x {
+                    Value::String(s) => s.clone(),
+                    other => other.to_string(),
+                })
+                .collect::<Vec<_>>()
+                .join(","),
             Value::String(s) => s.clone(),
             other => other.to_string(),
         };
@@ -184,19 +235,35 @@ fn run_info(p: &Pipeline, store: &Store) -> Result<String> {
         .filter(|i| i.kind != "report")
         .filter_map(|i| lock.instances.get(&i.id).map(|e| serde_json::json!({"name": i.id, "params": e.params, "content": e.content, "wall_s": e.wall_s})))
         .collect();
-    Ok(serde_json::to_string_pretty(&serde_json::json!({"pipeline": p.name, "stages": stages}))?)
+    Ok(serde_json::to_string_pretty(
+        &serde_json::json!({"pipeline": p.name, "stages": stages}),
+    )?)
 }
 
 pub fn forced_mask(p: &Pipeline, force: &[String]) -> Result<Vec<bool>> {
     let mut roots = Vec::new();
     for f in force {
-        let hits: Vec<usize> = (0..p.instances.len()).filter(|&i| &p.instances[i].stage == f || &p.instances[i].kind == f || &p.instances[i].id == f).collect();
+        let hits: Vec<usize> = (0..p.instances.len())
+            .filter(|&i| &p.instances[i].stage == f || &p.instances[i].kind == f || &p.instances[i].id == f)
+            .collect();
         if hits.is_empty() {
-            bail!("--force {f}: no stage of that name in {} (stages: {})", p.path.display(), p.stages.iter().map(|s| s.name.as_str()).collect::<Vec<_>>().join(", "));
+            bail!(
+                "--force {f}: no stage of that name in {} (stages: {})",
+                p.path.display(),
+                p.stages
+                    .iter()
+                    .map(|s| s.name.as_str())
+                    .collect::<Vec<_>>()
+                    .join(", ")
+            );
         }
         roots.extend(hits);
     }
-    Ok(if roots.is_empty() { vec![false; p.instances.len()] } else { p.downstream(&roots) })
+    Ok(if roots.is_empty() {
+        vec![false; p.instances.len()]
+    } else {
+        p.downstream(&roots)
+    })
 }
 
 /// Runs the pipeline; returns the content hash of the last report instance, if any.
@@ -240,7 +307,10 @@ pub fn run(p: &Pipeline, store: &Store, bins: &Binaries, opts: &RunOpts) -> Resu
                     started[i] = true;
                     finished += 1;
                     failed[i] = Some(format!("skipped: input {} failed", p.instances[*bad].id));
-                    println!("[{:>width$}/{n}] skipped {} (input {} failed)", finished, inst.id, p.instances[*bad].id);
+                    println!(
+                        "[{:>width$}/{n}] skipped {} (input {} failed)",
+                        finished, inst.id, p.instances[*bad].id
+                    );
                     progressed = true;
                     continue;
                 }
@@ -249,9 +319,20 @@ pub fn run(p: &Pipeline, store: &Store, bins: &Binaries, opts: &RunOpts) -> Resu
                 }
                 started[i] = true;
                 progressed = true;
-                let hashes: Vec<String> = inst.inputs.iter().map(|&u| content[u].clone().expect("ready")).collect();
-                let info = if inst.kind == "report" { Some(run_info(p, store)?) } else { None };
-                let extra: Vec<String> = info.iter().map(|s| blake3::hash(s.as_bytes()).to_hex().to_string()).collect();
+                let hashes: Vec<String> = inst
+                    .inputs
+                    .iter()
+                    .map(|&u| content[u].clone().expect("ready"))
+                    .collect();
+                let info = if inst.kind == "report" {
+                    Some(run_info(p, store)?)
+                } else {
+                    None
+                };
+                let extra: Vec<String> = info
+                    .iter()
+                    .map(|s| blake3::hash(s.as_bytes()).to_hex().to_string())
+                    .collect();
                 let identity = bins.identity[&inst.kind].clone();
                 let key = stage_key(inst, &identity, &hashes, &extra);
                 if !forced[i]
@@ -262,7 +343,11 @@ pub fn run(p: &Pipeline, store: &Store, bins: &Binaries, opts: &RunOpts) -> Resu
                     if inst.kind == "report" {
                         report_content = Some(c.clone());
                     }
-                    let wall = lock.instances.get(&inst.id).filter(|e| e.key == key).map_or(0.0, |e| e.wall_s);
+                    let wall = lock
+                        .instances
+                        .get(&inst.id)
+                        .filter(|e| e.key == key)
+                        .map_or(0.0, |e| e.wall_s);
                     record(&mut lock, p, inst, &key, &c, &identity, &content, wall);
                     content[i] = Some(c);
                     store.write_lock(&lock)?;
@@ -278,28 +363,67 @@ pub fn run(p: &Pipeline, store: &Store, bins: &Binaries, opts: &RunOpts) -> Resu
                     }
                     None => None,
                 };
-                let inputs: Vec<(String, PathBuf)> = inst.inputs.iter().map(|&u| (p.instances[u].kind.clone(), store.object(content[u].as_ref().expect("ready")))).collect();
+                let inputs: Vec<(String, PathBuf)> = inst
+                    .inputs
+                    .iter()
+                    .map(|&u| {
+                        (
+                            p.instances[u].kind.clone(),
+                            store.object(content[u].as_ref().expect("ready")),
+                        )
+                    })
+                    .collect();
                 let out = work.join("out");
                 let mut cmd = command(inst, bins, &inputs, &out, &work, info_path.as_deref())?;
                 println!("[{:>width$}/{n}] running {}", finished + running + 1, inst.id);
                 running += 1;
                 let tx = tx.clone();
                 let store = store.clone();
-                let log = store.root.join("logs").join(&p.name).join(format!("{}.stderr", inst.id));
+                let log = store
+                    .root
+                    .join("logs")
+                    .join(&p.name)
+                    .join(format!("{}.stderr", inst.id));
                 std::thread::spawn(move || {
                     let t0 = Instant::now();
                     let res = (|| -> Result<Outcome> {
                         let stderr_path = work.join("stderr.log");
-                        let o = cmd.stderr(std::fs::File::create(&stderr_path)?).stdout(std::process::Stdio::null()).status().with_context(|| format!("starting {:?}", cmd.get_program()))?;
+                        let o = cmd
+                            .stderr(std::fs::File::create(&stderr_path)?)
+                            .stdout(std::process::Stdio::null())
+                            .status()
+                            .with_context(|| format!("starting {:?}", cmd.get_program()))?;
                         let wall = t0.elapsed().as_secs_f64();
                         if !o.success() {
                             let err = std::fs::read_to_string(&stderr_path).unwrap_or_default();
                             // Keep the log: tmp/ is cleaned at the start of the next run.
-                            let stderr_path = if std::fs::create_dir_all(log.parent().expect("parent")).and_then(|_| std::fs::copy(&stderr_path, &log)).is_ok() { log } else { stderr_path };
-                            let tail: Vec<&str> = err.lines().rev().take(20).collect::<Vec<_>>().into_iter().rev().collect();
-                            return Ok(Outcome::Failed(format!("{} (stderr: {})\n{}", o, stderr_path.display(), tail.join("\n"))));
+                            let stderr_path = if std::fs::create_dir_all(log.parent().expect("parent"))
+                                .and_then(|_| std::fs::copy(&stderr_path, &log))
+                                .is_ok()
+                            {
+                                log
+                            } else {
+                                stderr_path
+                            };
+                            let tail: Vec<&str> = err
+                                .lines()
+                                .rev()
+                                .take(20)
+                                .collect::<Vec<_>>()
+                                .into_iter()
+                                .rev()
+                                .collect();
+                            return Ok(Outcome::Failed(format!(
+                                "{} (stderr: {})\n{}",
+                                o,
+                                stderr_path.display(),
+                                tail.join("\n")
+                            )));
                         }
-                        Ok(Outcome::Done { content: store.publish(&out)?, wall })
+                        Ok(Outcome::Done {
+                            content: store.publish(&out)?,
+                            wall,
+                        })
                     })();
                     let _ = tx.send((i, key, res.unwrap_or_else(|e| Outcome::Failed(format!("{e:#}")))));
                 });
@@ -332,12 +456,23 @@ pub fn run(p: &Pipeline, store: &Store, bins: &Binaries, opts: &RunOpts) -> Resu
     }
     let n_failed = failed.iter().filter(|f| f.is_some()).count();
     if n_failed > 0 {
-        bail!("{n_failed} stage instance(s) failed or were skipped; finished work is cached (re-run to resume)");
+        bail!(
+            "{n_failed} stage instance(s) failed or were skipped; finished work is cached (re-run to resume)"
+        );
     }
     Ok(report_content)
 }
 
-fn record(lock: &mut crate::store::PipelineLock, p: &Pipeline, inst: &Instance, key: &str, c: &str, identity: &str, content: &[Option<String>], wall: f64) {
+fn record(
+    lock: &mut crate::store::PipelineLock,
+    p: &Pipeline,
+    inst: &Instance,
+    key: &str,
+    c: &str,
+    identity: &str,
+    content: &[Option<String>],
+    wall: f64,
+) {
     lock.instances.insert(
         inst.id.clone(),
         LockEntry {
@@ -347,7 +482,11 @@ fn record(lock: &mut crate::store::PipelineLock, p: &Pipeline, inst: &Instance, 
             kind: inst.kind.clone(),
             identity: identity.into(),
             params: serde_json::to_value(&inst.params).expect("json"),
-            inputs: inst.inputs.iter().map(|&u| (p.instances[u].id.clone(), content[u].clone().unwrap_or_default())).collect(),
+            inputs: inst
+                .inputs
+                .iter()
+                .map(|&u| (p.instances[u].id.clone(), content[u].clone().unwrap_or_default()))
+                .collect(),
             wall_s: wall,
         },
     );

@@ -63,24 +63,38 @@ fn write_atomic(path: &Path, bytes: &[u8]) -> Result<()> {
 impl Store {
     pub fn open(root: &Path) -> Result<Self> {
         for d in ["objects", "keys", "locks", "tmp"] {
-            std::fs::create_dir_all(root.join(d)).with_context(|| format!("creating {}", root.join(d).display()))?;
+            std::fs::create_dir_all(root.join(d))
+                .with_context(|| format!("creating {}", root.join(d).display()))?;
         }
-        Ok(Store { root: root.to_path_buf() })
+        Ok(Store {
+            root: root.to_path_buf(),
+        })
     }
 
     /// Takes the store's advisory lock, waiting (with a message naming the holder) if another process holds it.
     pub fn lock(&self) -> Result<StoreLock> {
         let path = self.root.join("store.lock");
-        let mut f = std::fs::OpenOptions::new().create(true).truncate(false).read(true).write(true).open(&path)
+        let mut f = std::fs::OpenOptions::new()
+            .create(true)
+            .truncate(false)
+            .read(true)
+            .write(true)
+            .open(&path)
             .with_context(|| format!("opening {}", path.display()))?;
         match f.try_lock() {
             Ok(()) => {}
             Err(std::fs::TryLockError::WouldBlock) => {
                 let holder = std::fs::read_to_string(&path).unwrap_or_default();
-                eprintln!("waiting for the store lock {} held by {}", path.display(), holder.trim());
+                eprintln!(
+                    "waiting for the store lock {} held by {}",
+                    path.display(),
+                    holder.trim()
+                );
                 f.lock().with_context(|| format!("locking {}", path.display()))?;
             }
-            Err(std::fs::TryLockError::Error(e)) => return Err(e).with_context(|| format!("locking {}", path.display())),
+            Err(std::fs::TryLockError::Error(e)) => {
+                return Err(e).with_context(|| format!("locking {}", path.display()));
+            }
         }
         f.set_len(0)?;
         let args: Vec<String> = std::env::args().collect();
@@ -103,11 +117,16 @@ impl Store {
     }
 
     pub fn key_content(&self, key: &str) -> Option<String> {
-        std::fs::read_to_string(self.root.join("keys").join(key)).ok().map(|s| s.trim().to_string())
+        std::fs::read_to_string(self.root.join("keys").join(key))
+            .ok()
+            .map(|s| s.trim().to_string())
     }
 
     pub fn set_key(&self, key: &str, content: &str) -> Result<()> {
-        write_atomic(&self.root.join("keys").join(key), format!("{content}\n").as_bytes())
+        write_atomic(
+            &self.root.join("keys").join(key),
+            format!("{content}\n").as_bytes(),
+        )
     }
 
     fn stat_of(dir: &Path) -> Result<BTreeMap<String, (u64, u128)>> {
@@ -115,7 +134,11 @@ impl Store {
         for e in std::fs::read_dir(dir)? {
             let e = e?;
             let md = e.metadata()?;
-            let mtime = md.modified()?.duration_since(UNIX_EPOCH).map(|d| d.as_nanos()).unwrap_or(0);
+            let mtime = md
+                .modified()?
+                .duration_since(UNIX_EPOCH)
+                .map(|d| d.as_nanos())
+                .unwrap_or(0);
             m.insert(e.file_name().to_string_lossy().into_owned(), (md.len(), mtime));
         }
         Ok(m)
@@ -127,7 +150,10 @@ impl Store {
         nnqft_store::verify(&dir)?;
         let found = nnqft_store::content_hash(&dir)?;
         if found != content {
-            bail!("{}: manifest hash {found} does not match the object name", dir.display());
+            bail!(
+                "{}: manifest hash {found} does not match the object name",
+                dir.display()
+            );
         }
         let stat = serde_json::to_vec(&Self::stat_of(&dir)?)?;
         write_atomic(&self.root.join("objects").join(format!("{content}.stat")), &stat)
@@ -140,9 +166,10 @@ impl Store {
         if !dir.is_dir() {
             return false;
         }
-        let cached: Option<BTreeMap<String, (u64, u128)>> = std::fs::read(self.root.join("objects").join(format!("{content}.stat")))
-            .ok()
-            .and_then(|b| serde_json::from_slice(&b).ok());
+        let cached: Option<BTreeMap<String, (u64, u128)>> =
+            std::fs::read(self.root.join("objects").join(format!("{content}.stat")))
+                .ok()
+                .and_then(|b| serde_json::from_slice(&b).ok());
         if let (Some(c), Ok(now)) = (cached, Self::stat_of(&dir))
             && c == now
         {
@@ -182,14 +209,22 @@ impl Store {
     pub fn read_lock(&self, pipeline: &str) -> Result<PipelineLock> {
         let p = self.lock_path(pipeline);
         match std::fs::read(&p) {
-            Ok(b) => serde_json::from_slice(&b).with_context(|| format!("{}: malformed lock file", p.display())),
-            Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(PipelineLock { pipeline: pipeline.into(), ..Default::default() }),
+            Ok(b) => {
+                serde_json::from_slice(&b).with_context(|| format!("{}: malformed lock file", p.display()))
+            }
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(PipelineLock {
+                pipeline: pipeline.into(),
+                ..Default::default()
+            }),
             Err(e) => Err(e).with_context(|| format!("reading {}", p.display())),
         }
     }
 
     pub fn write_lock(&self, lock: &PipelineLock) -> Result<()> {
-        write_atomic(&self.lock_path(&lock.pipeline), &(serde_json::to_string_pretty(lock)? + "\n").into_bytes())
+        write_atomic(
+            &self.lock_path(&lock.pipeline),
+            &(serde_json::to_string_pretty(lock)? + "\n").into_bytes(),
+        )
     }
 
     /// Every lock file of the store.
@@ -198,7 +233,10 @@ impl Store {
         for e in std::fs::read_dir(self.root.join("locks"))? {
             let p = e?.path();
             if p.extension().is_some_and(|x| x == "json") {
-                v.push(serde_json::from_slice(&std::fs::read(&p)?).with_context(|| format!("{}: malformed lock file", p.display()))?);
+                v.push(
+                    serde_json::from_slice(&std::fs::read(&p)?)
+                        .with_context(|| format!("{}: malformed lock file", p.display()))?,
+                );
             }
         }
         Ok(v)
@@ -221,6 +259,14 @@ impl Store {
 /// Bytes under a directory.
 pub fn du(path: &Path) -> u64 {
     std::fs::read_dir(path)
-        .map(|rd| rd.flatten().map(|e| match e.metadata() { Ok(m) if m.is_dir() => du(&e.path()), Ok(m) => m.len(), _ => 0 }).sum())
+        .map(|rd| {
+            rd.flatten()
+                .map(|e| match e.metadata() {
+                    Ok(m) if m.is_dir() => du(&e.path()),
+                    Ok(m) => m.len(),
+                    _ => 0,
+                })
+                .sum()
+        })
         .unwrap_or(0)
 }

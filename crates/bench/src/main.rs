@@ -26,8 +26,23 @@ const POINTS: &str = "-0.01,-0.006,-0.002,0.002,0.006,0.01";
 
 fn plan(n_bags: &str, n_nets: &str) -> nnqft_sample::Plan {
     let a = <nnqft_sample::Args as Parser>::parse_from([
-        "x", "--arch", "gaussnet", "-N", "1000", "--sigma-w", "1", "--sigma-b", "1", "--points", POINTS, "--n-bags",
-        n_bags, "--n-nets", n_nets, "--seed", "1",
+        "x",
+        "--arch",
+        "gaussnet",
+        "-N",
+        "1000",
+        "--sigma-w",
+        "1",
+        "--sigma-b",
+        "1",
+        "--points",
+        POINTS,
+        "--n-bags",
+        n_bags,
+        "--n-nets",
+        n_nets,
+        "--seed",
+        "1",
     ]);
     a.plan().expect("valid plan")
 }
@@ -58,16 +73,33 @@ fn bench_sample(repeat: usize) -> Result<()> {
         sink += (0..blocks)
             .into_par_iter()
             .map_init(Scratch::default, |sc, b| {
-                sampler.draws_only(1, 0, b, (plan.n_nets as usize - b as usize * BLOCK_NETS).min(BLOCK_NETS), sc)
+                sampler.draws_only(
+                    1,
+                    0,
+                    b,
+                    (plan.n_nets as usize - b as usize * BLOCK_NETS).min(BLOCK_NETS),
+                    sc,
+                )
             })
             .sum::<f64>();
         Ok(())
     })?;
     let n_draws = plan.n_nets as f64 * (1.0 + 1000.0 * 3.0); // b1, then W0, b0, W1 per neuron
-    println!("sample  GaussNet N=1000, 30000 nets, 6 points, {} threads", rayon::current_num_threads());
+    println!(
+        "sample  GaussNet N=1000, 30000 nets, 6 points, {} threads",
+        rayon::current_num_threads()
+    );
     println!("  whole stage (Parquet written): {:.3} s", full);
-    println!("  normal draws alone:            {:.3} s  ({:.2} ns/draw/thread, {:.2e} draws)", draws, draws * 1e9 * rayon::current_num_threads() as f64 / n_draws, n_draws);
-    println!("  ratio stage / draws:           {:.2}  (targets: <= 0.35 s, <= 1.5)", full / draws);
+    println!(
+        "  normal draws alone:            {:.3} s  ({:.2} ns/draw/thread, {:.2e} draws)",
+        draws,
+        draws * 1e9 * rayon::current_num_threads() as f64 / n_draws,
+        n_draws
+    );
+    println!(
+        "  ratio stage / draws:           {:.2}  (targets: <= 0.35 s, <= 1.5)",
+        full / draws
+    );
     std::hint::black_box(sink);
     Ok(())
 }
@@ -86,9 +118,15 @@ fn bench_moments(repeat: usize) -> Result<()> {
         nnqft_moments::write_moments(&m, &dir.path().join(format!("m{k}")))?;
         Ok(())
     })?;
-    println!("moments 30 bags x 30000 nets x 6 points (609 combinations), {} threads", rayon::current_num_threads());
+    println!(
+        "moments 30 bags x 30000 nets x 6 points (609 combinations), {} threads",
+        rayon::current_num_threads()
+    );
     println!("  (sampling that input took {:.2} s)", sample_t);
-    println!("  whole stage (Parquet read, verified and written): {:.3} s  (target <= 0.5 s)", t);
+    println!(
+        "  whole stage (Parquet read, verified and written): {:.3} s  (target <= 0.5 s)",
+        t
+    );
     Ok(())
 }
 

@@ -16,7 +16,11 @@ pub const QUANTITIES: &[(&str, &[u8], &str)] = &[
     ("gc6_abs", &[6], "mean |G_c^(6)| over combinations"),
     ("u4_mean", &[4], "u_4 averaged over combinations (raw field)"),
     ("u4_abs", &[4], "mean |u_4| over combinations (raw field)"),
-    ("u4_spread", &[4], "std/|mean| of u_4 over combinations (locality)"),
+    (
+        "u4_spread",
+        &[4],
+        "std/|mean| of u_4 over combinations (locality)",
+    ),
     ("lambda_abs", &[4], "mean |lambda_HMS| = |DeltaG^(4)/(24 N_K)|"),
     ("u6_mean", &[4, 6], "u_6 averaged over combinations (raw field)"),
     ("u6_abs", &[4, 6], "mean |u_6| over combinations (raw field)"),
@@ -28,7 +32,10 @@ pub const QUANTITIES: &[(&str, &[u8], &str)] = &[
 
 /// Position of a quantity in [`QUANTITIES`].
 pub fn q(name: &str) -> usize {
-    QUANTITIES.iter().position(|(n, _, _)| *n == name).unwrap_or_else(|| panic!("unknown quantity {name}"))
+    QUANTITIES
+        .iter()
+        .position(|(n, _, _)| *n == name)
+        .unwrap_or_else(|| panic!("unknown quantity {name}"))
 }
 
 /// Per-combination couplings of one evaluation.
@@ -96,5 +103,10 @@ pub fn evaluate(p: &Point, g: &[f64]) -> (Vec<f64>, PerCombo) {
 
 /// Mean |lambda_HMS| over 4-point combinations at a given cutoff: DeltaG^(4) / (24 N_K(Lambda)).
 pub fn lambda_at(p: &Point, g: &[f64], nk4: &[f64]) -> f64 {
-    mean(p.rows4.iter().zip(nk4).map(|(&r, n)| ((g[r] - p.moments.rows[r].g_free) / (24.0 * n)).abs()))
+    mean(
+        p.rows4
+            .iter()
+            .zip(nk4)
+            .map(|(&r, n)| ((g[r] - p.moments.rows[r].g_free) / (24.0 * n)).abs()),
+    )
 }

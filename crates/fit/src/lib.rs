@@ -94,8 +94,22 @@ pub struct Spec {
     pub note: String,
 }
 
-fn spec(id: &str, quantity: &'static str, kind: Kind, x_max: Option<f64>, predicted: Option<f64>, note: &str) -> Spec {
-    Spec { id: id.into(), quantity, kind, x_max, predicted, note: note.into() }
+fn spec(
+    id: &str,
+    quantity: &'static str,
+    kind: Kind,
+    x_max: Option<f64>,
+    predicted: Option<f64>,
+    note: &str,
+) -> Spec {
+    Spec {
+        id: id.into(),
+        quantity,
+        kind,
+        x_max,
+        predicted,
+        note: note.into(),
+    }
 }
 
 /// The fits of each sweep.
@@ -103,19 +117,110 @@ pub fn specs(sweep: Sweep, d: usize, ranges: &[f64]) -> Vec<Spec> {
     let df = d as f64;
     match sweep {
         Sweep::Width => vec![
-            spec("m2_abs_vs_N", "m2_abs", Kind::Slope, None, None, "noise floor of m_2; E[m_2] = 0 exactly"),
-            spec("m4_abs_vs_N", "m4_abs", Kind::Slope, None, Some(-1.0), "m_4 = kappa_4/G_0 is exactly 1/N"),
-            spec("m6_abs_vs_N", "m6_abs", Kind::Slope, None, None, "m_6 = a/N + b/N^2 exactly, not a power law"),
-            spec("gc4_abs_vs_N", "gc4_abs", Kind::Slope, None, Some(-1.0), "G_c^(4) = kappa_4 is exactly 1/N"),
-            spec("gc6_abs_vs_N", "gc6_abs", Kind::Slope, None, Some(-2.0), "G_c^(6) = kappa_6 is exactly 1/N^2"),
-            spec("u4_abs_vs_N", "u4_abs", Kind::Slope, None, Some(-1.0), "raw u_4 = -DeltaG^(4)/N_K"),
-            spec("u6_abs_vs_N", "u6_abs", Kind::Slope, None, Some(-2.0), "raw u_6 with the u_4^2 tree subtraction"),
-            spec("m6_two_term_a", "m6_mean", Kind::CoefA, None, None, "a of <m_6> = a/N + b/N^2"),
-            spec("m6_two_term_b", "m6_mean", Kind::CoefB, None, None, "b of <m_6> = a/N + b/N^2"),
-            spec("m2_mean", "m2_mean", Kind::Mean, None, Some(0.0), "signed m_2 averaged over combinations and N"),
-            spec("u4_sign", "u4_mean", Kind::Mean, None, None, "u_4 averaged over combinations and N (sign)"),
-            spec("u6_sign", "u6_mean", Kind::Mean, None, None, "u_6 averaged over combinations and N (sign)"),
-            spec("u4_spread", "u4_spread", Kind::Mean, None, None, "relative spread of u_4 over combinations"),
+            spec(
+                "m2_abs_vs_N",
+                "m2_abs",
+                Kind::Slope,
+                None,
+                None,
+                "noise floor of m_2; E[m_2] = 0 exactly",
+            ),
+            spec(
+                "m4_abs_vs_N",
+                "m4_abs",
+                Kind::Slope,
+                None,
+                Some(-1.0),
+                "m_4 = kappa_4/G_0 is exactly 1/N",
+            ),
+            spec(
+                "m6_abs_vs_N",
+                "m6_abs",
+                Kind::Slope,
+                None,
+                None,
+                "m_6 = a/N + b/N^2 exactly, not a power law",
+            ),
+            spec(
+                "gc4_abs_vs_N",
+                "gc4_abs",
+                Kind::Slope,
+                None,
+                Some(-1.0),
+                "G_c^(4) = kappa_4 is exactly 1/N",
+            ),
+            spec(
+                "gc6_abs_vs_N",
+                "gc6_abs",
+                Kind::Slope,
+                None,
+                Some(-2.0),
+                "G_c^(6) = kappa_6 is exactly 1/N^2",
+            ),
+            spec(
+                "u4_abs_vs_N",
+                "u4_abs",
+                Kind::Slope,
+                None,
+                Some(-1.0),
+                "raw u_4 = -DeltaG^(4)/N_K",
+            ),
+            spec(
+                "u6_abs_vs_N",
+                "u6_abs",
+                Kind::Slope,
+                None,
+                Some(-2.0),
+                "raw u_6 with the u_4^2 tree subtraction",
+            ),
+            spec(
+                "m6_two_term_a",
+                "m6_mean",
+                Kind::CoefA,
+                None,
+                None,
+                "a of <m_6> = a/N + b/N^2",
+            ),
+            spec(
+                "m6_two_term_b",
+                "m6_mean",
+                Kind::CoefB,
+                None,
+                None,
+                "b of <m_6> = a/N + b/N^2",
+            ),
+            spec(
+                "m2_mean",
+                "m2_mean",
+                Kind::Mean,
+                None,
+                Some(0.0),
+                "signed m_2 averaged over combinations and N",
+            ),
+            spec(
+                "u4_sign",
+                "u4_mean",
+                Kind::Mean,
+                None,
+                None,
+                "u_4 averaged over combinations and N (sign)",
+            ),
+            spec(
+                "u6_sign",
+                "u6_mean",
+                Kind::Mean,
+                None,
+                None,
+                "u_6 averaged over combinations and N (sign)",
+            ),
+            spec(
+                "u4_spread",
+                "u4_spread",
+                Kind::Mean,
+                None,
+                None,
+                "relative spread of u_4 over combinations",
+            ),
         ],
         Sweep::SigmaW => {
             let mut v = Vec::new();
@@ -123,16 +228,65 @@ pub fn specs(sweep: Sweep, d: usize, ranges: &[f64]) -> Vec<Spec> {
             rs.push(None);
             for r in rs {
                 let tag = r.map_or("all".to_string(), |x| format!("le{x}"));
-                v.push(spec(&format!("u4_raw_vs_sigma_w_{tag}"), "u4_abs", Kind::Slope, r, Some(df - 4.0), "raw u_4: slope d-4 from the rescaling identity"));
-                v.push(spec(&format!("u4_canonical_vs_sigma_w_{tag}"), "u4_canon_abs", Kind::Slope, r, Some(4.0 - df), "canonical u_4^phi: slope 4-d"));
-                v.push(spec(&format!("u6_raw_vs_sigma_w_{tag}"), "u6_abs", Kind::Slope, r, Some(df - 6.0), "raw u_6: slope d-6"));
-                v.push(spec(&format!("u6_canonical_vs_sigma_w_{tag}"), "u6_canon_abs", Kind::Slope, r, Some(6.0 - 2.0 * df), "canonical u_6^phi: slope 6-2d"));
+                v.push(spec(
+                    &format!("u4_raw_vs_sigma_w_{tag}"),
+                    "u4_abs",
+                    Kind::Slope,
+                    r,
+                    Some(df - 4.0),
+                    "raw u_4: slope d-4 from the rescaling identity",
+                ));
+                v.push(spec(
+                    &format!("u4_canonical_vs_sigma_w_{tag}"),
+                    "u4_canon_abs",
+                    Kind::Slope,
+                    r,
+                    Some(4.0 - df),
+                    "canonical u_4^phi: slope 4-d",
+                ));
+                v.push(spec(
+                    &format!("u6_raw_vs_sigma_w_{tag}"),
+                    "u6_abs",
+                    Kind::Slope,
+                    r,
+                    Some(df - 6.0),
+                    "raw u_6: slope d-6",
+                ));
+                v.push(spec(
+                    &format!("u6_canonical_vs_sigma_w_{tag}"),
+                    "u6_canon_abs",
+                    Kind::Slope,
+                    r,
+                    Some(6.0 - 2.0 * df),
+                    "canonical u_6^phi: slope 6-2d",
+                ));
             }
-            v.push(spec("u4_sign", "u4_mean", Kind::Mean, None, None, "u_4 averaged over combinations and sigma_W (sign)"));
-            v.push(spec("u6_sign", "u6_mean", Kind::Mean, None, None, "u_6 averaged over combinations and sigma_W (sign)"));
+            v.push(spec(
+                "u4_sign",
+                "u4_mean",
+                Kind::Mean,
+                None,
+                None,
+                "u_4 averaged over combinations and sigma_W (sign)",
+            ));
+            v.push(spec(
+                "u6_sign",
+                "u6_mean",
+                Kind::Mean,
+                None,
+                None,
+                "u_6 averaged over combinations and sigma_W (sign)",
+            ));
             v
         }
-        Sweep::Cutoff => vec![spec("lambda_vs_cutoff", "lambda_abs", Kind::Slope, None, Some(-(df + 4.0)), "HMS lambda of ReLU vs cutoff")],
+        Sweep::Cutoff => vec![spec(
+            "lambda_vs_cutoff",
+            "lambda_abs",
+            Kind::Slope,
+            None,
+            Some(-(df + 4.0)),
+            "HMS lambda of ReLU vs cutoff",
+        )],
         Sweep::None => vec![],
     }
 }
@@ -180,7 +334,11 @@ impl Setup {
 
     /// Whether the quantity at (virtual) point j is resolvable by the tail rule.
     fn resolvable(&self, j: usize, quantity: &str) -> bool {
-        let p = if self.sweep == Sweep::Cutoff { &self.points[0] } else { &self.points[j] };
+        let p = if self.sweep == Sweep::Cutoff {
+            &self.points[0]
+        } else {
+            &self.points[j]
+        };
         let orders = QUANTITIES[q(quantity)].1;
         !orders.iter().any(|o| p.unresolvable.contains(o))
     }
@@ -188,7 +346,9 @@ impl Setup {
     /// Points used by a spec, and those excluded by the tail rule.
     fn used(&self, s: &Spec) -> (Vec<usize>, Vec<usize>) {
         let xs = self.xs();
-        let in_range: Vec<usize> = (0..xs.len()).filter(|&j| s.x_max.is_none_or(|m| xs[j] <= m)).collect();
+        let in_range: Vec<usize> = (0..xs.len())
+            .filter(|&j| s.x_max.is_none_or(|m| xs[j] <= m))
+            .collect();
         in_range.iter().partition(|&&j| self.resolvable(j, s.quantity))
     }
 
@@ -210,7 +370,11 @@ impl Setup {
 
 /// Full n-point functions per row from a choice of bags (indices into the per-bag values).
 fn resampled(p: &Point, bags: &[usize]) -> Vec<f64> {
-    p.moments.rows.iter().map(|r| bags.iter().map(|&b| r.g_bag[b]).sum::<f64>() / bags.len() as f64).collect()
+    p.moments
+        .rows
+        .iter()
+        .map(|r| bags.iter().map(|&b| r.g_bag[b]).sum::<f64>() / bags.len() as f64)
+        .collect()
 }
 
 /// Exact full n-point functions, if the architecture has them.
@@ -221,21 +385,30 @@ fn exact(p: &Point) -> Option<Vec<f64>> {
 /// Runs the fit and writes the artifact; returns its content hash.
 pub fn run(args: &Args) -> Result<String> {
     if args.out.exists() {
-        bail!("--out {}: already exists; give a new directory", args.out.display());
+        bail!(
+            "--out {}: already exists; give a new directory",
+            args.out.display()
+        );
     }
     if let Some(c) = args.cutoff.filter(|c| !(c.is_finite() && *c > 0.0)) {
         bail!("--cutoff = {c} is invalid: the cutoff Lambda must be finite and > 0");
     }
     if args.sweep == Sweep::Cutoff {
         if args.cutoffs.len() < 2 {
-            bail!("--sweep cutoff needs at least 2 values in --cutoffs, got {}", args.cutoffs.len());
+            bail!(
+                "--sweep cutoff needs at least 2 values in --cutoffs, got {}",
+                args.cutoffs.len()
+            );
         }
         if let Some(c) = args.cutoffs.iter().find(|c| !(c.is_finite() && **c > 0.0)) {
             bail!("--cutoffs contains {c}: every cutoff must be finite and > 0");
         }
     }
     if args.bootstrap < 20 {
-        bail!("--bootstrap = {} is too few replicates for a 95% interval (use >= 20, default 400)", args.bootstrap);
+        bail!(
+            "--bootstrap = {} is too few replicates for a 95% interval (use >= 20, default 400)",
+            args.bootstrap
+        );
     }
     let cutoff = args.cutoff.or(args.cutoffs.first().copied());
     let points = sweep::load(&args.inputs, args.sweep, cutoff)?;
@@ -256,13 +429,27 @@ pub fn run(args: &Args) -> Result<String> {
     } else {
         vec![]
     };
-    let setup = Setup { points, sweep: args.sweep, cutoffs: args.cutoffs.clone(), nk_by_cutoff };
+    let setup = Setup {
+        points,
+        sweep: args.sweep,
+        cutoffs: args.cutoffs.clone(),
+        nk_by_cutoff,
+    };
     let d = setup.points[0].cfg.d();
     let specs = specs(args.sweep, d, &args.ranges);
 
     // Point estimate, exact values, bootstrap.
-    let all_bags: Vec<Vec<usize>> = setup.points.iter().map(|p| (0..p.moments.bags.len()).collect()).collect();
-    let g_hat: Vec<Vec<f64>> = setup.points.iter().zip(&all_bags).map(|(p, b)| resampled(p, b)).collect();
+    let all_bags: Vec<Vec<usize>> = setup
+        .points
+        .iter()
+        .map(|p| (0..p.moments.bags.len()).collect())
+        .collect();
+    let g_hat: Vec<Vec<f64>> = setup
+        .points
+        .iter()
+        .zip(&all_bags)
+        .map(|(p, b)| resampled(p, b))
+        .collect();
     let est = setup.evaluate(&g_hat);
     let g_exact: Option<Vec<Vec<f64>>> = setup.points.iter().map(exact).collect();
     let ex = g_exact.as_ref().map(|g| setup.evaluate(g));
@@ -287,8 +474,11 @@ pub fn run(args: &Args) -> Result<String> {
         "bootstrap": args.bootstrap, "seed": args.seed,
         "sample": setup.points.iter().map(|p| p.moments.sample_params.clone()).collect::<Vec<_>>(),
     });
-    let inputs: Vec<String> =
-        setup.points.iter().map(|p| nnqft_store::content_hash(&p.dir)).collect::<Result<_, _>>()?;
+    let inputs: Vec<String> = setup
+        .points
+        .iter()
+        .map(|p| nnqft_store::content_hash(&p.dir))
+        .collect::<Result<_, _>>()?;
     let meta = Meta::new(STAGE, params, inputs);
 
     // fits.parquet
@@ -300,7 +490,9 @@ pub fn run(args: &Args) -> Result<String> {
         let boot: Vec<f64> = reps.iter().filter_map(|r| setup.fit(s, r, &used)).collect();
         let ok = boot.len() * 10 >= reps.len() * 9;
         let exact_v = ex.as_ref().and_then(|e| {
-            let all: Vec<usize> = (0..xs.len()).filter(|&j| s.x_max.is_none_or(|m| xs[j] <= m)).collect();
+            let all: Vec<usize> = (0..xs.len())
+                .filter(|&j| s.x_max.is_none_or(|m| xs[j] <= m))
+                .collect();
             setup.fit(s, &e.values, &all)
         });
         f.id.push(s.id.clone());
@@ -313,7 +505,13 @@ pub fn run(args: &Args) -> Result<String> {
         f.exact.push(exact_v);
         f.predicted.push(s.predicted);
         f.n_used.push(used.len() as u64);
-        f.excluded.push(excluded.iter().map(|&j| format!("{}", xs[j])).collect::<Vec<_>>().join(","));
+        f.excluded.push(
+            excluded
+                .iter()
+                .map(|&j| format!("{}", xs[j]))
+                .collect::<Vec<_>>()
+                .join(","),
+        );
         f.note.push(s.note.clone());
     }
     let sweep_name = args.sweep.name().to_string();
@@ -341,7 +539,11 @@ pub fn run(args: &Args) -> Result<String> {
     let xs = setup.xs();
     let mut pc = PointCols::default();
     for (j, &x) in xs.iter().enumerate() {
-        let p = if args.sweep == Sweep::Cutoff { &setup.points[0] } else { &setup.points[j] };
+        let p = if args.sweep == Sweep::Cutoff {
+            &setup.points[0]
+        } else {
+            &setup.points[j]
+        };
         for (k, (name, _, _)) in QUANTITIES.iter().enumerate() {
             let y = est.values[j][k];
             if !y.is_finite() {
@@ -353,7 +555,8 @@ pub fn run(args: &Args) -> Result<String> {
             pc.y.push(Some(y));
             pc.lo.push(quantile(&boot, 0.025));
             pc.hi.push(quantile(&boot, 0.975));
-            pc.exact.push(ex.as_ref().map(|e| e.values[j][k]).filter(|v| v.is_finite()));
+            pc.exact
+                .push(ex.as_ref().map(|e| e.values[j][k]).filter(|v| v.is_finite()));
             pc.background.push(background(p, name));
             pc.resolvable.push(setup.resolvable(j, name));
             pc.width.push(p.cfg.width());
@@ -397,7 +600,13 @@ pub fn run(args: &Args) -> Result<String> {
             };
             cc.x.push(Some(p.x));
             cc.n.push(row.n as u64);
-            cc.combo.push(row.combo.iter().map(|a| a.to_string()).collect::<Vec<_>>().join(","));
+            cc.combo.push(
+                row.combo
+                    .iter()
+                    .map(|a| a.to_string())
+                    .collect::<Vec<_>>()
+                    .join(","),
+            );
             cc.m.push(Some(row.m));
             cc.m_exact.push(row.delta_g_exact.map(|d| d / row.g_free));
             cc.u.push(u);
@@ -434,7 +643,12 @@ fn background(p: &Point, quantity: &str) -> Option<f64> {
         _ => return None,
     };
     let r = &p.moments.rows;
-    Some(rows.iter().map(|&i| r[i].bag_std / r[i].g_free.abs()).sum::<f64>() / rows.len() as f64)
+    Some(
+        rows.iter()
+            .map(|&i| r[i].bag_std / r[i].g_free.abs())
+            .sum::<f64>()
+            / rows.len() as f64,
+    )
 }
 
 #[derive(Default)]

@@ -75,20 +75,42 @@ impl Point {
         let moments = read_moments(dir)?;
         let cfg = nnqft_sample::config_from_params(&moments.sample_params)
             .with_context(|| format!("{}: sample parameters", dir.display()))?;
-        let order = |n: u8| -> Vec<usize> { (0..moments.rows.len()).filter(|&i| moments.rows[i].n == n).collect() };
+        let order = |n: u8| -> Vec<usize> {
+            (0..moments.rows.len())
+                .filter(|&i| moments.rows[i].n == n)
+                .collect()
+        };
         let (rows2, rows4, rows6) = (order(2), order(4), order(6));
-        let cut = if cfg.arch() == Arch::GaussNet { None } else { cutoff };
+        let cut = if cfg.arch() == Arch::GaussNet {
+            None
+        } else {
+            cutoff
+        };
         let nk4 = rows4
             .iter()
             .map(|&r| vertex_integral(&cfg, &as_idx(&moments.rows[r].combo), cut))
             .collect::<Result<Vec<_>, _>>()
-            .with_context(|| format!("{}: vertex integrals (give --cutoff for Erf and ReLU)", dir.display()))?;
+            .with_context(|| {
+                format!(
+                    "{}: vertex integrals (give --cutoff for Erf and ReLU)",
+                    dir.display()
+                )
+            })?;
         let gauss = cfg.arch() == Arch::GaussNet;
         let nk6 = rows6
             .iter()
-            .map(|&r| if gauss { vertex_integral(&cfg, &as_idx(&moments.rows[r].combo), None).ok() } else { None })
+            .map(|&r| {
+                if gauss {
+                    vertex_integral(&cfg, &as_idx(&moments.rows[r].combo), None).ok()
+                } else {
+                    None
+                }
+            })
             .collect();
-        let tree6 = rows6.iter().map(|&r| tree_sum(&cfg, &as_idx(&moments.rows[r].combo)).ok()).collect();
+        let tree6 = rows6
+            .iter()
+            .map(|&r| tree_sum(&cfg, &as_idx(&moments.rows[r].combo)).ok())
+            .collect();
         let combos4: Vec<Vec<u16>> = rows4.iter().map(|&r| moments.rows[r].combo.clone()).collect();
         let index4 = Index::new(&combos4);
         let p = cfg.n_points();
@@ -104,13 +126,21 @@ impl Point {
                     .into_iter()
                     .map(|((a, b), rest)| {
                         let sub = [c[rest[0]], c[rest[1]], c[rest[2]], c[rest[3]]];
-                        let k4 = index4.get(&sub).map(|i| rows4[i]).context("four-point rest of a six-point combination")?;
+                        let k4 = index4
+                            .get(&sub)
+                            .map(|i| rows4[i])
+                            .context("four-point rest of a six-point combination")?;
                         Ok((k4, kmat[idx[a] * p + idx[b]]))
                     })
                     .collect::<Result<Vec<_>>>()?,
             );
         }
-        let mut unresolvable: Vec<u8> = moments.rows.iter().filter(|r| !r.resolvable).map(|r| r.n).collect();
+        let mut unresolvable: Vec<u8> = moments
+            .rows
+            .iter()
+            .filter(|r| !r.resolvable)
+            .map(|r| r.n)
+            .collect();
         unresolvable.sort_unstable();
         unresolvable.dedup();
         let scales = Scales::new(cfg.sigma_w(), cfg.d());
@@ -139,7 +169,10 @@ pub fn load(inputs: &[PathBuf], sweep: Sweep, cutoff: Option<f64>) -> Result<Vec
     if inputs.is_empty() {
         bail!("no input given");
     }
-    let mut points: Vec<Point> = inputs.iter().map(|d| Point::load(d, cutoff)).collect::<Result<_>>()?;
+    let mut points: Vec<Point> = inputs
+        .iter()
+        .map(|d| Point::load(d, cutoff))
+        .collect::<Result<_>>()?;
     let strip = |p: &Point| {
         let mut v = p.moments.sample_params.clone();
         if let Some(o) = v.as_object_mut() {
@@ -191,12 +224,19 @@ pub fn load(inputs: &[PathBuf], sweep: Sweep, cutoff: Option<f64>) -> Result<Vec
                 );
             }
             if points.len() < 2 {
-                bail!("a {} sweep needs at least 2 sweep points, got {}", sweep.name(), points.len());
+                bail!(
+                    "a {} sweep needs at least 2 sweep points, got {}",
+                    sweep.name(),
+                    points.len()
+                );
             }
         }
         Sweep::Cutoff => {
             if points.len() != 1 {
-                bail!("a cutoff scan takes exactly one moments input, got {}", points.len());
+                bail!(
+                    "a cutoff scan takes exactly one moments input, got {}",
+                    points.len()
+                );
             }
         }
         Sweep::None => {}

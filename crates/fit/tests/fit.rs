@@ -35,12 +35,16 @@ fn exact_els_couplings_match_the_reference_values() {
         .collect();
     let u4bar = u4.iter().sum::<f64>() / u4.len() as f64;
     assert!((u4bar + 128.3).abs() < 0.1, "N u_4 = {u4bar}");
-    assert!(u4.iter().all(|u| (u / u4bar - 1.0).abs() < 1e-3), "u_4 should be nearly constant");
+    assert!(
+        u4.iter().all(|u| (u / u4bar - 1.0).abs() < 1e-3),
+        "u_4 should be nearly constant"
+    );
     let u6: Vec<f64> = multisets(6, 6)
         .iter()
         .map(|c| {
             let idx: Vec<usize> = c.iter().map(|&a| a as usize).collect();
-            -(e.kappa6(&idx) - u4bar * u4bar * tree_sum(&cfg, &idx).unwrap()) / vertex_integral(&cfg, &idx, None).unwrap()
+            -(e.kappa6(&idx) - u4bar * u4bar * tree_sum(&cfg, &idx).unwrap())
+                / vertex_integral(&cfg, &idx, None).unwrap()
         })
         .collect();
     let u6bar = u6.iter().sum::<f64>() / u6.len() as f64;
@@ -81,7 +85,13 @@ fn noiseless(dir: &Path, name: &str, args: &[&str]) -> PathBuf {
 }
 
 fn fit(inputs: &[&Path], extra: &[&str], out: &Path) -> std::process::Output {
-    Command::new(env!("CARGO_BIN_EXE_nnqft-fit")).args(inputs).args(extra).arg("--out").arg(out).output().unwrap()
+    Command::new(env!("CARGO_BIN_EXE_nnqft-fit"))
+        .args(inputs)
+        .args(extra)
+        .arg("--out")
+        .arg(out)
+        .output()
+        .unwrap()
 }
 
 struct Fits {
@@ -94,13 +104,28 @@ struct Fits {
 
 fn fits(out: &Path) -> Fits {
     let t = Table::read(&out.join("fits.parquet"), "fit").unwrap();
-    Fits { id: t.str("id").unwrap(), est: t.f64("estimate").unwrap(), lo: t.f64("ci_low").unwrap(), hi: t.f64("ci_high").unwrap(), exact: t.f64("exact").unwrap() }
+    Fits {
+        id: t.str("id").unwrap(),
+        est: t.f64("estimate").unwrap(),
+        lo: t.f64("ci_low").unwrap(),
+        hi: t.f64("ci_high").unwrap(),
+        exact: t.f64("exact").unwrap(),
+    }
 }
 
 impl Fits {
     fn get(&self, id: &str) -> (f64, f64, f64, Option<f64>) {
-        let i = self.id.iter().position(|x| x == id).unwrap_or_else(|| panic!("no fit {id}"));
-        (self.est[i].unwrap(), self.lo[i].unwrap(), self.hi[i].unwrap(), self.exact[i])
+        let i = self
+            .id
+            .iter()
+            .position(|x| x == id)
+            .unwrap_or_else(|| panic!("no fit {id}"));
+        (
+            self.est[i].unwrap(),
+            self.lo[i].unwrap(),
+            self.hi[i].unwrap(),
+            self.exact[i],
+        )
     }
 }
 
@@ -116,32 +141,104 @@ fn noise_free_inputs_give_the_exact_slopes() {
     let d = dir.path();
     let ws: Vec<PathBuf> = ["2", "5", "20", "100"]
         .iter()
-        .map(|n| noiseless(d, &format!("w{n}"), &["--arch", "gaussnet", "-N", n, "--sigma-w", "1", "--sigma-b", "1", "--points", ELS]))
+        .map(|n| {
+            noiseless(
+                d,
+                &format!("w{n}"),
+                &[
+                    "--arch",
+                    "gaussnet",
+                    "-N",
+                    n,
+                    "--sigma-w",
+                    "1",
+                    "--sigma-b",
+                    "1",
+                    "--points",
+                    ELS,
+                ],
+            )
+        })
         .collect();
     let refs: Vec<&Path> = ws.iter().map(|p| p.as_path()).collect();
     let f = fit_ok(&refs, &["--sweep", "width", "--bootstrap", "20"], &d.join("fw"));
-    for (id, slope) in [("m4_abs_vs_N", -1.0), ("gc4_abs_vs_N", -1.0), ("gc6_abs_vs_N", -2.0), ("u4_abs_vs_N", -1.0), ("u6_abs_vs_N", -2.0)] {
+    for (id, slope) in [
+        ("m4_abs_vs_N", -1.0),
+        ("gc4_abs_vs_N", -1.0),
+        ("gc6_abs_vs_N", -2.0),
+        ("u4_abs_vs_N", -1.0),
+        ("u6_abs_vs_N", -2.0),
+    ] {
         let (est, lo, hi, exact) = f.get(id);
         assert!((est - slope).abs() < EXACT_SLOPE, "{id}: {est}");
         assert!((exact.unwrap() - slope).abs() < EXACT_SLOPE);
-        assert!(lo <= est + EXACT_SLOPE && hi >= est - EXACT_SLOPE, "{id}: zero-noise interval [{lo}, {hi}]");
+        assert!(
+            lo <= est + EXACT_SLOPE && hi >= est - EXACT_SLOPE,
+            "{id}: zero-noise interval [{lo}, {hi}]"
+        );
     }
     // The two-term form of m_6 is exact: the fit reproduces a and b of the exact values.
     let (a, _, _, a_exact) = f.get("m6_two_term_a");
     assert!((a / a_exact.unwrap() - 1.0).abs() < EXACT_SLOPE);
     let sws: Vec<PathBuf> = ["1", "2", "4", "8"]
         .iter()
-        .map(|s| noiseless(d, &format!("s{s}"), &["--arch", "gaussnet", "-N", "10", "--sigma-w", s, "--sigma-b", "1", "--points", ELS]))
+        .map(|s| {
+            noiseless(
+                d,
+                &format!("s{s}"),
+                &[
+                    "--arch",
+                    "gaussnet",
+                    "-N",
+                    "10",
+                    "--sigma-w",
+                    s,
+                    "--sigma-b",
+                    "1",
+                    "--points",
+                    ELS,
+                ],
+            )
+        })
         .collect();
     let refs: Vec<&Path> = sws.iter().map(|p| p.as_path()).collect();
-    let f = fit_ok(&refs, &["--sweep", "sigma-w", "--bootstrap", "20", "--ranges", "4"], &d.join("fs"));
-    for (id, slope) in [("u4_raw_vs_sigma_w_all", -3.0), ("u4_canonical_vs_sigma_w_all", 3.0), ("u6_raw_vs_sigma_w_all", -5.0), ("u6_canonical_vs_sigma_w_all", 4.0), ("u4_raw_vs_sigma_w_le4", -3.0)] {
+    let f = fit_ok(
+        &refs,
+        &["--sweep", "sigma-w", "--bootstrap", "20", "--ranges", "4"],
+        &d.join("fs"),
+    );
+    for (id, slope) in [
+        ("u4_raw_vs_sigma_w_all", -3.0),
+        ("u4_canonical_vs_sigma_w_all", 3.0),
+        ("u6_raw_vs_sigma_w_all", -5.0),
+        ("u6_canonical_vs_sigma_w_all", 4.0),
+        ("u4_raw_vs_sigma_w_le4", -3.0),
+    ] {
         let (est, ..) = f.get(id);
         assert!((est - slope).abs() < LOCALITY, "{id}: {est} vs {slope}");
     }
     // HMS: ReLU lambda ~ Lambda^-(d+4) at sigma_b = 0.
-    let r = noiseless(d, "relu", &["--arch", "relu", "-N", "20", "--sigma-w", "1", "--sigma-b", "0", "--points", "0.2,0.4,0.6,0.8,1.0,1.2"]);
-    let f = fit_ok(&[&r], &["--sweep", "cutoff", "--cutoffs", "7,100,1e4", "--bootstrap", "20"], &d.join("fr"));
+    let r = noiseless(
+        d,
+        "relu",
+        &[
+            "--arch",
+            "relu",
+            "-N",
+            "20",
+            "--sigma-w",
+            "1",
+            "--sigma-b",
+            "0",
+            "--points",
+            "0.2,0.4,0.6,0.8,1.0,1.2",
+        ],
+    );
+    let f = fit_ok(
+        &[&r],
+        &["--sweep", "cutoff", "--cutoffs", "7,100,1e4", "--bootstrap", "20"],
+        &d.join("fr"),
+    );
     let (est, ..) = f.get("lambda_vs_cutoff");
     assert!((est + 5.0).abs() < EXACT_SLOPE, "{est}");
 }
@@ -157,12 +254,45 @@ fn bootstrap_intervals_cover_the_exact_value_at_about_95_percent() {
         let inputs: Vec<PathBuf> = ["2", "4"]
             .iter()
             .map(|n| {
-                let sd = sample(d, &format!("s{seed}_{n}"), &["--arch", "erf", "-N", n, "--sigma-w", "1", "--sigma-b", "0.2", "--points=-1,0.5,1", "--n-bags", "20", "--n-nets", "3000", "--seed", &s]);
+                let sd = sample(
+                    d,
+                    &format!("s{seed}_{n}"),
+                    &[
+                        "--arch",
+                        "erf",
+                        "-N",
+                        n,
+                        "--sigma-w",
+                        "1",
+                        "--sigma-b",
+                        "0.2",
+                        "--points=-1,0.5,1",
+                        "--n-bags",
+                        "20",
+                        "--n-nets",
+                        "3000",
+                        "--seed",
+                        &s,
+                    ],
+                );
                 moments(d, &format!("m{seed}_{n}"), &sd)
             })
             .collect();
         let refs: Vec<&Path> = inputs.iter().map(|p| p.as_path()).collect();
-        let f = fit_ok(&refs, &["--sweep", "width", "--cutoff", "5", "--bootstrap", "200", "--seed", &s], &d.join(format!("f{seed}")));
+        let f = fit_ok(
+            &refs,
+            &[
+                "--sweep",
+                "width",
+                "--cutoff",
+                "5",
+                "--bootstrap",
+                "200",
+                "--seed",
+                &s,
+            ],
+            &d.join(format!("f{seed}")),
+        );
         let (_, lo, hi, ex) = f.get("u4_sign");
         hit_mean += (lo <= ex.unwrap() && ex.unwrap() <= hi) as usize;
         let (_, lo, hi, ex) = f.get("m4_abs_vs_N");
@@ -181,26 +311,64 @@ fn bad_sweeps_are_refused() {
     let dir = tempfile::tempdir().unwrap();
     let d = dir.path();
     let mk = |name: &str, n: &str, sb: &str, pts: &str| {
-        let s = sample(d, &format!("{name}_s"), &["--arch", "gaussnet", "-N", n, "--sigma-w", "1", "--sigma-b", sb, "--points", pts, "--n-bags", "3", "--n-nets", "50"]);
+        let s = sample(
+            d,
+            &format!("{name}_s"),
+            &[
+                "--arch",
+                "gaussnet",
+                "-N",
+                n,
+                "--sigma-w",
+                "1",
+                "--sigma-b",
+                sb,
+                "--points",
+                pts,
+                "--n-bags",
+                "3",
+                "--n-nets",
+                "50",
+            ],
+        );
         moments(d, name, &s)
     };
     let a = mk("a", "2", "1", "0.1,0.2");
     let b = mk("b", "3", "0.5", "0.1,0.2");
     let c = mk("c", "3", "1", "0.1,0.3");
     let cases: Vec<(Vec<&Path>, Vec<&str>, &str)> = vec![
-        (vec![&a, &b], vec!["--sweep", "width"], "differ in sigma_b besides the swept parameter width"),
+        (
+            vec![&a, &b],
+            vec!["--sweep", "width"],
+            "differ in sigma_b besides the swept parameter width",
+        ),
         (vec![&a, &c], vec!["--sweep", "width"], "differ in points"),
         (vec![&a], vec!["--sweep", "width"], "at least 2 sweep points"),
         (vec![&a, &a], vec!["--sweep", "width"], "the same width = 2"),
-        (vec![&a], vec!["--sweep", "cutoff", "--cutoffs", "7"], "at least 2 values in --cutoffs"),
-        (vec![&a, &b], vec!["--sweep", "width", "--bootstrap", "3"], "too few replicates"),
-        (vec![Path::new("/nonexistent")], vec!["--sweep", "none"], "missing"),
+        (
+            vec![&a],
+            vec!["--sweep", "cutoff", "--cutoffs", "7"],
+            "at least 2 values in --cutoffs",
+        ),
+        (
+            vec![&a, &b],
+            vec!["--sweep", "width", "--bootstrap", "3"],
+            "too few replicates",
+        ),
+        (
+            vec![Path::new("/nonexistent")],
+            vec!["--sweep", "none"],
+            "missing",
+        ),
     ];
     for (i, (inputs, extra, expect)) in cases.into_iter().enumerate() {
         let out = d.join(format!("out{i}"));
         let o = fit(&inputs, &extra, &out);
         let err = String::from_utf8_lossy(&o.stderr);
-        assert!(!o.status.success() && err.contains(expect), "case {i}: '{err}' lacks '{expect}'");
+        assert!(
+            !o.status.success() && err.contains(expect),
+            "case {i}: '{err}' lacks '{expect}'"
+        );
         assert!(!out.exists());
     }
 }

@@ -81,7 +81,9 @@ fn read_fit(dir: &std::path::Path) -> Result<FitPoints> {
     nnqft_store::verify(dir).with_context(|| format!("input {}", dir.display()))?;
     let t = Table::read(&dir.join("points.parquet"), "fit")?;
     let sweep = t.meta.params["sweep"].as_str().unwrap_or("none").to_string();
-    let d = t.meta.params["sample"][0]["d"].as_f64().context("fit metadata lacks the sample dimension d")?;
+    let d = t.meta.params["sample"][0]["d"]
+        .as_f64()
+        .context("fit metadata lacks the sample dimension d")?;
     Ok(FitPoints {
         quantity: t.str("quantity")?,
         x: t.f64("x")?,
@@ -96,7 +98,9 @@ fn read_fit(dir: &std::path::Path) -> Result<FitPoints> {
 
 impl FitPoints {
     fn value(&self, quantity: &str, x: f64) -> Option<f64> {
-        (0..self.quantity.len()).find(|&i| self.quantity[i] == quantity && self.x[i] == Some(x)).and_then(|i| self.y[i])
+        (0..self.quantity.len())
+            .find(|&i| self.quantity[i] == quantity && self.x[i] == Some(x))
+            .and_then(|i| self.y[i])
     }
     fn xs(&self) -> Vec<f64> {
         let mut v: Vec<f64> = self.x.iter().flatten().copied().collect();
@@ -107,13 +111,20 @@ impl FitPoints {
 }
 
 fn start(args: &Args, fit: Option<&FitPoints>) -> Result<Start> {
-    let mut s = Start { d: f64::NAN, sigma_w: f64::NAN, u4: f64::NAN, u6: f64::NAN };
+    let mut s = Start {
+        d: f64::NAN,
+        sigma_w: f64::NAN,
+        u4: f64::NAN,
+        u6: f64::NAN,
+    };
     if let Some(f) = fit {
         let x = match args.at {
             Some(x) => x,
             None => *f.xs().first().context("the fit artifact has no sweep points")?,
         };
-        let i = (0..f.x.len()).find(|&i| f.x[i] == Some(x)).with_context(|| format!("--at {x}: not a sweep value of the fit"))?;
+        let i = (0..f.x.len())
+            .find(|&i| f.x[i] == Some(x))
+            .with_context(|| format!("--at {x}: not a sweep value of the fit"))?;
         s.d = f.d;
         s.sigma_w = f.sigma_w[i].context("sigma_w")?;
         s.u4 = f.value("u4_mean", x).unwrap_or(f64::NAN);
@@ -133,7 +144,10 @@ fn start(args: &Args, fit: Option<&FitPoints>) -> Result<Start> {
     }
     for (name, v) in [("d", s.d), ("sigma_w", s.sigma_w), ("u4", s.u4), ("u6", s.u6)] {
         if !v.is_finite() {
-            bail!("{name} = {v} is invalid: the flow needs a finite {name} (give --{} or a fit artifact that has it)", name.replace('_', "-"));
+            bail!(
+                "{name} = {v} is invalid: the flow needs a finite {name} (give --{} or a fit artifact that has it)",
+                name.replace('_', "-")
+            );
         }
     }
     if s.d < 1.0 {
@@ -148,13 +162,22 @@ fn start(args: &Args, fit: Option<&FitPoints>) -> Result<Start> {
 /// Runs the stage; returns the content hash.
 pub fn run(args: &Args) -> Result<String> {
     if args.out.exists() {
-        bail!("--out {}: already exists; give a new directory", args.out.display());
+        bail!(
+            "--out {}: already exists; give a new directory",
+            args.out.display()
+        );
     }
     if !(args.k_end_ratio > 0.0 && args.k_end_ratio < 1.0) {
-        bail!("--k-end-ratio = {} is invalid: the flow runs from k_0 toward the IR, so it must lie in (0, 1)", args.k_end_ratio);
+        bail!(
+            "--k-end-ratio = {} is invalid: the flow runs from k_0 toward the IR, so it must lie in (0, 1)",
+            args.k_end_ratio
+        );
     }
     if !(args.rtol > 0.0 && args.rtol <= 1e-8) {
-        bail!("--rtol = {} is invalid: use a relative tolerance in (0, 1e-8]", args.rtol);
+        bail!(
+            "--rtol = {} is invalid: use a relative tolerance in (0, 1e-8]",
+            args.rtol
+        );
     }
     let fit = args.fit.as_deref().map(read_fit).transpose()?;
     let s = start(args, fit.as_ref())?;
@@ -163,7 +186,10 @@ pub fn run(args: &Args) -> Result<String> {
     let k0 = scales.k;
     let ubar = [1.0, scales.u4_dimensionless(s.u4), scales.u6_dimensionless(s.u6)];
     let lpa = Lpa::new(s.d)?;
-    let tol = Tolerance { rtol: args.rtol, atol: args.rtol * 1e-2 };
+    let tol = Tolerance {
+        rtol: args.rtol,
+        atol: args.rtol * 1e-2,
+    };
     let tr = integrate(&lpa, ubar, k0, k0 * args.k_end_ratio, tol, args.samples)?;
 
     let staging = Staging::new(&args.out)?;
@@ -191,14 +217,23 @@ pub fn run(args: &Args) -> Result<String> {
         &meta,
     )?;
     let fps = fixed_points(&lpa);
-    let exp = |j: usize, im: bool| Col::F64(fps.iter().map(|f| f.exponents.get(j).map(|e| if im { e.1 } else { e.0 })).collect());
+    let exp = |j: usize, im: bool| {
+        Col::F64(
+            fps.iter()
+                .map(|f| f.exponents.get(j).map(|e| if im { e.1 } else { e.0 }))
+                .collect(),
+        )
+    };
     write_columns(
         &staging.path().join(FIXED_POINTS),
         vec![
             ("ubar2", Col::F64(fps.iter().map(|f| Some(f.u[0])).collect())),
             ("ubar4", Col::F64(fps.iter().map(|f| Some(f.u[1])).collect())),
             ("ubar6", Col::F64(fps.iter().map(|f| Some(f.u[2])).collect())),
-            ("gaussian", Col::Bool(fps.iter().map(|f| f.u.iter().all(|v| v.abs() < 1e-10)).collect())),
+            (
+                "gaussian",
+                Col::Bool(fps.iter().map(|f| f.u.iter().all(|v| v.abs() < 1e-10)).collect()),
+            ),
             ("exponent1_re", exp(0, false)),
             ("exponent1_im", exp(0, true)),
             ("exponent2_re", exp(1, false)),
@@ -221,11 +256,24 @@ fn write_active(f: &FitPoints, d: f64, path: &std::path::Path, meta: &Meta) -> R
     let sref = xs[0];
     let lo = xs[0].ln();
     let hi = xs[xs.len() - 1].ln();
-    let grid: Vec<f64> = (0..=60).map(|i| (lo + (hi - lo) * i as f64 / 60.0).exp()).collect();
+    let grid: Vec<f64> = (0..=60)
+        .map(|i| (lo + (hi - lo) * i as f64 / 60.0).exp())
+        .collect();
     let (mut q, mut x, mut pred, mut exact, mut slope) = (vec![], vec![], vec![], vec![], vec![]);
-    for (quantity, s) in [("u4_abs", d - 4.0), ("u4_canon_abs", 4.0 - d), ("u6_abs", d - 6.0), ("u6_canon_abs", 6.0 - 2.0 * d)] {
-        let Some(y0) = f.value(quantity, sref) else { continue };
-        let exact_at = |sw: f64| (0..f.x.len()).find(|&i| f.quantity[i] == quantity && f.x[i] == Some(sw)).and_then(|i| f.exact[i]);
+    for (quantity, s) in [
+        ("u4_abs", d - 4.0),
+        ("u4_canon_abs", 4.0 - d),
+        ("u6_abs", d - 6.0),
+        ("u6_canon_abs", 6.0 - 2.0 * d),
+    ] {
+        let Some(y0) = f.value(quantity, sref) else {
+            continue;
+        };
+        let exact_at = |sw: f64| {
+            (0..f.x.len())
+                .find(|&i| f.quantity[i] == quantity && f.x[i] == Some(sw))
+                .and_then(|i| f.exact[i])
+        };
         for &sw in xs.iter().chain(&grid) {
             q.push(quantity.to_string());
             x.push(Some(sw));

@@ -4,25 +4,56 @@ use nnqft_store::Table;
 use std::process::Command;
 
 fn flow(args: &[&str], out: &std::path::Path) -> std::process::Output {
-    Command::new(env!("CARGO_BIN_EXE_nnqft-flow")).args(args).arg("--out").arg(out).output().unwrap()
+    Command::new(env!("CARGO_BIN_EXE_nnqft-flow"))
+        .args(args)
+        .arg("--out")
+        .arg(out)
+        .output()
+        .unwrap()
 }
 
 #[test]
 fn flow_from_parameters_writes_trajectory_and_gaussian_fixed_point() {
     let dir = tempfile::tempdir().unwrap();
     let out = dir.path().join("f");
-    let o = flow(&["--d", "1", "--sigma-w", "1", "--u4=-12.8", "--u6=-2.1", "--samples", "50"], &out);
+    let o = flow(
+        &[
+            "--d",
+            "1",
+            "--sigma-w",
+            "1",
+            "--u4=-12.8",
+            "--u6=-2.1",
+            "--samples",
+            "50",
+        ],
+        &out,
+    );
     assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
     let t = Table::read(&out.join("trajectories.parquet"), "flow").unwrap();
     let k = t.f64("k").unwrap();
     assert!(k.len() >= 2 && k.iter().all(|v| v.unwrap().is_finite()));
-    assert!((t.f64("ubar2").unwrap()[0].unwrap() - 1.0).abs() < 1e-15, "ubar_2(k_0) = m_0^2/k_0^2 = 1");
+    assert!(
+        (t.f64("ubar2").unwrap()[0].unwrap() - 1.0).abs() < 1e-15,
+        "ubar_2(k_0) = m_0^2/k_0^2 = 1"
+    );
     for c in ["ubar2", "ubar4", "ubar6"] {
-        assert!(t.f64(c).unwrap().iter().all(|v| v.unwrap().is_finite()), "{c} has non-finite values");
+        assert!(
+            t.f64(c).unwrap().iter().all(|v| v.unwrap().is_finite()),
+            "{c} has non-finite values"
+        );
     }
     let fp = Table::read(&out.join("fixed_points.parquet"), "flow").unwrap();
-    let g = fp.bool("gaussian").unwrap().iter().position(|&b| b).expect("Gaussian fixed point listed");
-    let mut e: Vec<f64> = ["exponent1_re", "exponent2_re", "exponent3_re"].iter().map(|c| fp.f64(c).unwrap()[g].unwrap()).collect();
+    let g = fp
+        .bool("gaussian")
+        .unwrap()
+        .iter()
+        .position(|&b| b)
+        .expect("Gaussian fixed point listed");
+    let mut e: Vec<f64> = ["exponent1_re", "exponent2_re", "exponent3_re"]
+        .iter()
+        .map(|c| fp.f64(c).unwrap()[g].unwrap())
+        .collect();
     e.sort_by(f64::total_cmp);
     assert_eq!(e, vec![-4.0, -3.0, -2.0]);
 }
@@ -31,12 +62,62 @@ fn flow_from_parameters_writes_trajectory_and_gaussian_fixed_point() {
 fn bad_inputs_are_refused() {
     let dir = tempfile::tempdir().unwrap();
     let cases: &[(&[&str], &str)] = &[
-        (&["--d", "1", "--sigma-w", "1", "--u4=nan", "--u6", "1"], "u4 = NaN"),
-        (&["--d", "0.5", "--sigma-w", "1", "--u4", "1", "--u6", "1"], "d = 0.5"),
-        (&["--d", "1", "--sigma-w", "1", "--u4", "1", "--u6", "1", "--k-end-ratio", "2"], "--k-end-ratio = 2"),
-        (&["--d", "1", "--sigma-w", "1", "--u4", "1", "--u6", "1", "--k-end-ratio=-1"], "--k-end-ratio = -1"),
-        (&["--d", "1", "--sigma-w", "1", "--u4", "1", "--u6", "1", "--rtol", "1e-3"], "--rtol = 0.001"),
-        (&["--d", "1", "--sigma-w=-1", "--u4", "1", "--u6", "1"], "sigma_w = -1"),
+        (
+            &["--d", "1", "--sigma-w", "1", "--u4=nan", "--u6", "1"],
+            "u4 = NaN",
+        ),
+        (
+            &["--d", "0.5", "--sigma-w", "1", "--u4", "1", "--u6", "1"],
+            "d = 0.5",
+        ),
+        (
+            &[
+                "--d",
+                "1",
+                "--sigma-w",
+                "1",
+                "--u4",
+                "1",
+                "--u6",
+                "1",
+                "--k-end-ratio",
+                "2",
+            ],
+            "--k-end-ratio = 2",
+        ),
+        (
+            &[
+                "--d",
+                "1",
+                "--sigma-w",
+                "1",
+                "--u4",
+                "1",
+                "--u6",
+                "1",
+                "--k-end-ratio=-1",
+            ],
+            "--k-end-ratio = -1",
+        ),
+        (
+            &[
+                "--d",
+                "1",
+                "--sigma-w",
+                "1",
+                "--u4",
+                "1",
+                "--u6",
+                "1",
+                "--rtol",
+                "1e-3",
+            ],
+            "--rtol = 0.001",
+        ),
+        (
+            &["--d", "1", "--sigma-w=-1", "--u4", "1", "--u6", "1"],
+            "sigma_w = -1",
+        ),
         (&["--d", "1", "--sigma-w", "1"], "u4 = NaN"),
         (&["/nonexistent/fit"], "missing"),
     ];
@@ -44,7 +125,10 @@ fn bad_inputs_are_refused() {
         let out = dir.path().join(format!("o{i}"));
         let o = flow(args, &out);
         let err = String::from_utf8_lossy(&o.stderr);
-        assert!(!o.status.success() && err.contains(expect), "case {i}: '{err}' lacks '{expect}'");
+        assert!(
+            !o.status.success() && err.contains(expect),
+            "case {i}: '{err}' lacks '{expect}'"
+        );
         assert!(!out.exists());
     }
 }

@@ -14,7 +14,6 @@ use rayon::prelude::*;
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
 
-
 /// Per-bag sums of one configuration, gathered from all its shards.
 #[derive(Debug, Clone)]
 pub struct BagMoments {
@@ -55,7 +54,12 @@ pub fn accumulate_inputs(inputs: &[PathBuf]) -> Result<BagMoments> {
                     .into_iter()
                     .flatten()
                     .filter(|(k, v)| key.get(k.as_str()) != Some(v))
-                    .map(|(k, v)| format!("{k}: {v} vs {}", key.get(k.as_str()).unwrap_or(&serde_json::Value::Null)))
+                    .map(|(k, v)| {
+                        format!(
+                            "{k}: {v} vs {}",
+                            key.get(k.as_str()).unwrap_or(&serde_json::Value::Null)
+                        )
+                    })
                     .collect();
                 bail!(
                     "inputs {} and {} come from different configurations ({}); one moments call takes shards of \
@@ -74,15 +78,21 @@ pub fn accumulate_inputs(inputs: &[PathBuf]) -> Result<BagMoments> {
     let cfg = nnqft_sample::config_from_params(&sample_params)?;
     let n_nets = sample_params["n_nets"].as_u64().context("n_nets")?;
     let p = cfg.n_points();
-    let mut required = vec![("bag".to_string(), DataType::UInt32), ("net".to_string(), DataType::UInt32)];
+    let mut required = vec![
+        ("bag".to_string(), DataType::UInt32),
+        ("net".to_string(), DataType::UInt32),
+    ];
     required.extend((0..p).map(|i| (format!("f_{i}"), DataType::Float64)));
     let required_ref: Vec<(&str, DataType)> = required.iter().map(|(n, t)| (n.as_str(), t.clone())).collect();
     for (path, _, _) in &files {
         open_table(path, nnqft_sample::STAGE, &required_ref)?;
     }
     let tree = Tree::new(p);
-    let tasks: Vec<(usize, usize)> =
-        files.iter().enumerate().flat_map(|(f, (_, _, n))| (0..*n).map(move |rg| (f, rg))).collect();
+    let tasks: Vec<(usize, usize)> = files
+        .iter()
+        .enumerate()
+        .flat_map(|(f, (_, _, n))| (0..*n).map(move |rg| (f, rg)))
+        .collect();
     let partials: Vec<Vec<(u32, BagSums)>> = tasks
         .par_iter()
         .map(|&(f, rg)| row_group_sums(&files[f].0, rg, p, &tree))
@@ -111,19 +121,35 @@ pub fn accumulate_inputs(inputs: &[PathBuf]) -> Result<BagMoments> {
     }
     for (bag, s) in &bags {
         if s.count != n_nets {
-            bail!("bag {bag} of {} has {} networks but n_nets = {n_nets}", files[owner[bag]].0.display(), s.count);
+            bail!(
+                "bag {bag} of {} has {} networks but n_nets = {n_nets}",
+                files[owner[bag]].0.display(),
+                s.count
+            );
         }
     }
     if bags.len() < 2 {
-        bail!("only {} bag(s) in the inputs: at least 2 bags are needed for error bars", bags.len());
+        bail!(
+            "only {} bag(s) in the inputs: at least 2 bags are needed for error bars",
+            bags.len()
+        );
     }
-    Ok(BagMoments { cfg, sample_params, inputs: hashes, tree, bags })
+    Ok(BagMoments {
+        cfg,
+        sample_params,
+        inputs: hashes,
+        tree,
+        bags,
+    })
 }
 
 /// Sums of one row group, split by bag (runs of equal `bag` values, in row order).
 fn row_group_sums(path: &Path, rg: usize, p: usize, tree: &Tree) -> Result<Vec<(u32, BagSums)>> {
     let (_, builder) = open_table(path, nnqft_sample::STAGE, &[])?;
-    let reader = builder.with_row_groups(vec![rg]).with_batch_size(1 << 16).build()?;
+    let reader = builder
+        .with_row_groups(vec![rg])
+        .with_batch_size(1 << 16)
+        .build()?;
     let mut out: Vec<(u32, BagSums)> = Vec::new();
     for batch in read_all(path, reader)? {
         let bag = batch
@@ -175,13 +201,18 @@ pub fn summarise(acc: &BagMoments) -> Result<Moments> {
     let kmat = kernel::k_matrix(cfg);
     let p = cfg.n_points();
     let k = |a: usize, b: usize| kmat[a * p + b];
-    let exact = if exact::supported(cfg) { Some(Exact::new(cfg)?) } else { None };
+    let exact = if exact::supported(cfg) {
+        Some(Exact::new(cfg)?)
+    } else {
+        None
+    };
     let index = Index::new(&combos.iter().map(|(_, c)| c.clone()).collect::<Vec<_>>());
     let bag_list: Vec<u32> = acc.bags.keys().copied().collect();
     let sums: Vec<&BagSums> = acc.bags.values().collect();
     // Per-bag means of every slot.
-    let per_bag: Vec<Vec<f64>> =
-        (0..combos.len()).map(|s| sums.iter().map(|b| b.sum[s] / b.count as f64).collect()).collect();
+    let per_bag: Vec<Vec<f64>> = (0..combos.len())
+        .map(|s| sums.iter().map(|b| b.sum[s] / b.count as f64).collect())
+        .collect();
     let pooled: Vec<BagSums> = acc.bags.values().cloned().collect();
     let mut rows = Vec::with_capacity(combos.len());
     for (slot, (n, combo)) in combos.iter().enumerate() {

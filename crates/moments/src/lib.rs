@@ -37,7 +37,10 @@ pub struct Args {
 /// Entry point of the binary.
 pub fn run(args: &Args) -> Result<String> {
     if args.out.exists() {
-        anyhow::bail!("--out {}: already exists; give a new directory", args.out.display());
+        anyhow::bail!(
+            "--out {}: already exists; give a new directory",
+            args.out.display()
+        );
     }
     let acc = accumulate_inputs(&args.inputs)?;
     let moments = summarise(&acc).context("computing Green functions")?;

@@ -3,7 +3,9 @@
 use crate::{STAGE, TABLE};
 use anyhow::{Context, Result, bail};
 use arrow_array::builder::{Float64Builder, ListBuilder, UInt16Builder};
-use arrow_array::{Array, ArrayRef, BooleanArray, Float64Array, ListArray, RecordBatch, UInt8Array, UInt16Array};
+use arrow_array::{
+    Array, ArrayRef, BooleanArray, Float64Array, ListArray, RecordBatch, UInt8Array, UInt16Array,
+};
 use arrow_schema::{DataType, Field, Schema, SchemaRef};
 use nnqft_store::{Meta, Staging, TableWriter, open_table, read_all, verify};
 use std::path::Path;
@@ -63,22 +65,40 @@ impl Moments {
 
 fn f64_fields() -> [&'static str; 12] {
     [
-        "g_exp", "g_free", "delta_g", "m", "bag_std", "stderr", "connected", "connected_stderr", "g_exact",
-        "delta_g_exact", "connected_exact", "ess",
+        "g_exp",
+        "g_free",
+        "delta_g",
+        "m",
+        "bag_std",
+        "stderr",
+        "connected",
+        "connected_stderr",
+        "g_exact",
+        "delta_g_exact",
+        "connected_exact",
+        "ess",
     ]
 }
 
 fn schema() -> SchemaRef {
     let mut fields = vec![
         Field::new("n", DataType::UInt8, false),
-        Field::new("combo", DataType::List(Arc::new(Field::new("item", DataType::UInt16, true))), false),
+        Field::new(
+            "combo",
+            DataType::List(Arc::new(Field::new("item", DataType::UInt16, true))),
+            false,
+        ),
     ];
     for name in f64_fields() {
         fields.push(Field::new(name, DataType::Float64, name.ends_with("exact")));
     }
     fields.push(Field::new("max_share", DataType::Float64, false));
     fields.push(Field::new("resolvable", DataType::Boolean, false));
-    fields.push(Field::new("g_bag", DataType::List(Arc::new(Field::new("item", DataType::Float64, true))), false));
+    fields.push(Field::new(
+        "g_bag",
+        DataType::List(Arc::new(Field::new("item", DataType::Float64, true))),
+        false,
+    ));
     Arc::new(Schema::new(fields))
 }
 
@@ -96,8 +116,12 @@ pub fn write_moments(m: &Moments, out: &Path) -> Result<String> {
         g_bag.values().append_slice(&r.g_bag);
         g_bag.append(true);
     }
-    let col = |f: &dyn Fn(&MomentRow) -> f64| Arc::new(Float64Array::from_iter_values(m.rows.iter().map(f))) as ArrayRef;
-    let opt = |f: &dyn Fn(&MomentRow) -> Option<f64>| Arc::new(m.rows.iter().map(f).collect::<Float64Array>()) as ArrayRef;
+    let col = |f: &dyn Fn(&MomentRow) -> f64| {
+        Arc::new(Float64Array::from_iter_values(m.rows.iter().map(f))) as ArrayRef
+    };
+    let opt = |f: &dyn Fn(&MomentRow) -> Option<f64>| {
+        Arc::new(m.rows.iter().map(f).collect::<Float64Array>()) as ArrayRef
+    };
     let cols: Vec<ArrayRef> = vec![
         Arc::new(UInt8Array::from_iter_values(m.rows.iter().map(|r| r.n))),
         Arc::new(combo.finish()),
@@ -114,7 +138,9 @@ pub fn write_moments(m: &Moments, out: &Path) -> Result<String> {
         opt(&|r| r.connected_exact),
         col(&|r| r.ess),
         col(&|r| r.max_share),
-        Arc::new(BooleanArray::from(m.rows.iter().map(|r| r.resolvable).collect::<Vec<_>>())),
+        Arc::new(BooleanArray::from(
+            m.rows.iter().map(|r| r.resolvable).collect::<Vec<_>>(),
+        )),
         Arc::new(g_bag.finish()),
     ];
     let mut w = TableWriter::create(&staging.path().join(TABLE), schema.clone(), &meta)?;
@@ -124,7 +150,9 @@ pub fn write_moments(m: &Moments, out: &Path) -> Result<String> {
 }
 
 fn f64_col<'a>(b: &'a RecordBatch, name: &str) -> Result<&'a Float64Array> {
-    b.column_by_name(name).and_then(|c| c.as_any().downcast_ref::<Float64Array>()).with_context(|| format!("column {name}"))
+    b.column_by_name(name)
+        .and_then(|c| c.as_any().downcast_ref::<Float64Array>())
+        .with_context(|| format!("column {name}"))
 }
 
 /// Verifies and reads a moments artifact directory.
@@ -132,25 +160,52 @@ pub fn read_moments(dir: &Path) -> Result<Moments> {
     verify(dir).with_context(|| format!("input {}", dir.display()))?;
     let path = dir.join(TABLE);
     let sch = schema();
-    let required: Vec<(&str, DataType)> = sch.fields().iter().map(|f| (f.name().as_str(), f.data_type().clone())).collect();
+    let required: Vec<(&str, DataType)> = sch
+        .fields()
+        .iter()
+        .map(|f| (f.name().as_str(), f.data_type().clone()))
+        .collect();
     let (meta, builder) = open_table(&path, STAGE, &required)?;
     let bags: Vec<u32> = serde_json::from_value(meta.params["bags"].clone()).context("bags in metadata")?;
     let mut rows = Vec::new();
     for b in read_all(&path, builder.build()?)? {
-        let n = b.column_by_name("n").and_then(|c| c.as_any().downcast_ref::<UInt8Array>()).context("n")?;
-        let combo = b.column_by_name("combo").and_then(|c| c.as_any().downcast_ref::<ListArray>()).context("combo")?;
-        let g_bag = b.column_by_name("g_bag").and_then(|c| c.as_any().downcast_ref::<ListArray>()).context("g_bag")?;
-        let res = b.column_by_name("resolvable").and_then(|c| c.as_any().downcast_ref::<BooleanArray>()).context("resolvable")?;
-        let c: Vec<&Float64Array> = f64_fields().iter().map(|f| f64_col(&b, f)).collect::<Result<_>>()?;
+        let n = b
+            .column_by_name("n")
+            .and_then(|c| c.as_any().downcast_ref::<UInt8Array>())
+            .context("n")?;
+        let combo = b
+            .column_by_name("combo")
+            .and_then(|c| c.as_any().downcast_ref::<ListArray>())
+            .context("combo")?;
+        let g_bag = b
+            .column_by_name("g_bag")
+            .and_then(|c| c.as_any().downcast_ref::<ListArray>())
+            .context("g_bag")?;
+        let res = b
+            .column_by_name("resolvable")
+            .and_then(|c| c.as_any().downcast_ref::<BooleanArray>())
+            .context("resolvable")?;
+        let c: Vec<&Float64Array> = f64_fields()
+            .iter()
+            .map(|f| f64_col(&b, f))
+            .collect::<Result<_>>()?;
         let max_share = f64_col(&b, "max_share")?;
         let opt = |a: &Float64Array, i: usize| if a.is_null(i) { None } else { Some(a.value(i)) };
         for i in 0..b.num_rows() {
             let cv = combo.value(i);
             let cv = cv.as_any().downcast_ref::<UInt16Array>().context("combo items")?;
             let gv = g_bag.value(i);
-            let gv = gv.as_any().downcast_ref::<Float64Array>().context("g_bag items")?;
+            let gv = gv
+                .as_any()
+                .downcast_ref::<Float64Array>()
+                .context("g_bag items")?;
             if gv.len() != bags.len() {
-                bail!("{}: row {i} has {} per-bag values for {} bags", path.display(), gv.len(), bags.len());
+                bail!(
+                    "{}: row {i} has {} per-bag values for {} bags",
+                    path.display(),
+                    gv.len(),
+                    bags.len()
+                );
             }
             rows.push(MomentRow {
                 n: n.value(i),
@@ -173,5 +228,10 @@ pub fn read_moments(dir: &Path) -> Result<Moments> {
             });
         }
     }
-    Ok(Moments { sample_params: meta.params["sample"].clone(), inputs: meta.inputs, bags, rows })
+    Ok(Moments {
+        sample_params: meta.params["sample"].clone(),
+        inputs: meta.inputs,
+        bags,
+        rows,
+    })
 }

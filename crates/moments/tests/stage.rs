@@ -16,7 +16,12 @@ fn sample(dir: &Path, name: &str, args: &[&str]) -> PathBuf {
 }
 
 fn moments(inputs: &[&Path], out: &Path) -> std::process::Output {
-    Command::new(env!("CARGO_BIN_EXE_nnqft-moments")).args(inputs).arg("--out").arg(out).output().unwrap()
+    Command::new(env!("CARGO_BIN_EXE_nnqft-moments"))
+        .args(inputs)
+        .arg("--out")
+        .arg(out)
+        .output()
+        .unwrap()
 }
 
 fn moments_ok(inputs: &[&Path], out: &Path) -> Moments {
@@ -32,10 +37,22 @@ fn check_exact(m: &Moments) -> usize {
     for r in &m.rows {
         let exact = r.connected_exact.expect("exact values exist");
         let z = (r.connected - exact) / r.connected_stderr;
-        assert!(z.abs() < MC_SIGMAS, "n={} {:?}: {} +- {} vs exact {exact} ({z:.1} sigma)", r.n, r.combo, r.connected, r.connected_stderr);
+        assert!(
+            z.abs() < MC_SIGMAS,
+            "n={} {:?}: {} +- {} vs exact {exact} ({z:.1} sigma)",
+            r.n,
+            r.combo,
+            r.connected,
+            r.connected_stderr
+        );
         if r.n == 2 {
             let zm = r.m / (r.stderr / r.g_free);
-            assert!(zm.abs() < MC_SIGMAS, "m_2 of {:?} = {} is not consistent with 0 ({zm:.1} sigma)", r.combo, r.m);
+            assert!(
+                zm.abs() < MC_SIGMAS,
+                "m_2 of {:?} = {} is not consistent with 0 ({zm:.1} sigma)",
+                r.combo,
+                r.m
+            );
         } else if (r.connected / r.connected_stderr).abs() > MC_SIGMAS {
             resolved += 1;
         }
@@ -43,30 +60,103 @@ fn check_exact(m: &Moments) -> usize {
     resolved
 }
 
-const ERF: &[&str] = &["--arch", "erf", "-N", "2", "--sigma-w", "1.2", "--sigma-b", "0.3", "--points=-1,-0.2,0.6,1", "--n-bags", "20", "--n-nets", "10000", "--seed", "1"];
+const ERF: &[&str] = &[
+    "--arch",
+    "erf",
+    "-N",
+    "2",
+    "--sigma-w",
+    "1.2",
+    "--sigma-b",
+    "0.3",
+    "--points=-1,-0.2,0.6,1",
+    "--n-bags",
+    "20",
+    "--n-nets",
+    "10000",
+    "--seed",
+    "1",
+];
 
 #[test]
 fn connected_functions_match_exact_values_in_light_tailed_ensembles() {
     let dir = tempfile::tempdir().unwrap();
     let erf = sample(dir.path(), "erf", ERF);
     assert!(check_exact(&moments_ok(&[&erf], &dir.path().join("m_erf"))) > 10);
-    let gauss = sample(dir.path(), "gauss", &["--arch", "gaussnet", "-N", "2", "--sigma-w", "1", "--sigma-b", "0.5", "--points=-0.5,0,0.5", "--n-bags", "20", "--n-nets", "10000", "--seed", "2"]);
+    let gauss = sample(
+        dir.path(),
+        "gauss",
+        &[
+            "--arch",
+            "gaussnet",
+            "-N",
+            "2",
+            "--sigma-w",
+            "1",
+            "--sigma-b",
+            "0.5",
+            "--points=-0.5,0,0.5",
+            "--n-bags",
+            "20",
+            "--n-nets",
+            "10000",
+            "--seed",
+            "2",
+        ],
+    );
     let resolved = check_exact(&moments_ok(&[&gauss], &dir.path().join("m_gauss")));
     assert!(resolved > 0, "no connected part resolved: the test has no power");
-    let relu = sample(dir.path(), "relu", &["--arch", "relu", "-N", "3", "--sigma-w", "1", "--sigma-b", "0", "--points=0.2,0.4,0.6,0.8,1.0,1.2", "--n-bags", "20", "--n-nets", "5000", "--seed", "3"]);
+    let relu = sample(
+        dir.path(),
+        "relu",
+        &[
+            "--arch",
+            "relu",
+            "-N",
+            "3",
+            "--sigma-w",
+            "1",
+            "--sigma-b",
+            "0",
+            "--points=0.2,0.4,0.6,0.8,1.0,1.2",
+            "--n-bags",
+            "20",
+            "--n-nets",
+            "5000",
+            "--seed",
+            "3",
+        ],
+    );
     let m = moments_ok(&[&relu], &dir.path().join("m_relu"));
     assert!(check_exact(&m) > 50);
     // ReLU with sigma_b = 0: N m_4 = 5 for every combination.
     for r in m.order(4) {
         let z = (3.0 * r.m - 5.0) / (3.0 * r.stderr / r.g_free);
-        assert!(z.abs() < MC_SIGMAS, "{:?}: N m_4 = {} ({z:.1} sigma from 5)", r.combo, 3.0 * r.m);
+        assert!(
+            z.abs() < MC_SIGMAS,
+            "{:?}: N m_4 = {} ({z:.1} sigma from 5)",
+            r.combo,
+            3.0 * r.m
+        );
     }
 }
 
 #[test]
 fn shards_merge_exactly_and_per_bag_values_match_naive_sums() {
     let dir = tempfile::tempdir().unwrap();
-    let base: Vec<&str> = ERF.iter().copied().map(|s| if s == "20" { "4" } else if s == "10000" { "1500" } else { s }).collect();
+    let base: Vec<&str> = ERF
+        .iter()
+        .copied()
+        .map(|s| {
+            if s == "20" {
+                "4"
+            } else if s == "10000" {
+                "1500"
+            } else {
+                s
+            }
+        })
+        .collect();
     let full = sample(dir.path(), "full", &base);
     let mut a = base.clone();
     a.extend(["--bags", "0..1"]);
@@ -75,7 +165,10 @@ fn shards_merge_exactly_and_per_bag_values_match_naive_sums() {
     let (sa, sb) = (sample(dir.path(), "a", &a), sample(dir.path(), "b", &b));
     let m_full = moments_ok(&[&full], &dir.path().join("m_full"));
     let m_shards = moments_ok(&[&sb, &sa], &dir.path().join("m_shards"));
-    assert_eq!(m_full.rows, m_shards.rows, "sharded moments must equal the full run bit for bit");
+    assert_eq!(
+        m_full.rows, m_shards.rows,
+        "sharded moments must equal the full run bit for bit"
+    );
     assert_eq!(m_full.bags, vec![0, 1, 2, 3]);
     // Naive per-bag means straight from the sample table.
     let table = full.join("samples.parquet");
@@ -83,18 +176,38 @@ fn shards_merge_exactly_and_per_bag_values_match_naive_sums() {
     let batches = nnqft_store::read_all(&table, builder.build().unwrap()).unwrap();
     let mut f: Vec<(u32, Vec<f64>)> = Vec::new();
     for bt in &batches {
-        let bag = bt.column(0).as_any().downcast_ref::<arrow_array::UInt32Array>().unwrap();
+        let bag = bt
+            .column(0)
+            .as_any()
+            .downcast_ref::<arrow_array::UInt32Array>()
+            .unwrap();
         for i in 0..bt.num_rows() {
-            let vals = (0..4).map(|p| bt.column(2 + p).as_any().downcast_ref::<arrow_array::Float64Array>().unwrap().value(i)).collect();
+            let vals = (0..4)
+                .map(|p| {
+                    bt.column(2 + p)
+                        .as_any()
+                        .downcast_ref::<arrow_array::Float64Array>()
+                        .unwrap()
+                        .value(i)
+                })
+                .collect();
             f.push((bag.value(i), vals));
         }
     }
     for r in &m_full.rows {
         for (bi, &bag) in m_full.bags.iter().enumerate() {
-            let prods: Vec<f64> = f.iter().filter(|(b, _)| *b == bag).map(|(_, v)| r.combo.iter().map(|&a| v[a as usize]).product()).collect();
+            let prods: Vec<f64> = f
+                .iter()
+                .filter(|(b, _)| *b == bag)
+                .map(|(_, v)| r.combo.iter().map(|&a| v[a as usize]).product())
+                .collect();
             let naive = prods.iter().sum::<f64>() / prods.len() as f64;
             let scale = prods.iter().map(|x| x.abs()).sum::<f64>() / prods.len() as f64;
-            assert!((r.g_bag[bi] - naive).abs() <= 1e-12 * scale, "{:?} bag {bag}", r.combo);
+            assert!(
+                (r.g_bag[bi] - naive).abs() <= 1e-12 * scale,
+                "{:?} bag {bag}",
+                r.combo
+            );
         }
     }
 }
@@ -103,7 +216,27 @@ fn shards_merge_exactly_and_per_bag_values_match_naive_sums() {
 fn heavy_tails_are_marked_unresolvable_where_the_exact_value_is_missed() {
     // ELS setting: GaussNet sigma_b = 1, small N. The six-point estimates are dominated by rare networks.
     let dir = tempfile::tempdir().unwrap();
-    let s = sample(dir.path(), "s", &["--arch", "gaussnet", "-N", "2", "--sigma-w", "1", "--sigma-b", "1", "--points=-0.01,-0.006,-0.002,0.002,0.006,0.01", "--n-bags", "10", "--n-nets", "3000", "--seed", "4"]);
+    let s = sample(
+        dir.path(),
+        "s",
+        &[
+            "--arch",
+            "gaussnet",
+            "-N",
+            "2",
+            "--sigma-w",
+            "1",
+            "--sigma-b",
+            "1",
+            "--points=-0.01,-0.006,-0.002,0.002,0.006,0.01",
+            "--n-bags",
+            "10",
+            "--n-nets",
+            "3000",
+            "--seed",
+            "4",
+        ],
+    );
     let m = moments_ok(&[&s], &dir.path().join("m"));
     let mut missed = 0;
     for r in m.order(6) {
@@ -111,11 +244,18 @@ fn heavy_tails_are_marked_unresolvable_where_the_exact_value_is_missed() {
         let z = (r.delta_g - exact) / r.stderr;
         if z.abs() > MC_SIGMAS {
             missed += 1;
-            assert!(!r.resolvable, "{:?}: exact missed by {z:.1} sigma but marked resolvable (ess {}, share {})", r.combo, r.ess, r.max_share);
+            assert!(
+                !r.resolvable,
+                "{:?}: exact missed by {z:.1} sigma but marked resolvable (ess {}, share {})",
+                r.combo, r.ess, r.max_share
+            );
         }
     }
     let unresolvable = m.order(6).filter(|r| !r.resolvable).count();
-    assert!(unresolvable > 0, "the n = 6 estimates here are heavy-tailed and must be flagged (missed: {missed})");
+    assert!(
+        unresolvable > 0,
+        "the n = 6 estimates here are heavy-tailed and must be flagged (missed: {missed})"
+    );
     // The two-point functions of the same ensemble are fine.
     assert!(m.order(2).all(|r| r.resolvable));
 }
@@ -124,7 +264,19 @@ fn heavy_tails_are_marked_unresolvable_where_the_exact_value_is_missed() {
 fn bad_inputs_are_refused_with_a_message_and_nothing_written() {
     let dir = tempfile::tempdir().unwrap();
     let d = dir.path();
-    let small: Vec<&str> = ERF.iter().copied().map(|s| if s == "20" { "3" } else if s == "10000" { "100" } else { s }).collect();
+    let small: Vec<&str> = ERF
+        .iter()
+        .copied()
+        .map(|s| {
+            if s == "20" {
+                "3"
+            } else if s == "10000" {
+                "100"
+            } else {
+                s
+            }
+        })
+        .collect();
     let a = sample(d, "a", &small);
     let mut other = small.clone();
     other[3] = "3"; // width 3 instead of 2
@@ -142,7 +294,10 @@ fn bad_inputs_are_refused_with_a_message_and_nothing_written() {
         let out = d.join(format!("out{i}"));
         let o = moments(inputs, &out);
         let err = String::from_utf8_lossy(&o.stderr);
-        assert!(!o.status.success() && err.contains(expect), "case {i}: '{err}' lacks '{expect}'");
+        assert!(
+            !o.status.success() && err.contains(expect),
+            "case {i}: '{err}' lacks '{expect}'"
+        );
         assert!(!out.exists());
     }
     // A corrupted input.
@@ -153,7 +308,10 @@ fn bad_inputs_are_refused_with_a_message_and_nothing_written() {
     std::fs::write(&t, &bytes).unwrap();
     let o = moments(&[&a], &d.join("outc"));
     let err = String::from_utf8_lossy(&o.stderr);
-    assert!(!o.status.success() && err.contains("corrupted") && err.contains("samples.parquet"), "{err}");
+    assert!(
+        !o.status.success() && err.contains("corrupted") && err.contains("samples.parquet"),
+        "{err}"
+    );
     // A moments artifact given where a sample artifact is expected: wrong table.
     moments_ok(&[&b], &d.join("mm"));
     let o = moments(&[&d.join("mm")], &d.join("outw"));
@@ -162,16 +320,27 @@ fn bad_inputs_are_refused_with_a_message_and_nothing_written() {
     // A sample table whose schema lacks a point column.
     let bad = d.join("bad");
     let st = nnqft_store::Staging::new(&bad).unwrap();
-    let params: serde_json::Value = nnqft_store::open_table(&b.join("samples.parquet"), "sample", &[]).unwrap().0.params;
+    let params: serde_json::Value = nnqft_store::open_table(&b.join("samples.parquet"), "sample", &[])
+        .unwrap()
+        .0
+        .params;
     let schema = std::sync::Arc::new(arrow_schema::Schema::new(vec![
         arrow_schema::Field::new("bag", arrow_schema::DataType::UInt32, false),
         arrow_schema::Field::new("net", arrow_schema::DataType::UInt32, false),
     ]));
-    let w = nnqft_store::TableWriter::create(&st.path().join("samples.parquet"), schema, &nnqft_store::Meta::new("sample", params, vec![])).unwrap();
+    let w = nnqft_store::TableWriter::create(
+        &st.path().join("samples.parquet"),
+        schema,
+        &nnqft_store::Meta::new("sample", params, vec![]),
+    )
+    .unwrap();
     w.finish().unwrap();
     st.publish().unwrap();
     let o = moments(&[&bad], &d.join("outs"));
     let err = String::from_utf8_lossy(&o.stderr);
-    assert!(!o.status.success() && err.contains("wrong schema") && err.contains("f_0"), "{err}");
+    assert!(
+        !o.status.success() && err.contains("wrong schema") && err.contains("f_0"),
+        "{err}"
+    );
     assert!(!d.join("outc").exists() && !d.join("outw").exists() && !d.join("outs").exists());
 }

@@ -57,7 +57,7 @@ pub fn pairings(n: usize) -> Vec<Vec<(usize, usize)>> {
         }
     }
     let mut out = Vec::new();
-    if n % 2 == 0 {
+    if n.is_multiple_of(2) {
         let all: Vec<usize> = (0..n).collect();
         rec(&all, &mut Vec::new(), &mut out);
     }
@@ -96,7 +96,9 @@ pub struct Index {
 
 impl Index {
     pub fn new(combos: &[Vec<u16>]) -> Self {
-        Index { map: combos.iter().enumerate().map(|(i, c)| (c.clone(), i)).collect() }
+        Index {
+            map: combos.iter().enumerate().map(|(i, c)| (c.clone(), i)).collect(),
+        }
     }
     /// Position of the multiset holding `idx` (in any order); `None` if absent.
     pub fn get(&self, idx: &[u16]) -> Option<usize> {
@@ -122,7 +124,17 @@ mod tests {
             }
         }
         let m = multisets(3, 2);
-        assert_eq!(m, vec![vec![0, 0], vec![0, 1], vec![0, 2], vec![1, 1], vec![1, 2], vec![2, 2]]);
+        assert_eq!(
+            m,
+            vec![
+                vec![0, 0],
+                vec![0, 1],
+                vec![0, 2],
+                vec![1, 1],
+                vec![1, 2],
+                vec![2, 2]
+            ]
+        );
     }
 
     #[test]
@@ -153,7 +165,10 @@ mod tests {
     fn index_finds_unsorted_queries() {
         let m = multisets(4, 3);
         let ix = Index::new(&m);
-        assert_eq!(ix.get(&[3, 0, 1]), Some(m.iter().position(|c| c == &vec![0, 1, 3]).unwrap()));
+        assert_eq!(
+            ix.get(&[3, 0, 1]),
+            Some(m.iter().position(|c| c == &vec![0, 1, 3]).unwrap())
+        );
         assert_eq!(ix.get(&[9, 9, 9]), None);
     }
 }

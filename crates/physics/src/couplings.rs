@@ -28,7 +28,10 @@ fn spread(cfg: &Config, idx: &[usize]) -> (f64, Vec<f64>) {
             mean[j] += cfg.point(i)[j] / idx.len() as f64;
         }
     }
-    let s = idx.iter().map(|&i| (0..d).map(|j| (cfg.point(i)[j] - mean[j]).powi(2)).sum::<f64>()).sum();
+    let s = idx
+        .iter()
+        .map(|&i| (0..d).map(|j| (cfg.point(i)[j] - mean[j]).powi(2)).sum::<f64>())
+        .sum();
     (s, mean)
 }
 
@@ -51,13 +54,23 @@ pub fn vertex_integral(cfg: &Config, idx: &[usize], cutoff: Option<f64>) -> Resu
                 )));
             }
             let lambda = cutoff.ok_or_else(|| {
-                Error::Unsupported(format!("{} has no closed-form vertex integral: give a cutoff Lambda", arch.name()))
+                Error::Unsupported(format!(
+                    "{} has no closed-form vertex integral: give a cutoff Lambda",
+                    arch.name()
+                ))
             })?;
             if !(lambda.is_finite() && lambda > 0.0) {
-                return Err(Error::NonFinite { name: "cutoff Lambda (must be finite and > 0)".into(), value: lambda });
+                return Err(Error::NonFinite {
+                    name: "cutoff Lambda (must be finite and > 0)".into(),
+                    value: lambda,
+                });
             }
             let rule = legendre(CUTOFF_NODES);
-            let f = |x: f64| idx.iter().map(|&i| k_w_xy(cfg, &[x], cfg.point(i))).product::<f64>();
+            let f = |x: f64| {
+                idx.iter()
+                    .map(|&i| k_w_xy(cfg, &[x], cfg.point(i)))
+                    .product::<f64>()
+            };
             Ok(piecewise(&f, -lambda, lambda, cfg, &rule))
         }
     }
@@ -70,7 +83,9 @@ fn piecewise(f: &dyn Fn(f64) -> f64, lo: f64, hi: f64, cfg: &Config, rule: &Rule
     cuts.retain(|c| *c >= lo && *c <= hi);
     cuts.sort_by(f64::total_cmp);
     cuts.dedup();
-    cuts.windows(2).map(|w| crate::quad::integrate(f, w[0], w[1], rule, CUTOFF_PANELS)).sum()
+    cuts.windows(2)
+        .map(|w| crate::quad::integrate(f, w[0], w[1], rule, CUTOFF_PANELS))
+        .sum()
 }
 
 /// Two-vertex tree integral I(abc|def) for GaussNet (closed form, any d).
@@ -87,11 +102,20 @@ pub fn two_vertex_gauss(cfg: &Config, abc: [usize; 3], def: [usize; 3]) -> f64 {
 /// sum over the 10 splits abc|def of I for a six-point multiset (GaussNet only).
 pub fn tree_sum(cfg: &Config, idx: &[usize]) -> Result<f64, Error> {
     if cfg.arch() != Arch::GaussNet {
-        return Err(Error::Unsupported(format!("the u_4^2 tree integral for {} (closed form for GaussNet only)", cfg.arch().name())));
+        return Err(Error::Unsupported(format!(
+            "the u_4^2 tree integral for {} (closed form for GaussNet only)",
+            cfg.arch().name()
+        )));
     }
     Ok(triple_splits6()
         .into_iter()
-        .map(|(p, q)| two_vertex_gauss(cfg, [idx[p[0]], idx[p[1]], idx[p[2]]], [idx[q[0]], idx[q[1]], idx[q[2]]]))
+        .map(|(p, q)| {
+            two_vertex_gauss(
+                cfg,
+                [idx[p[0]], idx[p[1]], idx[p[2]]],
+                [idx[q[0]], idx[q[1]], idx[q[2]]],
+            )
+        })
         .sum())
 }
 
@@ -137,7 +161,9 @@ mod tests {
     use crate::tol::{QUADRATURE_REL, close};
 
     fn gauss(d: usize, sw: f64) -> Config {
-        let pts: Vec<Vec<f64>> = (0..6).map(|i| (0..d).map(|j| 0.13 * i as f64 - 0.05 * j as f64 - 0.2).collect()).collect();
+        let pts: Vec<Vec<f64>> = (0..6)
+            .map(|i| (0..d).map(|j| 0.13 * i as f64 - 0.05 * j as f64 - 0.2).collect())
+            .collect();
         Config::new(Arch::GaussNet, d, 10, sw, 1.0, &pts).unwrap()
     }
 
@@ -147,7 +173,11 @@ mod tests {
         for sw in [0.7, 1.0, 3.0] {
             let cfg = gauss(1, sw);
             for idx in [vec![0, 1, 2, 3], vec![0, 0, 5, 5], vec![0, 1, 2, 3, 4, 5]] {
-                let f = |x: f64| idx.iter().map(|&i| k_w_xy(&cfg, &[x], cfg.point(i))).product::<f64>();
+                let f = |x: f64| {
+                    idx.iter()
+                        .map(|&i| k_w_xy(&cfg, &[x], cfg.point(i)))
+                        .product::<f64>()
+                };
                 let q = integrate(f, -30.0 / sw, 30.0 / sw, &rule, 200);
                 let c = vertex_integral(&cfg, &idx, None).unwrap();
                 assert!(close(q, c, QUADRATURE_REL), "sw={sw} {idx:?}: {q} vs {c}");
@@ -156,9 +186,23 @@ mod tests {
         // d = 2 by a tensor rule.
         let cfg = gauss(2, 1.3);
         let idx = [0, 2, 3, 5];
-        let f = |x: f64, y: f64| idx.iter().map(|&i| k_w_xy(&cfg, &[x, y], cfg.point(i))).product::<f64>();
-        let q = integrate(|x| integrate(|y| f(x, y), -15.0, 15.0, &rule, 60), -15.0, 15.0, &rule, 60);
-        assert!(close(q, vertex_integral(&cfg, &idx, None).unwrap(), QUADRATURE_REL));
+        let f = |x: f64, y: f64| {
+            idx.iter()
+                .map(|&i| k_w_xy(&cfg, &[x, y], cfg.point(i)))
+                .product::<f64>()
+        };
+        let q = integrate(
+            |x| integrate(|y| f(x, y), -15.0, 15.0, &rule, 60),
+            -15.0,
+            15.0,
+            &rule,
+            60,
+        );
+        assert!(close(
+            q,
+            vertex_integral(&cfg, &idx, None).unwrap(),
+            QUADRATURE_REL
+        ));
     }
 
     #[test]
@@ -166,7 +210,11 @@ mod tests {
         let cfg = gauss(1, 1.2);
         let rule = legendre(20);
         let (abc, def) = ([0, 1, 4], [2, 3, 5]);
-        let leg = |x: f64, t: [usize; 3]| t.iter().map(|&i| k_w_xy(&cfg, &[x], cfg.point(i))).product::<f64>();
+        let leg = |x: f64, t: [usize; 3]| {
+            t.iter()
+                .map(|&i| k_w_xy(&cfg, &[x], cfg.point(i)))
+                .product::<f64>()
+        };
         let q = integrate(
             |x| leg(x, abc) * integrate(|y| k_w_xy(&cfg, &[x], &[y]) * leg(y, def), -25.0, 25.0, &rule, 80),
             -25.0,
@@ -203,8 +251,13 @@ mod tests {
             let raw6 = |s: f64| s.powf(df - 6.0);
             let (a, b) = (Scales::new(s1, d), Scales::new(s2, d));
             let slope = |y1: f64, y2: f64| (y2 / y1).ln() / (s2 / s1).ln();
-            assert!((slope(a.u4_canonical(raw(s1)), b.u4_canonical(raw(s2))) - (4.0 - df)).abs() < QUADRATURE_REL);
-            assert!((slope(a.u6_canonical(raw6(s1)), b.u6_canonical(raw6(s2))) - (6.0 - 2.0 * df)).abs() < QUADRATURE_REL);
+            assert!(
+                (slope(a.u4_canonical(raw(s1)), b.u4_canonical(raw(s2))) - (4.0 - df)).abs() < QUADRATURE_REL
+            );
+            assert!(
+                (slope(a.u6_canonical(raw6(s1)), b.u6_canonical(raw6(s2))) - (6.0 - 2.0 * df)).abs()
+                    < QUADRATURE_REL
+            );
             assert!(slope(a.u4_dimensionless(raw(s1)), b.u4_dimensionless(raw(s2))).abs() < QUADRATURE_REL);
             assert!(slope(a.u6_dimensionless(raw6(s1)), b.u6_dimensionless(raw6(s2))).abs() < QUADRATURE_REL);
         }

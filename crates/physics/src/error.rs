@@ -23,10 +23,18 @@ pub enum Error {
     EmptyPoints,
     /// A point has a different number of coordinates than the input dimension.
     #[error("points: point {index} has {got} coordinates but d = {expected}")]
-    PointDim { index: usize, got: usize, expected: usize },
+    PointDim {
+        index: usize,
+        got: usize,
+        expected: usize,
+    },
     /// A count parameter (bags, nets, ...) is out of range.
     #[error("{name} = {value} is invalid: {why}")]
-    Count { name: &'static str, value: u64, why: &'static str },
+    Count {
+        name: &'static str,
+        value: u64,
+        why: &'static str,
+    },
     /// The requested quantity has no exact form or quadrature for this architecture and dimension.
     #[error("unsupported: {0}")]
     Unsupported(String),

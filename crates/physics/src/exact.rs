@@ -5,9 +5,9 @@
 //! kappa_4 = (sigma_W^4/N) [3 C_4 - sum_3 C_2 C_2] and
 //! kappa_6 = (sigma_W^6/N^2) [15 C_6 - 3 sum_15 C_4 C_2 + 2 sum_15 C_2 C_2 C_2] hold exactly at every N.
 
+use crate::combos::Index;
 use crate::combos::{pair_and_rest6, pairings};
 use crate::kernel;
-use crate::combos::Index;
 use crate::moments::{BagSums, Tree};
 use crate::quad::{Rule, legendre};
 use crate::{Arch, Config, Error};
@@ -34,7 +34,12 @@ pub struct Resolution {
 
 impl Default for Resolution {
     fn default() -> Self {
-        Resolution { w_panels: 192, nodes: 10, seg_nodes: 40, b_panels: 32 }
+        Resolution {
+            w_panels: 192,
+            nodes: 10,
+            seg_nodes: 40,
+            b_panels: 32,
+        }
     }
 }
 
@@ -151,18 +156,31 @@ impl Exact {
                 .map(|(_, m)| c_gauss(cfg, &m.iter().map(|&a| a as usize).collect::<Vec<_>>()))
                 .collect(),
             Arch::Relu => {
-                let rho: Vec<f64> = (0..p).map(|a| (sw * sw * cfg.point(a)[0].powi(2) + sb * sb).sqrt()).collect();
+                let rho: Vec<f64> = (0..p)
+                    .map(|a| (sw * sw * cfg.point(a)[0].powi(2) + sb * sb).sqrt())
+                    .collect();
                 let phi: Vec<f64> = (0..p).map(|a| sb.atan2(sw * cfg.point(a)[0])).collect();
                 let rule = legendre(res.seg_nodes);
                 combos
                     .iter()
-                    .map(|(_, m)| c_relu(&rho, &phi, &rule, &m.iter().map(|&a| a as usize).collect::<Vec<_>>()))
+                    .map(|(_, m)| {
+                        c_relu(
+                            &rho,
+                            &phi,
+                            &rule,
+                            &m.iter().map(|&a| a as usize).collect::<Vec<_>>(),
+                        )
+                    })
                     .collect()
             }
             Arch::Erf => {
                 let gl = legendre(res.nodes);
                 let wn = normal_panels(res.w_panels, &gl);
-                let bn = if sb == 0.0 { vec![(0.0, 1.0)] } else { normal_panels(res.b_panels, &gl) };
+                let bn = if sb == 0.0 {
+                    vec![(0.0, 1.0)]
+                } else {
+                    normal_panels(res.b_panels, &gl)
+                };
                 let mut weights = Vec::with_capacity(wn.len() * bn.len());
                 let mut g = vec![Vec::with_capacity(wn.len() * bn.len()); p];
                 for &(w, ww) in &wn {
@@ -180,7 +198,12 @@ impl Exact {
             }
         };
         let index = Index::new(&combos.iter().map(|(_, m)| m.clone()).collect::<Vec<_>>());
-        Ok(Exact { cfg: cfg.clone(), index, c, k: kernel::k_matrix(cfg) })
+        Ok(Exact {
+            cfg: cfg.clone(),
+            index,
+            c,
+            k: kernel::k_matrix(cfg),
+        })
     }
 
     pub fn config(&self) -> &Config {
@@ -195,7 +218,10 @@ impl Exact {
     /// C_n(x_{idx_1}, ..., x_{idx_n}) = E[g ... g] for n in 2, 4, 6 (any order of indices).
     pub fn c(&self, idx: &[usize]) -> f64 {
         let key: Vec<u16> = idx.iter().map(|&a| a as u16).collect();
-        let slot = self.index.get(&key).unwrap_or_else(|| panic!("C_n of {idx:?}: only n = 2, 4, 6 are tabulated"));
+        let slot = self
+            .index
+            .get(&key)
+            .unwrap_or_else(|| panic!("C_n of {idx:?}: only n = 2, 4, 6 are tabulated"));
         self.c[slot]
     }
 
@@ -268,7 +294,10 @@ pub fn wick(n: usize, k: impl Fn(usize, usize) -> f64) -> f64 {
     match n {
         2 => k(0, 1),
         4 => k(0, 1) * k(2, 3) + k(0, 2) * k(1, 3) + k(0, 3) * k(1, 2),
-        _ => pairings(n).iter().map(|p| p.iter().map(|&(a, b)| k(a, b)).product::<f64>()).sum(),
+        _ => pairings(n)
+            .iter()
+            .map(|p| p.iter().map(|&(a, b)| k(a, b)).product::<f64>())
+            .sum(),
     }
 }
 
@@ -294,7 +323,10 @@ mod tests {
                         let lhs = sw * sw * e.c(&[i, j]);
                         let rhs = kernel::k_w(&c, i, j);
                         let floor = QUADRATURE_REL * (kernel::k_w(&c, i, i) * kernel::k_w(&c, j, j)).sqrt();
-                        assert!(close(lhs, rhs, QUADRATURE_REL) || (lhs - rhs).abs() <= floor, "{arch:?} sw={sw} sb={sb} ({i},{j}) {lhs} {rhs}");
+                        assert!(
+                            close(lhs, rhs, QUADRATURE_REL) || (lhs - rhs).abs() <= floor,
+                            "{arch:?} sw={sw} sb={sb} ({i},{j}) {lhs} {rhs}"
+                        );
                     }
                 }
             }
@@ -309,11 +341,19 @@ mod tests {
         let c = cfg(Arch::GaussNet, 1, sw, sb, &pts);
         let e = Exact::new(&c).unwrap();
         let r = hermite_normal(60);
-        for idx in [vec![0, 1], vec![0, 1, 2, 2], vec![0, 0, 1, 1, 2, 2], vec![2, 2, 2, 2, 2, 2]] {
+        for idx in [
+            vec![0, 1],
+            vec![0, 1, 2, 2],
+            vec![0, 0, 1, 1, 2, 2],
+            vec![2, 2, 2, 2, 2, 2],
+        ] {
             let mut q = 0.0;
             for (w, ww) in r.nodes.iter().zip(&r.weights) {
                 for (b, wb) in r.nodes.iter().zip(&r.weights) {
-                    let prod: f64 = idx.iter().map(|&a| (sw * pts[a][0] * w + sb * b - c.s(a)).exp()).product();
+                    let prod: f64 = idx
+                        .iter()
+                        .map(|&a| (sw * pts[a][0] * w + sb * b - c.s(a)).exp())
+                        .product();
                     q += ww * wb * prod;
                 }
             }
@@ -330,7 +370,12 @@ mod tests {
                 let a = Exact::new(&c).unwrap();
                 let b = Exact::with_resolution(&c, Resolution::default().refine()).unwrap();
                 for idx in [vec![0, 1, 2, 3], vec![0, 0, 1, 2, 3, 3], vec![1, 1, 1, 1, 1, 1]] {
-                    assert!(close(a.c(&idx), b.c(&idx), QUADRATURE_REL), "{arch:?} sw={sw} {idx:?} {} {}", a.c(&idx), b.c(&idx));
+                    assert!(
+                        close(a.c(&idx), b.c(&idx), QUADRATURE_REL),
+                        "{arch:?} sw={sw} {idx:?} {} {}",
+                        a.c(&idx),
+                        b.c(&idx)
+                    );
                 }
             }
         }
@@ -350,7 +395,10 @@ mod tests {
             }
             for idx in [vec![0, 1, 2, 3, 4, 5], vec![1, 1, 3, 3, 5, 5]] {
                 let m6 = e.delta_g(&idx) / e.g_free(&idx);
-                assert!(close(m6, 15.0 / nf + 44.0 / (nf * nf), QUADRATURE_REL), "N={n} {m6}");
+                assert!(
+                    close(m6, 15.0 / nf + 44.0 / (nf * nf), QUADRATURE_REL),
+                    "N={n} {m6}"
+                );
             }
         }
     }

@@ -6,8 +6,9 @@
 //! exponent bits set directly. Results depend only on the input, never on the vector width (no reassociation).
 
 const LOG2E: f64 = std::f64::consts::LOG2_E;
-const LN2_HI: f64 = 6.931_471_803_691_238_164_90e-1;
-const LN2_LO: f64 = 1.908_214_929_270_587_700_02e-10;
+/// fdlibm's ln2_hi (trailing mantissa bits zero, so k * LN2_HI is exact) and ln2_lo.
+const LN2_HI: f64 = f64::from_bits(0x3fe6_2e42_fee0_0000);
+const LN2_LO: f64 = f64::from_bits(0x3dea_39ef_3579_3c76);
 /// 1.5 * 2^52: adding it rounds to an integer held in the low mantissa bits.
 const ROUND_MAGIC: f64 = 6_755_399_441_055_744.0;
 /// Inputs are clamped to where 2^k stays a normal number; exp(-708) ~ 3e-308, exp(709) ~ 8e307.

@@ -26,7 +26,10 @@ pub const BLOW_UP: f64 = 1e12;
 impl Lpa {
     pub fn new(d: f64) -> Result<Self, Error> {
         if !d.is_finite() || d < 1.0 {
-            return Err(Error::NonFinite { name: "d (the flow needs a finite d >= 1)".into(), value: d });
+            return Err(Error::NonFinite {
+                name: "d (the flow needs a finite d >= 1)".into(),
+                value: d,
+            });
         }
         Ok(Lpa { d, kd: k_d(d) })
     }
@@ -38,7 +41,8 @@ impl Lpa {
         [
             -2.0 * u[0] - kd * u[1] / (p * p),
             -(4.0 - d) * u[1] - kd * u[2] / (p * p) + 6.0 * kd * u[1] * u[1] / (p * p * p),
-            -(6.0 - 2.0 * d) * u[2] + 30.0 * kd * u[1] * u[2] / (p * p * p) - 90.0 * kd * u[1].powi(3) / p.powi(4),
+            -(6.0 - 2.0 * d) * u[2] + 30.0 * kd * u[1] * u[2] / (p * p * p)
+                - 90.0 * kd * u[1].powi(3) / p.powi(4),
         ]
     }
 
@@ -50,7 +54,11 @@ impl Lpa {
         let (u4, u6) = (u[1], u[2]);
         [
             [-2.0 + 2.0 * k * u4 / p3, -k / p2, 0.0],
-            [2.0 * k * u6 / p3 - 18.0 * k * u4 * u4 / p4, -(4.0 - d) + 12.0 * k * u4 / p3, -k / p2],
+            [
+                2.0 * k * u6 / p3 - 18.0 * k * u4 * u4 / p4,
+                -(4.0 - d) + 12.0 * k * u4 / p3,
+                -k / p2,
+            ],
             [
                 -90.0 * k * u4 * u6 / p4 + 360.0 * k * u4.powi(3) / p5,
                 30.0 * k * u6 / p3 - 270.0 * k * u4 * u4 / p4,
@@ -100,13 +108,49 @@ const A: [[f64; 6]; 7] = [
     [1.0 / 5.0, 0.0, 0.0, 0.0, 0.0, 0.0],
     [3.0 / 40.0, 9.0 / 40.0, 0.0, 0.0, 0.0, 0.0],
     [44.0 / 45.0, -56.0 / 15.0, 32.0 / 9.0, 0.0, 0.0, 0.0],
-    [19372.0 / 6561.0, -25360.0 / 2187.0, 64448.0 / 6561.0, -212.0 / 729.0, 0.0, 0.0],
-    [9017.0 / 3168.0, -355.0 / 33.0, 46732.0 / 5247.0, 49.0 / 176.0, -5103.0 / 18656.0, 0.0],
-    [35.0 / 384.0, 0.0, 500.0 / 1113.0, 125.0 / 192.0, -2187.0 / 6784.0, 11.0 / 84.0],
+    [
+        19372.0 / 6561.0,
+        -25360.0 / 2187.0,
+        64448.0 / 6561.0,
+        -212.0 / 729.0,
+        0.0,
+        0.0,
+    ],
+    [
+        9017.0 / 3168.0,
+        -355.0 / 33.0,
+        46732.0 / 5247.0,
+        49.0 / 176.0,
+        -5103.0 / 18656.0,
+        0.0,
+    ],
+    [
+        35.0 / 384.0,
+        0.0,
+        500.0 / 1113.0,
+        125.0 / 192.0,
+        -2187.0 / 6784.0,
+        11.0 / 84.0,
+    ],
 ];
-const B5: [f64; 7] = [35.0 / 384.0, 0.0, 500.0 / 1113.0, 125.0 / 192.0, -2187.0 / 6784.0, 11.0 / 84.0, 0.0];
-const B4: [f64; 7] =
-    [5179.0 / 57600.0, 0.0, 7571.0 / 16695.0, 393.0 / 640.0, -92097.0 / 339200.0, 187.0 / 2100.0, 1.0 / 40.0];
+const B5: [f64; 7] = [
+    35.0 / 384.0,
+    0.0,
+    500.0 / 1113.0,
+    125.0 / 192.0,
+    -2187.0 / 6784.0,
+    11.0 / 84.0,
+    0.0,
+];
+const B4: [f64; 7] = [
+    5179.0 / 57600.0,
+    0.0,
+    7571.0 / 16695.0,
+    393.0 / 640.0,
+    -92097.0 / 339200.0,
+    187.0 / 2100.0,
+    1.0 / 40.0,
+];
 
 /// Tolerances of the adaptive solver: error per step <= atol + rtol |u|.
 #[derive(Debug, Clone, Copy)]
@@ -117,7 +161,10 @@ pub struct Tolerance {
 
 impl Default for Tolerance {
     fn default() -> Self {
-        Tolerance { rtol: 1e-10, atol: 1e-12 }
+        Tolerance {
+            rtol: 1e-10,
+            atol: 1e-12,
+        }
     }
 }
 
@@ -132,22 +179,38 @@ pub fn integrate(
 ) -> Result<Trajectory, Error> {
     for (name, v) in [("ubar_2", u0[0]), ("ubar_4", u0[1]), ("ubar_6", u0[2])] {
         if !v.is_finite() {
-            return Err(Error::NonFinite { name: name.into(), value: v });
+            return Err(Error::NonFinite {
+                name: name.into(),
+                value: v,
+            });
         }
     }
     for (name, v) in [("k_start", k_start), ("k_end", k_end)] {
         if !(v.is_finite() && v > 0.0) {
-            return Err(Error::NonFinite { name: format!("{name} (scales must be finite and > 0)"), value: v });
+            return Err(Error::NonFinite {
+                name: format!("{name} (scales must be finite and > 0)"),
+                value: v,
+            });
         }
     }
     if 1.0 + u0[0] <= POLE_MARGIN {
-        return Err(Error::NonFinite { name: "ubar_2 (needs 1 + ubar_2 > 0)".into(), value: u0[0] });
+        return Err(Error::NonFinite {
+            name: "ubar_2 (needs 1 + ubar_2 > 0)".into(),
+            value: u0[0],
+        });
     }
     let (t0, t1) = (k_start.ln(), k_end.ln());
     let dir = if t1 >= t0 { 1.0 } else { -1.0 };
     let samples = samples.max(2);
-    let targets: Vec<f64> = (0..samples).map(|i| t0 + (t1 - t0) * i as f64 / (samples - 1) as f64).collect();
-    let mut traj = Trajectory { k: vec![k_start], u: vec![u0], stop: Stop::Done, steps: 0 };
+    let targets: Vec<f64> = (0..samples)
+        .map(|i| t0 + (t1 - t0) * i as f64 / (samples - 1) as f64)
+        .collect();
+    let mut traj = Trajectory {
+        k: vec![k_start],
+        u: vec![u0],
+        stop: Stop::Done,
+        steps: 0,
+    };
     let mut next = 1;
     let (mut t, mut u) = (t0, u0);
     let mut h = dir * ((t1 - t0).abs() / 100.0).max(1e-6);
@@ -165,7 +228,11 @@ pub fn integrate(
             traj.stop = Stop::StepUnderflow { k: t.exp() };
             return Ok(traj);
         }
-        let step = if (t + h - target) * dir > 0.0 { target - t } else { h };
+        let step = if (t + h - target) * dir > 0.0 {
+            target - t
+        } else {
+            h
+        };
         for s in 1..7 {
             let mut y = u;
             for (j, kj) in k.iter().enumerate().take(s) {
@@ -211,7 +278,13 @@ pub fn integrate(
                 next += 1;
             }
         }
-        let factor = if !finite { 0.1 } else if err == 0.0 { 5.0 } else { (0.9 * err.powf(-0.2)).clamp(0.1, 5.0) };
+        let factor = if !finite {
+            0.1
+        } else if err == 0.0 {
+            5.0
+        } else {
+            (0.9 * err.powf(-0.2)).clamp(0.1, 5.0)
+        };
         h = step * factor;
         if !finite || err > 1.0 {
             k[0] = lpa.beta(u);
@@ -237,16 +310,25 @@ pub fn eigenvalues3(m: [[f64; 3]; 3]) -> Vec<(f64, f64)> {
         return v;
     }
     let tr = m[0][0] + m[1][1] + m[2][2];
-    let minors = m[0][0] * m[1][1] - m[0][1] * m[1][0] + m[0][0] * m[2][2] - m[0][2] * m[2][0] + m[1][1] * m[2][2]
+    let minors = m[0][0] * m[1][1] - m[0][1] * m[1][0] + m[0][0] * m[2][2] - m[0][2] * m[2][0]
+        + m[1][1] * m[2][2]
         - m[1][2] * m[2][1];
-    let det = m[0][0] * (m[1][1] * m[2][2] - m[1][2] * m[2][1]) - m[0][1] * (m[1][0] * m[2][2] - m[1][2] * m[2][0])
+    let det = m[0][0] * (m[1][1] * m[2][2] - m[1][2] * m[2][1])
+        - m[0][1] * (m[1][0] * m[2][2] - m[1][2] * m[2][0])
         + m[0][2] * (m[1][0] * m[2][1] - m[1][1] * m[2][0]);
     let (a, b, c) = (-tr, minors, -det);
     let q = (a * a - 3.0 * b) / 9.0;
     let r = (2.0 * a * a * a - 9.0 * a * b + 27.0 * c) / 54.0;
     let mut v = if r * r < q * q * q {
         let theta = (r / (q * q * q).sqrt()).clamp(-1.0, 1.0).acos();
-        (0..3).map(|k| (-2.0 * q.sqrt() * ((theta + 2.0 * PI * k as f64) / 3.0).cos() - a / 3.0, 0.0)).collect::<Vec<_>>()
+        (0..3)
+            .map(|k| {
+                (
+                    -2.0 * q.sqrt() * ((theta + 2.0 * PI * k as f64) / 3.0).cos() - a / 3.0,
+                    0.0,
+                )
+            })
+            .collect::<Vec<_>>()
     } else {
         let big_a = -r.signum() * (r.abs() + (r * r - q * q * q).sqrt()).cbrt();
         let big_b = if big_a == 0.0 { 0.0 } else { q / big_a };
@@ -282,14 +364,26 @@ pub fn fixed_points(lpa: &Lpa) -> Vec<FixedPoint> {
                         break;
                     }
                 }
-                if ok && !found.iter().any(|g| g.iter().zip(&u).all(|(x, y)| (x - y).abs() < 1e-7 * (1.0 + x.abs()))) {
+                if ok
+                    && !found.iter().any(|g| {
+                        g.iter()
+                            .zip(&u)
+                            .all(|(x, y)| (x - y).abs() < 1e-7 * (1.0 + x.abs()))
+                    })
+                {
                     found.push(u);
                 }
             }
         }
     }
     found.sort_by(|a, b| a[1].total_cmp(&b[1]));
-    found.into_iter().map(|u| FixedPoint { u, exponents: eigenvalues3(lpa.jacobian(u)) }).collect()
+    found
+        .into_iter()
+        .map(|u| FixedPoint {
+            u,
+            exponents: eigenvalues3(lpa.jacobian(u)),
+        })
+        .collect()
 }
 
 fn solve3(m: [[f64; 3]; 3], b: [f64; 3]) -> Option<[f64; 3]> {
@@ -332,7 +426,11 @@ mod tests {
             let (bp, bd) = (lpa.beta(up), lpa.beta(dn));
             for r in 0..3 {
                 let fd = (bp[r] - bd[r]) / (2.0 * h);
-                assert!((fd - j[r][c]).abs() < FD_TOL * (1.0 + fd.abs()), "({r},{c}): {fd} vs {}", j[r][c]);
+                assert!(
+                    (fd - j[r][c]).abs() < FD_TOL * (1.0 + fd.abs()),
+                    "({r},{c}): {fd} vs {}",
+                    j[r][c]
+                );
             }
         }
     }
@@ -342,11 +440,18 @@ mod tests {
         for d in [1.0, 2.0, 3.0] {
             let lpa = Lpa::new(d).unwrap();
             let fps = fixed_points(&lpa);
-            let g = fps.iter().find(|f| f.u.iter().all(|v| v.abs() < 1e-10)).expect("Gaussian fixed point");
+            let g = fps
+                .iter()
+                .find(|f| f.u.iter().all(|v| v.abs() < 1e-10))
+                .expect("Gaussian fixed point");
             let mut want = vec![-2.0, -(4.0 - d), -(6.0 - 2.0 * d)];
             want.sort_by(f64::total_cmp);
             for (e, w) in g.exponents.iter().zip(&want) {
-                assert!((e.0 - w).abs() < FD_TOL && e.1 == 0.0, "d={d}: {:?} vs {want:?}", g.exponents);
+                assert!(
+                    (e.0 - w).abs() < FD_TOL && e.1 == 0.0,
+                    "d={d}: {:?} vs {want:?}",
+                    g.exponents
+                );
             }
             // Every reported fixed point is one.
             for f in &fps {
@@ -363,7 +468,10 @@ mod tests {
         // ubar_2 = A e^{-2t} + B e^{-(4-d)t}, B = -K_d u4 / (d - 2), A = u2 - B (t = ln k/k0).
         let (d, u2, u4) = (1.0, 1e-10, 2e-10);
         let lpa = Lpa::new(d).unwrap();
-        let tol = Tolerance { rtol: 1e-10, atol: 1e-22 };
+        let tol = Tolerance {
+            rtol: 1e-10,
+            atol: 1e-22,
+        };
         let tr = integrate(&lpa, [u2, u4, 0.0], 1.0, 0.1, tol, 5).unwrap();
         assert_eq!(tr.stop, Stop::Done);
         let b = -k_d(d) * u4 / (d - 2.0);
@@ -381,14 +489,33 @@ mod tests {
     fn halving_the_tolerance_moves_the_endpoint_by_less_than_the_tolerance_scale() {
         let lpa = Lpa::new(1.0).unwrap();
         let u0 = [1.0, -0.4, 0.3];
-        let tol = Tolerance { rtol: 1e-8, atol: 1e-10 };
+        let tol = Tolerance {
+            rtol: 1e-8,
+            atol: 1e-10,
+        };
         let a = integrate(&lpa, u0, 1.0, 0.05, tol, 2).unwrap();
-        let b = integrate(&lpa, u0, 1.0, 0.05, Tolerance { rtol: tol.rtol / 2.0, atol: tol.atol / 2.0 }, 2).unwrap();
+        let b = integrate(
+            &lpa,
+            u0,
+            1.0,
+            0.05,
+            Tolerance {
+                rtol: tol.rtol / 2.0,
+                atol: tol.atol / 2.0,
+            },
+            2,
+        )
+        .unwrap();
         assert_eq!(a.stop, Stop::Done);
         let (ea, eb) = (a.u.last().unwrap(), b.u.last().unwrap());
         for c in 0..3 {
             let scale = tol.rtol * ea[c].abs().max(1.0) * 100.0;
-            assert!((ea[c] - eb[c]).abs() < scale, "component {c}: {} vs {}", ea[c], eb[c]);
+            assert!(
+                (ea[c] - eb[c]).abs() < scale,
+                "component {c}: {} vs {}",
+                ea[c],
+                eb[c]
+            );
         }
         assert!(b.steps >= a.steps);
     }
@@ -398,7 +525,14 @@ mod tests {
         let lpa = Lpa::new(1.0).unwrap();
         // A large positive u4 drives 1 + ubar_2 to zero toward the IR.
         let tr = integrate(&lpa, [0.0, 50.0, 0.0], 1.0, 1e-3, Tolerance::default(), 10).unwrap();
-        assert!(matches!(tr.stop, Stop::Pole { .. } | Stop::BlowUp { .. } | Stop::StepUnderflow { .. }), "{:?}", tr.stop);
+        assert!(
+            matches!(
+                tr.stop,
+                Stop::Pole { .. } | Stop::BlowUp { .. } | Stop::StepUnderflow { .. }
+            ),
+            "{:?}",
+            tr.stop
+        );
         assert!(tr.u.iter().all(|u| u.iter().all(|v| v.is_finite())));
         assert!(integrate(&lpa, [f64::NAN, 0.0, 0.0], 1.0, 0.1, Tolerance::default(), 3).is_err());
         assert!(integrate(&lpa, [0.0, 0.0, 0.0], -1.0, 0.1, Tolerance::default(), 3).is_err());
@@ -410,9 +544,15 @@ mod tests {
     #[test]
     fn eigenvalues_of_known_matrices() {
         let e = eigenvalues3([[2.0, 1.0, 0.0], [0.0, 3.0, 1.0], [0.0, 0.0, -1.0]]);
-        assert_eq!(e.iter().map(|x| (x.0 * 1e9).round() / 1e9).collect::<Vec<_>>(), vec![-1.0, 2.0, 3.0]);
+        assert_eq!(
+            e.iter().map(|x| (x.0 * 1e9).round() / 1e9).collect::<Vec<_>>(),
+            vec![-1.0, 2.0, 3.0]
+        );
         // Rotation block: eigenvalues 1 +- 2i and 5.
         let e = eigenvalues3([[1.0, -2.0, 0.0], [2.0, 1.0, 0.0], [0.0, 0.0, 5.0]]);
-        assert!((e[0].0 - 1.0).abs() < 1e-9 && (e[0].1.abs() - 2.0).abs() < 1e-9 && (e[2].0 - 5.0).abs() < 1e-9, "{e:?}");
+        assert!(
+            (e[0].0 - 1.0).abs() < 1e-9 && (e[0].1.abs() - 2.0).abs() < 1e-9 && (e[2].0 - 5.0).abs() < 1e-9,
+            "{e:?}"
+        );
     }
 }

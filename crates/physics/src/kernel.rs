@@ -20,11 +20,20 @@ pub fn k_w_xy(cfg: &Config, x: &[f64], y: &[f64]) -> f64 {
             sw2 * (-sw2 * d2 / (2.0 * d)).exp()
         }
         Arch::Erf => {
-            let (c, si, sj) = (sb2 + sw2 * dot(x, y) / d, sb2 + sw2 * dot(x, x) / d, sb2 + sw2 * dot(y, y) / d);
+            let (c, si, sj) = (
+                sb2 + sw2 * dot(x, y) / d,
+                sb2 + sw2 * dot(x, x) / d,
+                sb2 + sw2 * dot(y, y) / d,
+            );
             let arg = (2.0 * c / ((1.0 + 2.0 * si) * (1.0 + 2.0 * sj)).sqrt()).clamp(-1.0, 1.0);
             2.0 * sw2 / PI * arg.asin()
         }
-        Arch::Relu => relu_arc(sw2, sb2 + sw2 * dot(x, y) / d, sb2 + sw2 * dot(x, x) / d, sb2 + sw2 * dot(y, y) / d),
+        Arch::Relu => relu_arc(
+            sw2,
+            sb2 + sw2 * dot(x, y) / d,
+            sb2 + sw2 * dot(x, x) / d,
+            sb2 + sw2 * dot(y, y) / d,
+        ),
     }
 }
 

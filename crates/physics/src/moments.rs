@@ -41,13 +41,7 @@ impl Tree {
         }
         let mut counters = offset;
         let mut nodes = Vec::new();
-        fn rec(
-            p: usize,
-            depth: usize,
-            start: usize,
-            nodes: &mut Vec<Node>,
-            counters: &mut [usize; 7],
-        ) {
+        fn rec(p: usize, depth: usize, start: usize, nodes: &mut Vec<Node>, counters: &mut [usize; 7]) {
             let max = *ORDERS.last().expect("orders");
             for a in start..p {
                 let d = depth + 1;
@@ -57,7 +51,11 @@ impl Tree {
                 } else {
                     None
                 };
-                nodes.push(Node { depth: d, point: a, slot });
+                nodes.push(Node {
+                    depth: d,
+                    point: a,
+                    slot,
+                });
                 if d < max {
                     rec(p, d, a, nodes, counters);
                 }
@@ -196,9 +194,15 @@ impl TailStats {
         let sq: f64 = bags.iter().map(|b| b.sq[slot]).sum();
         let max = bags.iter().map(|b| b.max_abs[slot]).fold(0.0, f64::max);
         if abs == 0.0 {
-            return TailStats { ess: 0.0, max_share: 1.0 };
+            return TailStats {
+                ess: 0.0,
+                max_share: 1.0,
+            };
         }
-        TailStats { ess: abs * abs / sq, max_share: max / abs }
+        TailStats {
+            ess: abs * abs / sq,
+            max_share: max / abs,
+        }
     }
 
     pub fn resolvable(&self) -> bool {
@@ -215,17 +219,28 @@ mod tests {
         let p = 4;
         let tree = Tree::new(p);
         let n = 300; // more than one chunk, with a remainder
-        let cols: Vec<Vec<f64>> =
-            (0..p).map(|q| (0..n).map(|k| ((k * 7 + q * 13) % 17) as f64 / 8.0 - 1.0).collect()).collect();
+        let cols: Vec<Vec<f64>> = (0..p)
+            .map(|q| {
+                (0..n)
+                    .map(|k| ((k * 7 + q * 13) % 17) as f64 / 8.0 - 1.0)
+                    .collect()
+            })
+            .collect();
         let refs: Vec<&[f64]> = cols.iter().map(|c| c.as_slice()).collect();
         let mut sums = BagSums::new(tree.combos().len());
         tree.accumulate(&refs, &mut sums);
         assert_eq!(sums.count, n as u64);
         for (slot, (_, combo)) in tree.combos().iter().enumerate() {
-            let naive: f64 = (0..n).map(|k| combo.iter().map(|&a| cols[a as usize][k]).product::<f64>()).sum();
-            let scale: f64 =
-                (0..n).map(|k| combo.iter().map(|&a| cols[a as usize][k]).product::<f64>().abs()).sum();
-            assert!((sums.sum[slot] - naive).abs() <= 1e-12 * scale.max(1.0), "{combo:?}");
+            let naive: f64 = (0..n)
+                .map(|k| combo.iter().map(|&a| cols[a as usize][k]).product::<f64>())
+                .sum();
+            let scale: f64 = (0..n)
+                .map(|k| combo.iter().map(|&a| cols[a as usize][k]).product::<f64>().abs())
+                .sum();
+            assert!(
+                (sums.sum[slot] - naive).abs() <= 1e-12 * scale.max(1.0),
+                "{combo:?}"
+            );
             assert!((sums.abs[slot] - scale).abs() <= 1e-12 * scale.max(1.0));
         }
         assert_eq!(tree.combos().len(), 10 + 35 + 84);

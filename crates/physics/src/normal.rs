@@ -118,18 +118,28 @@ mod tests {
         for k in 1..=6 {
             let se = (var_of[k - 1] / nf).sqrt();
             let zk = (m(k as i32) - exact[k - 1]) / se;
-            assert!(zk.abs() < MC_SIGMAS, "moment {k}: {} ({zk:.1} sigma)", m(k as i32));
+            assert!(
+                zk.abs() < MC_SIGMAS,
+                "moment {k}: {} ({zk:.1} sigma)",
+                m(k as i32)
+            );
         }
         // Tail beyond R (the slow path) has the right mass: P(|Z| > R) = erfc(R / sqrt 2).
         let p = libm::erfc(R / 2f64.sqrt());
         let tail = xs.iter().filter(|x| x.abs() > R).count() as f64;
-        assert!(((tail - nf * p) / (nf * p).sqrt()).abs() < MC_SIGMAS, "tail count {tail} vs {}", nf * p);
+        assert!(
+            ((tail - nf * p) / (nf * p).sqrt()).abs() < MC_SIGMAS,
+            "tail count {tail} vs {}",
+            nf * p
+        );
         // Kolmogorov-Smirnov against the normal CDF.
         xs.sort_by(f64::total_cmp);
         let mut d: f64 = 0.0;
         for (i, x) in xs.iter().enumerate() {
             let cdf = 0.5 * libm::erfc(-x / 2f64.sqrt());
-            d = d.max((cdf - i as f64 / nf).abs()).max(((i + 1) as f64 / nf - cdf).abs());
+            d = d
+                .max((cdf - i as f64 / nf).abs())
+                .max(((i + 1) as f64 / nf - cdf).abs());
         }
         assert!(d * nf.sqrt() < KS_CRIT, "KS statistic {}", d * nf.sqrt());
     }

@@ -31,7 +31,9 @@ impl Arch {
             "gaussnet" | "gauss" => Ok(Arch::GaussNet),
             "erf" => Ok(Arch::Erf),
             "relu" => Ok(Arch::Relu),
-            other => Err(format!("architecture '{other}' is unknown: expected gaussnet, erf or relu")),
+            other => Err(format!(
+                "architecture '{other}' is unknown: expected gaussnet, erf or relu"
+            )),
         }
     }
 }
@@ -52,7 +54,14 @@ pub struct Config {
 }
 
 fn finite(name: &str, value: f64) -> Result<f64, Error> {
-    if value.is_finite() { Ok(value) } else { Err(Error::NonFinite { name: name.to_string(), value }) }
+    if value.is_finite() {
+        Ok(value)
+    } else {
+        Err(Error::NonFinite {
+            name: name.to_string(),
+            value,
+        })
+    }
 }
 
 impl Config {
@@ -85,14 +94,25 @@ impl Config {
         let mut flat = Vec::with_capacity(points.len() * d);
         for (index, p) in points.iter().enumerate() {
             if p.len() != d {
-                return Err(Error::PointDim { index, got: p.len(), expected: d });
+                return Err(Error::PointDim {
+                    index,
+                    got: p.len(),
+                    expected: d,
+                });
             }
             for (j, &v) in p.iter().enumerate() {
                 finite(&format!("points[{index}][{j}]"), v)?;
                 flat.push(v);
             }
         }
-        Ok(Config { arch, d, width, sigma_w, sigma_b, points: flat })
+        Ok(Config {
+            arch,
+            d,
+            width,
+            sigma_w,
+            sigma_b,
+            points: flat,
+        })
     }
 
     pub fn arch(&self) -> Arch {
@@ -124,7 +144,14 @@ impl Config {
     }
     /// Same configuration at another width (for exact curves across N).
     pub fn with_width(&self, width: u64) -> Result<Self, Error> {
-        Config::new(self.arch, self.d, width, self.sigma_w, self.sigma_b, &self.points())
+        Config::new(
+            self.arch,
+            self.d,
+            width,
+            self.sigma_w,
+            self.sigma_b,
+            &self.points(),
+        )
     }
     /// Pre-activation covariance c(x_i, x_j) = sigma_b^2 + sigma_W^2 x_i . x_j / d.
     pub fn c(&self, i: usize, j: usize) -> f64 {
@@ -147,20 +174,45 @@ mod tests {
 
     #[test]
     fn rejects_each_invalid_parameter() {
-        assert_eq!(Config::new(Arch::Erf, 1, 0, 1.0, 0.0, &pts()), Err(Error::ZeroWidth(0)));
-        assert_eq!(Config::new(Arch::Erf, 0, 1, 1.0, 0.0, &pts()), Err(Error::ZeroDim(0)));
-        assert_eq!(Config::new(Arch::Erf, 1, 1, 0.0, 0.0, &pts()), Err(Error::SigmaW(0.0)));
-        assert_eq!(Config::new(Arch::Erf, 1, 1, -1.0, 0.0, &pts()), Err(Error::SigmaW(-1.0)));
-        assert_eq!(Config::new(Arch::Erf, 1, 1, 1.0, -0.5, &pts()), Err(Error::SigmaB(-0.5)));
-        assert!(matches!(Config::new(Arch::Erf, 1, 1, f64::NAN, 0.0, &pts()), Err(Error::NonFinite { .. })));
+        assert_eq!(
+            Config::new(Arch::Erf, 1, 0, 1.0, 0.0, &pts()),
+            Err(Error::ZeroWidth(0))
+        );
+        assert_eq!(
+            Config::new(Arch::Erf, 0, 1, 1.0, 0.0, &pts()),
+            Err(Error::ZeroDim(0))
+        );
+        assert_eq!(
+            Config::new(Arch::Erf, 1, 1, 0.0, 0.0, &pts()),
+            Err(Error::SigmaW(0.0))
+        );
+        assert_eq!(
+            Config::new(Arch::Erf, 1, 1, -1.0, 0.0, &pts()),
+            Err(Error::SigmaW(-1.0))
+        );
+        assert_eq!(
+            Config::new(Arch::Erf, 1, 1, 1.0, -0.5, &pts()),
+            Err(Error::SigmaB(-0.5))
+        );
+        assert!(matches!(
+            Config::new(Arch::Erf, 1, 1, f64::NAN, 0.0, &pts()),
+            Err(Error::NonFinite { .. })
+        ));
         assert!(matches!(
             Config::new(Arch::Erf, 1, 1, 1.0, f64::INFINITY, &pts()),
             Err(Error::NonFinite { .. })
         ));
-        assert_eq!(Config::new(Arch::Erf, 1, 1, 1.0, 0.0, &[]), Err(Error::EmptyPoints));
+        assert_eq!(
+            Config::new(Arch::Erf, 1, 1, 1.0, 0.0, &[]),
+            Err(Error::EmptyPoints)
+        );
         assert_eq!(
             Config::new(Arch::Erf, 2, 1, 1.0, 0.0, &pts()),
-            Err(Error::PointDim { index: 0, got: 1, expected: 2 })
+            Err(Error::PointDim {
+                index: 0,
+                got: 1,
+                expected: 2
+            })
         );
         let bad = vec![vec![0.1], vec![f64::NAN]];
         let e = Config::new(Arch::Erf, 1, 1, 1.0, 0.0, &bad).unwrap_err();

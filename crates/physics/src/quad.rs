@@ -25,7 +25,13 @@ pub fn legendre(n: usize) -> Rule {
                 p0 = p1;
                 p1 = p2;
             }
-            let p = if n == 0 { 1.0 } else if n == 1 { x } else { p1 };
+            let p = if n == 0 {
+                1.0
+            } else if n == 1 {
+                x
+            } else {
+                p1
+            };
             let pm1 = if n == 1 { 1.0 } else { p0 };
             dp = n as f64 * (x * p - pm1) / (x * x - 1.0);
             let dx = p / dp;
@@ -100,7 +106,10 @@ pub fn hermite_normal(n: usize) -> Rule {
     }
     let s2 = 2f64.sqrt();
     let spi = PI.sqrt();
-    Rule { nodes: t.iter().map(|x| x * s2).collect(), weights: w.iter().map(|x| x / spi).collect() }
+    Rule {
+        nodes: t.iter().map(|x| x * s2).collect(),
+        weights: w.iter().map(|x| x / spi).collect(),
+    }
 }
 
 #[cfg(test)]
@@ -116,14 +125,24 @@ mod tests {
         // int_0^2 x^19 dx = 2^20 / 20
         let v = integrate(|x| x.powi(19), 0.0, 2.0, &r, 1);
         assert!(close(v, 2f64.powi(20) / 20.0, ALGEBRA_REL), "{v}");
-        assert!(close(integrate(f64::sin, 0.0, PI, &legendre(20), 3), 2.0, ALGEBRA_REL));
+        assert!(close(
+            integrate(f64::sin, 0.0, PI, &legendre(20), 3),
+            2.0,
+            ALGEBRA_REL
+        ));
     }
 
     #[test]
     fn hermite_reproduces_normal_moments() {
         for n in [10, 40, 100] {
             let r = hermite_normal(n);
-            let m = |k: i32| r.nodes.iter().zip(&r.weights).map(|(x, w)| w * x.powi(k)).sum::<f64>();
+            let m = |k: i32| {
+                r.nodes
+                    .iter()
+                    .zip(&r.weights)
+                    .map(|(x, w)| w * x.powi(k))
+                    .sum::<f64>()
+            };
             assert!(close(m(0), 1.0, ALGEBRA_REL), "n={n} {}", m(0));
             assert!(close(m(2), 1.0, ALGEBRA_REL), "n={n}");
             assert!(close(m(4), 3.0, ALGEBRA_REL), "n={n}");

@@ -133,16 +133,26 @@ impl Sampler {
             let d = cfg.d();
             let x0 = cfg.point(0).to_vec();
             let delta: Vec<f64> = (0..d).map(|j| cfg.point(1)[j] - x0[j]).collect();
-            let scale = (0..p).flat_map(|i| cfg.point(i).iter().map(|v| v.abs())).fold(0.0, f64::max);
+            let scale = (0..p)
+                .flat_map(|i| cfg.point(i).iter().map(|v| v.abs()))
+                .fold(0.0, f64::max);
             let on_line = (0..p).all(|i| {
-                (0..d).all(|j| (cfg.point(i)[j] - (x0[j] + i as f64 * delta[j])).abs() <= PROGRESSION_REL * scale)
+                (0..d).all(|j| {
+                    (cfg.point(i)[j] - (x0[j] + i as f64 * delta[j])).abs() <= PROGRESSION_REL * scale
+                })
             });
             let ds = s.iter().map(|v| (v - s[0]).abs()).fold(0.0, f64::max);
             (on_line && ds < PROGRESSION_MAX_DS).then_some((x0, delta))
         } else {
             None
         };
-        Sampler { cfg: cfg.clone(), id: config_id(cfg), s, progression, normal: Ziggurat::new() }
+        Sampler {
+            cfg: cfg.clone(),
+            id: config_id(cfg),
+            s,
+            progression,
+            normal: Ziggurat::new(),
+        }
     }
 
     pub fn config(&self) -> &Config {
@@ -284,16 +294,32 @@ impl Sampler {
 /// Validates the ensemble size: at least one bag and one network per bag, bag indices fit in u32.
 pub fn check_counts(n_bags: u64, n_nets: u64) -> Result<(), Error> {
     if n_bags == 0 {
-        return Err(Error::Count { name: "n_bags", value: n_bags, why: "at least one bag is needed" });
+        return Err(Error::Count {
+            name: "n_bags",
+            value: n_bags,
+            why: "at least one bag is needed",
+        });
     }
     if n_bags > u32::MAX as u64 {
-        return Err(Error::Count { name: "n_bags", value: n_bags, why: "must fit in 32 bits" });
+        return Err(Error::Count {
+            name: "n_bags",
+            value: n_bags,
+            why: "must fit in 32 bits",
+        });
     }
     if n_nets == 0 {
-        return Err(Error::Count { name: "n_nets", value: n_nets, why: "at least one network per bag is needed" });
+        return Err(Error::Count {
+            name: "n_nets",
+            value: n_nets,
+            why: "at least one network per bag is needed",
+        });
     }
     if n_nets > u32::MAX as u64 {
-        return Err(Error::Count { name: "n_nets", value: n_nets, why: "must fit in 32 bits" });
+        return Err(Error::Count {
+            name: "n_nets",
+            value: n_nets,
+            why: "must fit in 32 bits",
+        });
     }
     Ok(())
 }
@@ -309,7 +335,9 @@ mod tests {
 
     #[test]
     fn progression_path_matches_direct_evaluation() {
-        let pts: Vec<Vec<f64>> = (0..6).map(|i| vec![-0.5 + 0.2 * i as f64, 0.1 * i as f64]).collect();
+        let pts: Vec<Vec<f64>> = (0..6)
+            .map(|i| vec![-0.5 + 0.2 * i as f64, 0.1 * i as f64])
+            .collect();
         let cfg = Config::new(Arch::GaussNet, 2, 37, 1.7, 0.8, &pts).unwrap();
         let fast = Sampler::new(&cfg);
         assert!(fast.uses_progression());

@@ -71,7 +71,10 @@ mod tests {
         assert!(close(log_slope(&x, &y).unwrap(), -1.5, ALGEBRA_REL));
         let y2: Vec<f64> = x.iter().map(|v| 15.0 / v + 44.0 / (v * v)).collect();
         let (a, b) = two_term(&x, &y2).unwrap();
-        assert!(close(a, 15.0, ALGEBRA_REL) && close(b, 44.0, ALGEBRA_REL), "{a} {b}");
+        assert!(
+            close(a, 15.0, ALGEBRA_REL) && close(b, 44.0, ALGEBRA_REL),
+            "{a} {b}"
+        );
         assert!(log_slope(&[1.0], &[1.0]).is_none());
         assert!(log_slope(&[1.0, 2.0], &[1.0, -1.0]).is_none());
         assert_eq!(quantile(&[3.0, 1.0, 2.0, f64::NAN], 0.5), Some(2.0));

@@ -79,7 +79,9 @@ fn check(cfg: &Config, seed: u64, bags: u32, nets: usize) -> usize {
 }
 
 fn line(p: usize, lo: f64, hi: f64) -> Vec<Vec<f64>> {
-    (0..p).map(|i| vec![lo + (hi - lo) * i as f64 / (p - 1) as f64]).collect()
+    (0..p)
+        .map(|i| vec![lo + (hi - lo) * i as f64 / (p - 1) as f64])
+        .collect()
 }
 
 #[test]

@@ -80,15 +80,32 @@ pub fn read_fit(dir: &Path) -> Result<Fit> {
     let arch = s0["arch"].as_str().unwrap_or("?").to_string();
     let d = s0["d"].as_f64().unwrap_or(1.0);
     let (label, tag) = match sweep.as_str() {
-        "width" => (format!("{arch} width sweep at sigma_W = {}", s0["sigma_w"]), format!("{arch},sigma_W={}", s0["sigma_w"])),
-        "sigma_w" => (format!("{arch} sigma_W sweep at N = {}", s0["width"]), format!("{arch},N={}", s0["width"])),
-        "cutoff" => (format!("{arch} cutoff scan at N = {}", s0["width"]), format!("{arch},N={}", s0["width"])),
+        "width" => (
+            format!("{arch} width sweep at sigma_W = {}", s0["sigma_w"]),
+            format!("{arch},sigma_W={}", s0["sigma_w"]),
+        ),
+        "sigma_w" => (
+            format!("{arch} sigma_W sweep at N = {}", s0["width"]),
+            format!("{arch},N={}", s0["width"]),
+        ),
+        "cutoff" => (
+            format!("{arch} cutoff scan at N = {}", s0["width"]),
+            format!("{arch},N={}", s0["width"]),
+        ),
         _ => (format!("{arch} couplings"), arch.clone()),
     };
     let n = f.rows();
     let (id, q, est, lo, hi, ex, pr, nu, exc, note) = (
-        f.str("id")?, f.str("quantity")?, f.f64("estimate")?, f.f64("ci_low")?, f.f64("ci_high")?, f.f64("exact")?,
-        f.f64("predicted")?, f.u64("n_used")?, f.str("excluded")?, f.str("note")?,
+        f.str("id")?,
+        f.str("quantity")?,
+        f.f64("estimate")?,
+        f.f64("ci_low")?,
+        f.f64("ci_high")?,
+        f.f64("exact")?,
+        f.f64("predicted")?,
+        f.u64("n_used")?,
+        f.str("excluded")?,
+        f.str("note")?,
     );
     let fits = (0..n)
         .map(|i| FitRow {
@@ -105,8 +122,14 @@ pub fn read_fit(dir: &Path) -> Result<Fit> {
         })
         .collect();
     let (pq, px, py, plo, phi, pex, pbg, pres) = (
-        p.str("quantity")?, p.f64("x")?, p.f64("y")?, p.f64("ci_low")?, p.f64("ci_high")?, p.f64("exact")?,
-        p.f64("background")?, p.bool("resolvable")?,
+        p.str("quantity")?,
+        p.f64("x")?,
+        p.f64("y")?,
+        p.f64("ci_low")?,
+        p.f64("ci_high")?,
+        p.f64("exact")?,
+        p.f64("background")?,
+        p.bool("resolvable")?,
     );
     let points = (0..p.rows())
         .map(|i| PointRow {
@@ -120,9 +143,21 @@ pub fn read_fit(dir: &Path) -> Result<Fit> {
             resolvable: pres[i],
         })
         .collect();
-    let (cx, cn, cm, cu, cue) = (c.f64("x")?, c.u64("n")?, c.f64("m")?, c.f64("u")?, c.f64("u_exact")?);
+    let (cx, cn, cm, cu, cue) = (
+        c.f64("x")?,
+        c.u64("n")?,
+        c.f64("m")?,
+        c.f64("u")?,
+        c.f64("u_exact")?,
+    );
     let combos = (0..c.rows())
-        .map(|i| ComboRow { x: cx[i].unwrap_or(f64::NAN), n: cn[i], m: cm[i], u: cu[i], u_exact: cue[i] })
+        .map(|i| ComboRow {
+            x: cx[i].unwrap_or(f64::NAN),
+            n: cn[i],
+            m: cm[i],
+            u: cu[i],
+            u_exact: cue[i],
+        })
         .collect();
     Ok(Fit {
         dir: dir.into(),
@@ -140,6 +175,9 @@ pub fn read_fit(dir: &Path) -> Result<Fit> {
     })
 }
 
+/// A fixed point: couplings, whether Gaussian, stability exponents (re, im).
+pub type FixedPoint = ([f64; 3], bool, Vec<(f64, f64)>);
+
 /// One flow artifact.
 #[derive(Debug, Clone)]
 pub struct Flow {
@@ -148,7 +186,7 @@ pub struct Flow {
     pub k: Vec<f64>,
     pub ubar: [Vec<f64>; 3],
     pub stop: String,
-    pub fixed: Vec<([f64; 3], bool, Vec<(f64, f64)>)>,
+    pub fixed: Vec<FixedPoint>,
     /// Active-RG predictions: (quantity, sigma_w, predicted, exact).
     pub active: Vec<(String, f64, f64, Option<f64>)>,
 }
@@ -156,22 +194,56 @@ pub struct Flow {
 pub fn read_flow(dir: &Path) -> Result<Flow> {
     nnqft_store::verify(dir).with_context(|| format!("flow input {}", dir.display()))?;
     let t = Table::read(&dir.join("trajectories.parquet"), "flow")?;
-    let get = |c: &str| -> Result<Vec<f64>> { Ok(t.f64(c)?.into_iter().map(|v| v.unwrap_or(f64::NAN)).collect()) };
+    let get =
+        |c: &str| -> Result<Vec<f64>> { Ok(t.f64(c)?.into_iter().map(|v| v.unwrap_or(f64::NAN)).collect()) };
     let fp = Table::read(&dir.join("fixed_points.parquet"), "flow")?;
-    let fcol = |c: &str| -> Result<Vec<f64>> { Ok(fp.f64(c)?.into_iter().map(|v| v.unwrap_or(f64::NAN)).collect()) };
-    let (a, b, c, g) = (fcol("ubar2")?, fcol("ubar4")?, fcol("ubar6")?, fp.bool("gaussian")?);
-    let ex: Vec<Vec<f64>> = ["exponent1_re", "exponent1_im", "exponent2_re", "exponent2_im", "exponent3_re", "exponent3_im"]
-        .iter()
-        .map(|c| fcol(c))
-        .collect::<Result<_>>()?;
+    let fcol =
+        |c: &str| -> Result<Vec<f64>> { Ok(fp.f64(c)?.into_iter().map(|v| v.unwrap_or(f64::NAN)).collect()) };
+    let (a, b, c, g) = (
+        fcol("ubar2")?,
+        fcol("ubar4")?,
+        fcol("ubar6")?,
+        fp.bool("gaussian")?,
+    );
+    let ex: Vec<Vec<f64>> = [
+        "exponent1_re",
+        "exponent1_im",
+        "exponent2_re",
+        "exponent2_im",
+        "exponent3_re",
+        "exponent3_im",
+    ]
+    .iter()
+    .map(|c| fcol(c))
+    .collect::<Result<_>>()?;
     let fixed = (0..fp.rows())
-        .map(|i| ([a[i], b[i], c[i]], g[i], vec![(ex[0][i], ex[1][i]), (ex[2][i], ex[3][i]), (ex[4][i], ex[5][i])]))
+        .map(|i| {
+            (
+                [a[i], b[i], c[i]],
+                g[i],
+                vec![(ex[0][i], ex[1][i]), (ex[2][i], ex[3][i]), (ex[4][i], ex[5][i])],
+            )
+        })
         .collect();
     let active_path = dir.join("active.parquet");
     let active = if active_path.exists() {
         let at = Table::read(&active_path, "flow")?;
-        let (q, s, p, e) = (at.str("quantity")?, at.f64("sigma_w")?, at.f64("predicted")?, at.f64("exact")?);
-        (0..at.rows()).map(|i| (q[i].clone(), s[i].unwrap_or(f64::NAN), p[i].unwrap_or(f64::NAN), e[i])).collect()
+        let (q, s, p, e) = (
+            at.str("quantity")?,
+            at.f64("sigma_w")?,
+            at.f64("predicted")?,
+            at.f64("exact")?,
+        );
+        (0..at.rows())
+            .map(|i| {
+                (
+                    q[i].clone(),
+                    s[i].unwrap_or(f64::NAN),
+                    p[i].unwrap_or(f64::NAN),
+                    e[i],
+                )
+            })
+            .collect()
     } else {
         vec![]
     };

@@ -9,7 +9,7 @@ use anyhow::{Context, Result, bail};
 use checks::{Check, FAIL};
 use data::{Fit, Flow, read_fit, read_flow};
 use nnqft_store::{Staging, TOOL_VERSION};
-use plots::{Axis, PALETTE, Series, Style, chart, histogram};
+use plots::{Axis, PALETTE, Pt, Series, Style, chart, histogram};
 use std::fmt::Write as _;
 use std::path::PathBuf;
 
@@ -44,7 +44,10 @@ pub struct Args {
 
 /// Escapes text for HTML.
 pub fn escape(s: &str) -> String {
-    s.replace('&', "&amp;").replace('<', "&lt;").replace('>', "&gt;").replace('"', "&quot;")
+    s.replace('&', "&amp;")
+        .replace('<', "&lt;")
+        .replace('>', "&gt;")
+        .replace('"', "&quot;")
 }
 
 fn fmt(v: Option<f64>) -> String {
@@ -65,7 +68,10 @@ pub struct Outcome {
 
 pub fn run(args: &Args) -> Result<Outcome> {
     if args.out.exists() {
-        bail!("--out {}: already exists; give a new directory", args.out.display());
+        bail!(
+            "--out {}: already exists; give a new directory",
+            args.out.display()
+        );
     }
     if args.fits.is_empty() && args.flows.is_empty() {
         bail!("nothing to report: give at least one --fit or --flow artifact");
@@ -74,35 +80,75 @@ pub fn run(args: &Args) -> Result<Outcome> {
     let flows: Vec<Flow> = args.flows.iter().map(|d| read_flow(d)).collect::<Result<_>>()?;
     let run_info: Option<serde_json::Value> = match &args.run_info {
         Some(p) => Some(
-            serde_json::from_str(&std::fs::read_to_string(p).with_context(|| format!("reading {}", p.display()))?)
-                .with_context(|| format!("{}: not valid JSON", p.display()))?,
+            serde_json::from_str(
+                &std::fs::read_to_string(p).with_context(|| format!("reading {}", p.display()))?,
+            )
+            .with_context(|| format!("{}: not valid JSON", p.display()))?,
         ),
         None => None,
     };
     let checks: Vec<Check> = fits.iter().flat_map(checks::checks).collect();
     let staging = Staging::new(&args.out)?;
-    std::fs::write(staging.path().join("checks.json"), serde_json::to_string_pretty(&checks)? + "\n")?;
-    std::fs::write(staging.path().join("report.md"), markdown(&args.title, &fits, &flows, run_info.as_ref(), &checks))?;
-    std::fs::write(staging.path().join("index.html"), html(&args.title, &fits, &flows, run_info.as_ref(), &checks))?;
+    std::fs::write(
+        staging.path().join("checks.json"),
+        serde_json::to_string_pretty(&checks)? + "\n",
+    )?;
+    std::fs::write(
+        staging.path().join("report.md"),
+        markdown(&args.title, &fits, &flows, run_info.as_ref(), &checks),
+    )?;
+    std::fs::write(
+        staging.path().join("index.html"),
+        html(&args.title, &fits, &flows, run_info.as_ref(), &checks),
+    )?;
     let failed = checks.iter().any(|c| c.verdict == FAIL);
-    Ok(Outcome { hash: staging.publish()?, checks, failed })
+    Ok(Outcome {
+        hash: staging.publish()?,
+        checks,
+        failed,
+    })
 }
 
 fn counts(checks: &[Check]) -> String {
     let n = |v: &str| checks.iter().filter(|c| c.verdict == v).count();
-    format!("{} pass, {} fail, {} not resolvable", n("pass"), n("fail"), n("not_resolvable"))
+    format!(
+        "{} pass, {} fail, {} not resolvable",
+        n("pass"),
+        n("fail"),
+        n("not_resolvable")
+    )
 }
 
 /// report.md: verdicts and the run summary as text (snapshot-tested).
-pub fn markdown(title: &str, fits: &[Fit], flows: &[Flow], run: Option<&serde_json::Value>, checks: &[Check]) -> String {
+pub fn markdown(
+    title: &str,
+    fits: &[Fit],
+    flows: &[Flow],
+    run: Option<&serde_json::Value>,
+    checks: &[Check],
+) -> String {
     let mut s = String::new();
-    let _ = writeln!(s, "# {title}\n\n{} ({})\n\n## Verdicts\n\n{}\n", TOOL_VERSION, "report.md", counts(checks));
-    let _ = writeln!(s, "| verdict | id | claim | measured | 95% interval | exact | prediction |\n|---|---|---|---|---|---|---|");
+    let _ = writeln!(
+        s,
+        "# {title}\n\n{TOOL_VERSION}\n\n## Verdicts\n\n{}\n",
+        counts(checks)
+    );
+    let _ = writeln!(
+        s,
+        "| verdict | id | claim | measured | 95% interval | exact | prediction |\n|---|---|---|---|---|---|---|"
+    );
     for c in checks {
         let _ = writeln!(
             s,
             "| {} | {} | {} | {} | [{}, {}] | {} | {} |",
-            c.verdict, c.id, c.claim, fmt(c.measured), fmt(c.ci_low), fmt(c.ci_high), fmt(c.exact), c.prediction
+            c.verdict,
+            c.id,
+            c.claim,
+            fmt(c.measured),
+            fmt(c.ci_low),
+            fmt(c.ci_high),
+            fmt(c.exact),
+            c.prediction
         );
     }
     let _ = writeln!(s, "\n### Notes\n");
@@ -111,7 +157,13 @@ pub fn markdown(title: &str, fits: &[Fit], flows: &[Flow], run: Option<&serde_js
     }
     let _ = writeln!(s, "\n## Data\n");
     for f in fits {
-        let _ = writeln!(s, "- {}: fit artifact {} ({} bootstrap replicates)", f.label, &f.hash[..16], f.bootstrap);
+        let _ = writeln!(
+            s,
+            "- {}: fit artifact {} ({} bootstrap replicates)",
+            f.label,
+            &f.hash[..16],
+            f.bootstrap
+        );
     }
     for f in flows {
         let _ = writeln!(s, "- flow artifact {}: {}", &f.hash[..16], f.stop);
@@ -124,14 +176,24 @@ pub fn markdown(title: &str, fits: &[Fit], flows: &[Flow], run: Option<&serde_js
 
 fn run_table_md(r: &serde_json::Value) -> String {
     let mut s = String::new();
-    let _ = writeln!(s, "pipeline: {}\n\n| stage instance | content | wall (s) |\n|---|---|---|", r["pipeline"].as_str().unwrap_or("?"));
+    let _ = writeln!(
+        s,
+        "pipeline: {}\n\n| stage instance | content | wall (s) |\n|---|---|---|",
+        r["pipeline"].as_str().unwrap_or("?")
+    );
     for st in r["stages"].as_array().into_iter().flatten() {
         let _ = writeln!(
             s,
             "| {} | {} | {} |",
             st["name"].as_str().unwrap_or("?"),
-            st["content"].as_str().map(|h| &h[..h.len().min(16)]).unwrap_or("?"),
-            st["wall_s"].as_f64().map(|w| format!("{w:.2}")).unwrap_or("?".into())
+            st["content"]
+                .as_str()
+                .map(|h| &h[..h.len().min(16)])
+                .unwrap_or("?"),
+            st["wall_s"]
+                .as_f64()
+                .map(|w| format!("{w:.2}"))
+                .unwrap_or("?".into())
         );
     }
     s
@@ -144,26 +206,38 @@ figure{margin:1em 0;page-break-inside:avoid}figcaption{font-size:0.85em;color:#5
 @media print{body{max-width:none}}";
 
 fn fig(svg: &str, caption: &str) -> String {
-    format!("<figure>{svg}<figcaption>{}</figcaption></figure>\n", escape(caption))
+    format!(
+        "<figure>{svg}<figcaption>{}</figcaption></figure>\n",
+        escape(caption)
+    )
 }
 
-fn pts(rows: &[&data::PointRow]) -> Vec<(f64, f64, Option<(f64, f64)>)> {
+fn pts(rows: &[&data::PointRow]) -> Vec<Pt> {
     rows.iter().map(|p| (p.x, p.y, p.lo.zip(p.hi))).collect()
 }
 
-fn exact_line(rows: &[&data::PointRow]) -> Vec<(f64, f64, Option<(f64, f64)>)> {
-    rows.iter().filter_map(|p| p.exact.map(|e| (p.x, e.abs(), None))).collect()
+fn exact_line(rows: &[&data::PointRow]) -> Vec<Pt> {
+    rows.iter()
+        .filter_map(|p| p.exact.map(|e| (p.x, e.abs(), None)))
+        .collect()
 }
 
 /// A reference power law through the first exact (or measured) point.
-fn slope_line(rows: &[&data::PointRow], slope: f64) -> Vec<(f64, f64, Option<(f64, f64)>)> {
+fn slope_line(rows: &[&data::PointRow], slope: f64) -> Vec<Pt> {
     let Some(first) = rows.first() else { return vec![] };
     let y0 = first.exact.map(f64::abs).unwrap_or(first.y.abs());
-    rows.iter().map(|p| (p.x, y0 * (p.x / first.x).powf(slope), None)).collect()
+    rows.iter()
+        .map(|p| (p.x, y0 * (p.x / first.x).powf(slope), None))
+        .collect()
 }
 
-fn s(label: &str, style: Style, i: usize, pts: Vec<(f64, f64, Option<(f64, f64)>)>) -> Series {
-    Series { label: label.into(), style, color: PALETTE[i % PALETTE.len()], pts }
+fn s(label: &str, style: Style, i: usize, pts: Vec<Pt>) -> Series {
+    Series {
+        label: label.into(),
+        style,
+        color: PALETTE[i % PALETTE.len()],
+        pts,
+    }
 }
 
 fn width_plots(f: &Fit) -> String {
@@ -172,41 +246,120 @@ fn width_plots(f: &Fit) -> String {
     let mut xs: Vec<f64> = f.combos.iter().map(|c| c.x).collect();
     xs.sort_by(f64::total_cmp);
     xs.dedup();
-    let pick: Vec<f64> = if xs.len() <= 3 { xs.clone() } else { vec![xs[0], xs[xs.len() / 2], xs[xs.len() - 1]] };
+    let pick: Vec<f64> = if xs.len() <= 3 {
+        xs.clone()
+    } else {
+        vec![xs[0], xs[xs.len() / 2], xs[xs.len() - 1]]
+    };
     for n in [4u64, 6] {
         let groups: Vec<(String, Vec<f64>)> = pick
             .iter()
-            .map(|&x| (format!("N = {x}"), f.combos.iter().filter(|c| c.x == x && c.n == n).filter_map(|c| c.m).collect()))
+            .map(|&x| {
+                (
+                    format!("N = {x}"),
+                    f.combos
+                        .iter()
+                        .filter(|c| c.x == x && c.n == n)
+                        .filter_map(|c| c.m)
+                        .collect(),
+                )
+            })
             .collect();
-        h += &fig(&histogram(&format!("Green function deviations m_{n} over combinations"), &format!("m_{n} = DeltaG/G_0 (dimensionless)"), &groups), &format!("Histogram of m_{n} over the multisets of points, at several widths N ({}).", f.label));
+        h += &fig(
+            &histogram(
+                &format!("Green function deviations m_{n} over combinations"),
+                &format!("m_{n} = DeltaG/G_0 (dimensionless)"),
+                &groups,
+            ),
+            &format!(
+                "Histogram of m_{n} over the multisets of points, at several widths N ({}).",
+                f.label
+            ),
+        );
     }
     // <|m_n|> vs N with the background.
     for (i, n) in [2, 4, 6].iter().enumerate() {
         let rows = f.series(&format!("m{n}_abs"));
-        let band: Vec<_> = rows.iter().filter_map(|p| p.background.map(|b| (p.x, b, Some((b * 1e-3, b))))).collect();
-        let bg_line: Vec<_> = rows.iter().filter_map(|p| p.background.map(|b| (p.x, b, None))).collect();
+        let band: Vec<_> = rows
+            .iter()
+            .filter_map(|p| p.background.map(|b| (p.x, b, Some((b * 1e-3, b)))))
+            .collect();
+        let bg_line: Vec<_> = rows
+            .iter()
+            .filter_map(|p| p.background.map(|b| (p.x, b, None)))
+            .collect();
         let mut series = vec![
             s("background (std over bags / G_0)", Style::Band, 5, band),
             s("background", Style::Dashed, 5, bg_line),
-            s(&format!("<|m_{n}|> (95% bootstrap)"), Style::Points, i, pts(&rows)),
+            s(
+                &format!("<|m_{n}|> (95% bootstrap)"),
+                Style::Points,
+                i,
+                pts(&rows),
+            ),
             s("exact", Style::Line, 3, exact_line(&rows)),
         ];
         if let Some(fr) = f.fit(&format!("m{n}_abs_vs_N")).and_then(|r| r.estimate) {
-            series.push(s(&format!("fitted slope {fr:.2}"), Style::Dashed, 1, slope_line(&rows, fr)));
+            series.push(s(
+                &format!("fitted slope {fr:.2}"),
+                Style::Dashed,
+                1,
+                slope_line(&rows, fr),
+            ));
         }
-        h += &fig(&chart(&format!("<|m_{n}|> vs N"), "N", &format!("<|m_{n}|> (dimensionless)"), Axis::Log, Axis::Log, &series), &format!("Mean |m_{n}| over combinations against the width, with the per-bag background, the fitted slope and the exact curve ({}).", f.label));
+        h += &fig(
+            &chart(
+                &format!("<|m_{n}|> vs N"),
+                "N",
+                &format!("<|m_{n}|> (dimensionless)"),
+                Axis::Log,
+                Axis::Log,
+                &series,
+            ),
+            &format!(
+                "Mean |m_{n}| over combinations against the width, with the per-bag background, the fitted slope and the exact curve ({}).",
+                f.label
+            ),
+        );
     }
     for (n, slope) in [(4, -1.0), (6, -2.0)] {
         let rows = f.series(&format!("gc{n}_abs"));
         let series = vec![
-            s(&format!("mean |G_c^({n})| (95% bootstrap)"), Style::Points, 0, pts(&rows)),
+            s(
+                &format!("mean |G_c^({n})| (95% bootstrap)"),
+                Style::Points,
+                0,
+                pts(&rows),
+            ),
             s("exact", Style::Line, 3, exact_line(&rows)),
-            s(&format!("slope {slope}"), Style::Dashed, 1, slope_line(&rows, slope)),
+            s(
+                &format!("slope {slope}"),
+                Style::Dashed,
+                1,
+                slope_line(&rows, slope),
+            ),
         ];
-        h += &fig(&chart(&format!("Connected {n}-point function vs N"), "N", &format!("|G_c^({n})| (units of f^{n})"), Axis::Log, Axis::Log, &series), &format!("Connected part G_c^({n}) averaged over combinations, with the predicted slope {slope} and the exact values."));
+        h += &fig(
+            &chart(
+                &format!("Connected {n}-point function vs N"),
+                "N",
+                &format!("|G_c^({n})| (units of f^{n})"),
+                Axis::Log,
+                Axis::Log,
+                &series,
+            ),
+            &format!(
+                "Connected part G_c^({n}) averaged over combinations, with the predicted slope {slope} and the exact values."
+            ),
+        );
     }
     // Quartic coupling per combination and mean.
-    let per: Vec<_> = f.combos.iter().filter(|c| c.n == 4).filter_map(|c| c.u.map(|u| (c.x, u.abs(), None))).collect();
+    let per: Vec<_> = f
+        .combos
+        .iter()
+        .filter(|c| c.n == 4)
+        .filter_map(|c| c.u.map(|u| (c.x, u.abs(), None)))
+        .collect();
     let rows = f.series("u4_abs");
     let series = vec![
         s("|u_4| per combination", Style::Points, 5, per),
@@ -214,46 +367,126 @@ fn width_plots(f: &Fit) -> String {
         s("exact", Style::Line, 3, exact_line(&rows)),
         s("slope -1", Style::Dashed, 1, slope_line(&rows, -1.0)),
     ];
-    h += &fig(&chart("Quartic coupling vs N", "N", "|u_4| (raw field, units of f^-4 x^-d)", Axis::Log, Axis::Log, &series), "u_4 = -DeltaG^(4)/N_K per combination and averaged; u_4 is negative (absolute values plotted).");
+    h += &fig(
+        &chart(
+            "Quartic coupling vs N",
+            "N",
+            "|u_4| (raw field, units of f^-4 x^-d)",
+            Axis::Log,
+            Axis::Log,
+            &series,
+        ),
+        "u_4 = -DeltaG^(4)/N_K per combination and averaged; u_4 is negative (absolute values plotted).",
+    );
     h
 }
 
 fn sigma_plots(f: &Fit, flows: &[Flow]) -> String {
     let mut h = String::new();
-    let active: Vec<&(String, f64, f64, Option<f64>)> = flows.iter().flat_map(|fl| fl.active.iter()).collect();
-    for (q, label, unit) in [
-        ("u4", "u_4", "raw field"),
-        ("u6", "u_6", "raw field"),
-    ] {
+    let active: Vec<&(String, f64, f64, Option<f64>)> =
+        flows.iter().flat_map(|fl| fl.active.iter()).collect();
+    for (q, label, unit) in [("u4", "u_4", "raw field"), ("u6", "u_6", "raw field")] {
         let mut series = Vec::new();
-        for (i, (quantity, norm)) in [(format!("{q}_abs"), "raw"), (format!("{q}_canon_abs"), "canonical")].iter().enumerate() {
+        for (i, (quantity, norm)) in [
+            (format!("{q}_abs"), "raw"),
+            (format!("{q}_canon_abs"), "canonical"),
+        ]
+        .iter()
+        .enumerate()
+        {
             let rows = f.series(quantity);
             if rows.is_empty() {
                 continue;
             }
-            series.push(s(&format!("|{label}| {norm} (95% bootstrap)"), Style::Points, i, pts(&rows)));
+            series.push(s(
+                &format!("|{label}| {norm} (95% bootstrap)"),
+                Style::Points,
+                i,
+                pts(&rows),
+            ));
             series.push(s(&format!("exact {norm}"), Style::Line, i + 2, exact_line(&rows)));
-            let pred: Vec<_> = active.iter().filter(|a| &a.0 == quantity).map(|a| (a.1, a.2.abs(), None)).collect();
+            let pred: Vec<_> = active
+                .iter()
+                .filter(|a| &a.0 == quantity)
+                .map(|a| (a.1, a.2.abs(), None))
+                .collect();
             let mut pred = pred;
             pred.sort_by(|a, b| a.0.total_cmp(&b.0));
             pred.dedup_by(|a, b| a.0 == b.0);
-            series.push(s(&format!("active-RG prediction {norm}"), Style::Dashed, i + 4, pred));
+            series.push(s(
+                &format!("active-RG prediction {norm}"),
+                Style::Dashed,
+                i + 4,
+                pred,
+            ));
         }
         if series.is_empty() {
             continue;
         }
-        h += &fig(&chart(&format!("{label} vs sigma_W (active RG)"), "sigma_W", &format!("|{label}| ({unit} and canonical phi)"), Axis::Log, Axis::Log, &series), &format!("{label} against sigma_W in both normalisations with the predicted power laws ({}). The raw field falls as sigma_W^(d-{}) and the canonical one grows; both follow from the rescaling identity.", f.label, if q == "u4" { 4 } else { 6 }));
+        h += &fig(
+            &chart(
+                &format!("{label} vs sigma_W (active RG)"),
+                "sigma_W",
+                &format!("|{label}| ({unit} and canonical phi)"),
+                Axis::Log,
+                Axis::Log,
+                &series,
+            ),
+            &format!(
+                "{label} against sigma_W in both normalisations with the predicted power laws ({}). The raw field falls as sigma_W^(d-{}) and the canonical one grows; both follow from the rescaling identity.",
+                f.label,
+                if q == "u4" { 4 } else { 6 }
+            ),
+        );
     }
     let rows = f.series("u4_spread");
-    h += &fig(&chart("Spread of u_4 over combinations vs sigma_W", "sigma_W", "std/|mean| of u_4 (dimensionless)", Axis::Log, Axis::Linear, &[s("spread (95% bootstrap)", Style::Points, 0, pts(&rows)), s("exact", Style::Line, 3, rows.iter().filter_map(|p| p.exact.map(|e| (p.x, e, None))).collect())]), "Where locality breaks: the relative spread of u_4 over combinations grows with sigma_W |x|.");
+    h += &fig(
+        &chart(
+            "Spread of u_4 over combinations vs sigma_W",
+            "sigma_W",
+            "std/|mean| of u_4 (dimensionless)",
+            Axis::Log,
+            Axis::Linear,
+            &[
+                s("spread (95% bootstrap)", Style::Points, 0, pts(&rows)),
+                s(
+                    "exact",
+                    Style::Line,
+                    3,
+                    rows.iter()
+                        .filter_map(|p| p.exact.map(|e| (p.x, e, None)))
+                        .collect(),
+                ),
+            ],
+        ),
+        "Where locality breaks: the relative spread of u_4 over combinations grows with sigma_W |x|.",
+    );
     h
 }
 
 fn cutoff_plots(f: &Fit) -> String {
     let rows = f.series("lambda_abs");
-    let mut series = vec![s("|lambda_HMS| (95% bootstrap)", Style::Points, 0, pts(&rows)), s("exact", Style::Line, 3, exact_line(&rows))];
-    series.push(s(&format!("slope -(d+4) = {}", -(f.d + 4.0)), Style::Dashed, 1, slope_line(&rows, -(f.d + 4.0))));
-    fig(&chart("ReLU coupling vs cutoff", "Lambda", "|lambda_HMS| (raw field)", Axis::Log, Axis::Log, &series), "HMS coupling lambda = DeltaG^(4)/(24 N_K) with x in [-Lambda, Lambda].")
+    let mut series = vec![
+        s("|lambda_HMS| (95% bootstrap)", Style::Points, 0, pts(&rows)),
+        s("exact", Style::Line, 3, exact_line(&rows)),
+    ];
+    series.push(s(
+        &format!("slope -(d+4) = {}", -(f.d + 4.0)),
+        Style::Dashed,
+        1,
+        slope_line(&rows, -(f.d + 4.0)),
+    ));
+    fig(
+        &chart(
+            "ReLU coupling vs cutoff",
+            "Lambda",
+            "|lambda_HMS| (raw field)",
+            Axis::Log,
+            Axis::Log,
+            &series,
+        ),
+        "HMS coupling lambda = DeltaG^(4)/(24 N_K) with x in [-Lambda, Lambda].",
+    )
 }
 
 fn flow_section(fl: &Flow) -> String {
@@ -261,35 +494,98 @@ fn flow_section(fl: &Flow) -> String {
     let series: Vec<Series> = ["ubar_2", "ubar_4", "ubar_6"]
         .iter()
         .enumerate()
-        .map(|(i, l)| s(l, Style::Line, i, fl.k.iter().zip(&fl.ubar[i]).map(|(&k, &u)| (k, u, None)).collect()))
+        .map(|(i, l)| {
+            s(
+                l,
+                Style::Line,
+                i,
+                fl.k.iter()
+                    .zip(&fl.ubar[i])
+                    .map(|(&k, &u)| (k, u, None))
+                    .collect(),
+            )
+        })
         .collect();
-    h += &fig(&chart("Passive RG flow (LPA, Litim)", "k", "ubar_2n (dimensionless)", Axis::Log, Axis::Linear, &series), &format!("Trajectory from the measured couplings at k_0 = sqrt(2 sigma_W^2/d) toward the IR; ended: {}.", fl.stop));
+    h += &fig(
+        &chart(
+            "Passive RG flow (LPA, Litim)",
+            "k",
+            "ubar_2n (dimensionless)",
+            Axis::Log,
+            Axis::Linear,
+            &series,
+        ),
+        &format!(
+            "Trajectory from the measured couplings at k_0 = sqrt(2 sigma_W^2/d) toward the IR; ended: {}.",
+            fl.stop
+        ),
+    );
     h += "<table><tr><th>fixed point (ubar_2, ubar_4, ubar_6)</th><th>Gaussian</th><th>stability exponents</th></tr>";
     for (u, g, e) in &fl.fixed {
-        let ex: Vec<String> = e.iter().map(|(re, im)| if *im == 0.0 { format!("{re:.4}") } else { format!("{re:.4}{im:+.4}i") }).collect();
-        let _ = write!(h, "<tr><td>({:.5}, {:.5}, {:.5})</td><td>{}</td><td>{}</td></tr>", u[0], u[1], u[2], if *g { "yes" } else { "no" }, ex.join(", "));
+        let ex: Vec<String> = e
+            .iter()
+            .map(|(re, im)| {
+                if *im == 0.0 {
+                    format!("{re:.4}")
+                } else {
+                    format!("{re:.4}{im:+.4}i")
+                }
+            })
+            .collect();
+        let _ = write!(
+            h,
+            "<tr><td>({:.5}, {:.5}, {:.5})</td><td>{}</td><td>{}</td></tr>",
+            u[0],
+            u[1],
+            u[2],
+            if *g { "yes" } else { "no" },
+            ex.join(", ")
+        );
     }
     h += "</table>\n";
     h
 }
 
 /// index.html: self-contained.
-pub fn html(title: &str, fits: &[Fit], flows: &[Flow], run: Option<&serde_json::Value>, checks: &[Check]) -> String {
+pub fn html(
+    title: &str,
+    fits: &[Fit],
+    flows: &[Flow],
+    run: Option<&serde_json::Value>,
+    checks: &[Check],
+) -> String {
     let mut h = format!(
         "<!DOCTYPE html>\n<html lang=\"en\"><head><meta charset=\"utf-8\"><title>{}</title><style>{CSS}</style></head><body>\n<h1>{}</h1>\n<p>{} &middot; {}</p>\n",
-        escape(title), escape(title), escape(TOOL_VERSION), escape(&counts(checks))
+        escape(title),
+        escape(title),
+        escape(TOOL_VERSION),
+        escape(&counts(checks))
     );
     h += "<h2>Verdicts</h2>\n<p>pass: the prediction lies in the 95% bootstrap interval and the estimate is resolvable; fail: it lies outside; not_resolvable: the tail diagnostic or the noise cannot decide.</p>\n<table><tr><th>verdict</th><th>claim</th><th>measured</th><th>95% interval</th><th>exact</th><th>prediction</th><th>note</th></tr>\n";
     for c in checks {
         let _ = writeln!(
             h,
             "<tr class=\"{}\"><td>{}</td><td>{}<br><small>{}</small></td><td>{}</td><td>[{}, {}]</td><td>{}</td><td>{}</td><td>{}</td></tr>",
-            c.verdict, c.verdict, escape(&c.claim), escape(&c.id), fmt(c.measured), fmt(c.ci_low), fmt(c.ci_high), fmt(c.exact), escape(&c.prediction.to_string()), escape(&c.note)
+            c.verdict,
+            c.verdict,
+            escape(&c.claim),
+            escape(&c.id),
+            fmt(c.measured),
+            fmt(c.ci_low),
+            fmt(c.ci_high),
+            fmt(c.exact),
+            escape(&c.prediction.to_string()),
+            escape(&c.note)
         );
     }
     h += "</table>\n<h2>Run summary</h2>\n";
     if let Some(r) = run {
-        let _ = writeln!(h, "<p>pipeline <b>{}</b>, git {}</p><table><tr><th>stage instance</th><th>parameters</th><th>content hash</th><th>wall (s)</th></tr>", escape(r["pipeline"].as_str().unwrap_or("?")), escape(r["git"].as_str().unwrap_or("?")));
+        let _ = writeln!(
+            h,
+            "<p>pipeline <b>{}</b>, git {}</p><table><tr><th>stage instance</th><th>parameters</th><th>content hash</th><th>wall (s)</th></tr>",
+            escape(r["pipeline"].as_str().unwrap_or("?")),
+            escape(r["git"].as_str().unwrap_or("?"))
+        );
         for st in r["stages"].as_array().into_iter().flatten() {
             let _ = writeln!(
                 h,
@@ -297,7 +593,10 @@ pub fn html(title: &str, fits: &[Fit], flows: &[Flow], run: Option<&serde_json::
                 escape(st["name"].as_str().unwrap_or("?")),
                 escape(&st["params"].to_string()),
                 escape(st["content"].as_str().unwrap_or("?")),
-                st["wall_s"].as_f64().map(|w| format!("{w:.2}")).unwrap_or("?".into())
+                st["wall_s"]
+                    .as_f64()
+                    .map(|w| format!("{w:.2}"))
+                    .unwrap_or("?".into())
             );
         }
         h += "</table>\n";
@@ -305,7 +604,15 @@ pub fn html(title: &str, fits: &[Fit], flows: &[Flow], run: Option<&serde_json::
     h += "<table><tr><th>dataset</th><th>statistics</th><th>fit artifact</th></tr>";
     for f in fits {
         let s0 = &f.sample[0];
-        let _ = write!(h, "<tr><td>{}</td><td>{} bags x {} nets per point, {} bootstrap replicates</td><td><code>{}</code></td></tr>", escape(&f.label), s0["n_bags"], s0["n_nets"], f.bootstrap, &f.hash);
+        let _ = write!(
+            h,
+            "<tr><td>{}</td><td>{} bags x {} nets per point, {} bootstrap replicates</td><td><code>{}</code></td></tr>",
+            escape(&f.label),
+            s0["n_bags"],
+            s0["n_nets"],
+            f.bootstrap,
+            &f.hash
+        );
     }
     h += "</table>\n<p>Background = standard deviation of the per-bag estimates (the papers' convention), sqrt(bags) larger than the standard error of the mean; intervals are 95% percentile bootstraps over bags that recompute the whole chain.</p>\n";
     for f in fits {

@@ -18,13 +18,16 @@ pub enum Style {
     Band,
 }
 
-/// One series of a chart: (x, y, optional (lo, hi)).
+/// A plotted point: (x, y, optional error bar (lo, hi)).
+pub type Pt = (f64, f64, Option<(f64, f64)>);
+
+/// One series of a chart.
 #[derive(Debug, Clone)]
 pub struct Series {
     pub label: String,
     pub style: Style,
     pub color: RGBColor,
-    pub pts: Vec<(f64, f64, Option<(f64, f64)>)>,
+    pub pts: Vec<Pt>,
 }
 
 pub const PALETTE: [RGBColor; 6] = [
@@ -53,9 +56,17 @@ fn tr(a: Axis, v: f64) -> Option<f64> {
 /// Draws a chart and returns the SVG text; series points that cannot be shown on the axes are dropped.
 pub fn chart(title: &str, xlabel: &str, ylabel: &str, ax: Axis, ay: Axis, series: &[Series]) -> String {
     let mut svg = String::new();
-    let xl = if ax == Axis::Log { format!("log10 {xlabel}") } else { xlabel.to_string() };
-    let yl = if ay == Axis::Log { format!("log10 {ylabel}") } else { ylabel.to_string() };
-    let data: Vec<(Series, Vec<(f64, f64, Option<(f64, f64)>)>)> = series
+    let xl = if ax == Axis::Log {
+        format!("log10 {xlabel}")
+    } else {
+        xlabel.to_string()
+    };
+    let yl = if ay == Axis::Log {
+        format!("log10 {ylabel}")
+    } else {
+        ylabel.to_string()
+    };
+    let data: Vec<(Series, Vec<Pt>)> = series
         .iter()
         .map(|s| {
             let pts = s
@@ -63,7 +74,8 @@ pub fn chart(title: &str, xlabel: &str, ylabel: &str, ax: Axis, ay: Axis, series
                 .iter()
                 .filter_map(|&(x, y, e)| {
                     let (x, y) = (tr(ax, x)?, tr(ay, y)?);
-                    let e = e.and_then(|(lo, hi)| Some((tr(ay, lo).unwrap_or(y.min(tr(ay, hi)?)), tr(ay, hi)?)));
+                    let e =
+                        e.and_then(|(lo, hi)| Some((tr(ay, lo).unwrap_or(y.min(tr(ay, hi)?)), tr(ay, hi)?)));
                     Some((x, y, e))
                 })
                 .collect();
@@ -72,7 +84,13 @@ pub fn chart(title: &str, xlabel: &str, ylabel: &str, ax: Axis, ay: Axis, series
         .collect();
     let all: Vec<(f64, f64)> = data
         .iter()
-        .flat_map(|(_, p)| p.iter().flat_map(|&(x, y, e)| [(x, y)].into_iter().chain(e.map(|(l, h)| [(x, l), (x, h)]).into_iter().flatten())))
+        .flat_map(|(_, p)| {
+            p.iter().flat_map(|&(x, y, e)| {
+                [(x, y)]
+                    .into_iter()
+                    .chain(e.map(|(l, h)| [(x, l), (x, h)]).into_iter().flatten())
+            })
+        })
         .collect();
     let (mut x0, mut x1, mut y0, mut y1) = all.iter().fold(
         (f64::INFINITY, f64::NEG_INFINITY, f64::INFINITY, f64::NEG_INFINITY),
@@ -96,27 +114,51 @@ pub fn chart(title: &str, xlabel: &str, ylabel: &str, ax: Axis, ay: Axis, series
             .x_label_area_size(40)
             .y_label_area_size(70)
             .build_cartesian_2d(x0..x1, y0..y1);
-        let Ok(mut c) = built else { return svg_fallback(title) };
-        let _ = c.configure_mesh().x_desc(xl).y_desc(yl).light_line_style(RGBColor(235, 235, 235)).draw();
+        let Ok(mut c) = built else {
+            return svg_fallback(title);
+        };
+        let _ = c
+            .configure_mesh()
+            .x_desc(xl)
+            .y_desc(yl)
+            .light_line_style(RGBColor(235, 235, 235))
+            .draw();
         for (s, pts) in &data {
             let color = s.color;
             let res = match s.style {
                 Style::Points => {
                     let _ = c.draw_series(pts.iter().filter_map(|&(x, _, e)| {
-                        e.map(|(lo, hi)| ErrorBar::new_vertical(x, lo, (lo + hi) / 2.0, hi, color.stroke_width(1), 6))
+                        e.map(|(lo, hi)| {
+                            ErrorBar::new_vertical(x, lo, (lo + hi) / 2.0, hi, color.stroke_width(1), 6)
+                        })
                     }));
-                    c.draw_series(pts.iter().map(|&(x, y, _)| Circle::new((x, y), 3, color.filled())))
+                    c.draw_series(
+                        pts.iter()
+                            .map(|&(x, y, _)| Circle::new((x, y), 3, color.filled())),
+                    )
                 }
-                Style::Line => c.draw_series(LineSeries::new(pts.iter().map(|&(x, y, _)| (x, y)), color.stroke_width(2))),
-                Style::Dashed => c.draw_series(DashedLineSeries::new(pts.iter().map(|&(x, y, _)| (x, y)), 6, 4, color.stroke_width(2))),
+                Style::Line => c.draw_series(LineSeries::new(
+                    pts.iter().map(|&(x, y, _)| (x, y)),
+                    color.stroke_width(2),
+                )),
+                Style::Dashed => c.draw_series(DashedLineSeries::new(
+                    pts.iter().map(|&(x, y, _)| (x, y)),
+                    6,
+                    4,
+                    color.stroke_width(2),
+                )),
                 Style::Band => {
-                    let mut poly: Vec<(f64, f64)> = pts.iter().filter_map(|&(x, _, e)| e.map(|(_, h)| (x, h))).collect();
+                    let mut poly: Vec<(f64, f64)> = pts
+                        .iter()
+                        .filter_map(|&(x, _, e)| e.map(|(_, h)| (x, h)))
+                        .collect();
                     poly.extend(pts.iter().rev().filter_map(|&(x, _, e)| e.map(|(l, _)| (x, l))));
                     c.draw_series(std::iter::once(Polygon::new(poly, color.mix(0.18).filled())))
                 }
             };
             if let Ok(a) = res {
-                a.label(s.label.clone()).legend(move |(x, y)| Rectangle::new([(x, y - 4), (x + 14, y + 4)], color.filled()));
+                a.label(s.label.clone())
+                    .legend(move |(x, y)| Rectangle::new([(x, y - 4), (x + 14, y + 4)], color.filled()));
             }
         }
         let _ = c
@@ -132,8 +174,14 @@ pub fn chart(title: &str, xlabel: &str, ylabel: &str, ax: Axis, ay: Axis, series
 
 /// Histogram of `values` for several groups, as outlined bars sharing bins.
 pub fn histogram(title: &str, xlabel: &str, groups: &[(String, Vec<f64>)]) -> String {
-    let all: Vec<f64> = groups.iter().flat_map(|g| g.1.iter().copied()).filter(|v| v.is_finite()).collect();
-    let (lo, hi) = all.iter().fold((f64::INFINITY, f64::NEG_INFINITY), |(a, b), &v| (a.min(v), b.max(v)));
+    let all: Vec<f64> = groups
+        .iter()
+        .flat_map(|g| g.1.iter().copied())
+        .filter(|v| v.is_finite())
+        .collect();
+    let (lo, hi) = all.iter().fold((f64::INFINITY, f64::NEG_INFINITY), |(a, b), &v| {
+        (a.min(v), b.max(v))
+    });
     if !lo.is_finite() {
         return svg_fallback(title);
     }
@@ -163,7 +211,11 @@ pub fn histogram(title: &str, xlabel: &str, groups: &[(String, Vec<f64>)]) -> St
         else {
             return svg_fallback(title);
         };
-        let _ = c.configure_mesh().x_desc(xlabel).y_desc("combinations (count)").draw();
+        let _ = c
+            .configure_mesh()
+            .x_desc(xlabel)
+            .y_desc("combinations (count)")
+            .draw();
         for (gi, (label, _)) in groups.iter().enumerate() {
             let color = PALETTE[gi % PALETTE.len()];
             let rects = counts[gi].iter().enumerate().map(move |(b, &n)| {
@@ -171,10 +223,15 @@ pub fn histogram(title: &str, xlabel: &str, groups: &[(String, Vec<f64>)]) -> St
                 Rectangle::new([(x, 0.0), (x + w, n as f64)], color.mix(0.35).filled())
             });
             if let Ok(a) = c.draw_series(rects) {
-                a.label(label.clone()).legend(move |(x, y)| Rectangle::new([(x, y - 4), (x + 14, y + 4)], color.filled()));
+                a.label(label.clone())
+                    .legend(move |(x, y)| Rectangle::new([(x, y - 4), (x + 14, y + 4)], color.filled()));
             }
         }
-        let _ = c.configure_series_labels().background_style(WHITE.mix(0.85)).border_style(BLACK).draw();
+        let _ = c
+            .configure_series_labels()
+            .background_style(WHITE.mix(0.85))
+            .border_style(BLACK)
+            .draw();
         let _ = root.present();
     }
     svg

@@ -4,7 +4,15 @@ use nnqft_report::checks::{self, Check};
 use nnqft_report::data::{ComboRow, Fit, FitRow, PointRow};
 use nnqft_report::{html, markdown};
 
-fn row(id: &str, est: Option<f64>, lo: f64, hi: f64, exact: Option<f64>, n_used: u64, excluded: &str) -> FitRow {
+fn row(
+    id: &str,
+    est: Option<f64>,
+    lo: f64,
+    hi: f64,
+    exact: Option<f64>,
+    n_used: u64,
+    excluded: &str,
+) -> FitRow {
     FitRow {
         id: id.into(),
         quantity: "q".into(),
@@ -25,20 +33,50 @@ fn verdict(c: &Check) -> &str {
 
 #[test]
 fn numeric_verdicts_pass_fail_and_not_resolvable() {
-    let pass = checks::numeric("a".into(), "x ~ 1/N", -1.0, Some(&row("a", Some(-0.97), -1.1, -0.9, Some(-1.0), 5, "")), "slope");
+    let pass = checks::numeric(
+        "a".into(),
+        "x ~ 1/N",
+        -1.0,
+        Some(&row("a", Some(-0.97), -1.1, -0.9, Some(-1.0), 5, "")),
+        "slope",
+    );
     assert_eq!(verdict(&pass), "pass");
-    let fail = checks::numeric("b".into(), "x ~ 1/N", -1.0, Some(&row("b", Some(-0.5), -0.6, -0.4, Some(-1.0), 5, "")), "slope");
+    let fail = checks::numeric(
+        "b".into(),
+        "x ~ 1/N",
+        -1.0,
+        Some(&row("b", Some(-0.5), -0.6, -0.4, Some(-1.0), 5, "")),
+        "slope",
+    );
     assert_eq!(verdict(&fail), "fail");
     assert!(fail.note.contains("excludes the prediction -1"));
     // Interval containing zero: the noise cannot decide, even though it also contains the prediction.
-    let noisy = checks::numeric("c".into(), "x ~ 1/N", -1.0, Some(&row("c", Some(-0.3), -2.0, 1.5, None, 5, "")), "slope");
+    let noisy = checks::numeric(
+        "c".into(),
+        "x ~ 1/N",
+        -1.0,
+        Some(&row("c", Some(-0.3), -2.0, 1.5, None, 5, "")),
+        "slope",
+    );
     assert_eq!(verdict(&noisy), "not_resolvable");
     // Tail rule left fewer than two points.
-    let tails = checks::numeric("d".into(), "x ~ 1/N^2", -2.0, Some(&row("gc6_abs_vs_N", None, 0.0, 0.0, Some(-2.0), 1, "2,3,4")), "slope");
+    let tails = checks::numeric(
+        "d".into(),
+        "x ~ 1/N^2",
+        -2.0,
+        Some(&row("gc6_abs_vs_N", None, 0.0, 0.0, Some(-2.0), 1, "2,3,4")),
+        "slope",
+    );
     assert_eq!(verdict(&tails), "not_resolvable");
     assert!(tails.note.contains("excluded: 2,3,4"));
     // A zero prediction (m_2) is a pass when the interval contains it.
-    let zero = checks::numeric("e".into(), "m_2 = 0", 0.0, Some(&row("e", Some(0.01), -0.02, 0.03, Some(0.0), 4, "")), "mean");
+    let zero = checks::numeric(
+        "e".into(),
+        "m_2 = 0",
+        0.0,
+        Some(&row("e", Some(0.01), -0.02, 0.03, Some(0.0), 4, "")),
+        "mean",
+    );
     assert_eq!(verdict(&zero), "pass");
     let missing = checks::numeric("f".into(), "m_2 = 0", 0.0, None, "mean");
     assert_eq!(verdict(&missing), "not_resolvable");
@@ -46,7 +84,15 @@ fn numeric_verdicts_pass_fail_and_not_resolvable() {
 
 #[test]
 fn sign_verdicts() {
-    let pos = |lo, hi| checks::sign("s".into(), "u_6 > 0", true, Some(&row("s", Some((lo + hi) / 2.0), lo, hi, None, 3, "")), "u6");
+    let pos = |lo, hi| {
+        checks::sign(
+            "s".into(),
+            "u_6 > 0",
+            true,
+            Some(&row("s", Some((lo + hi) / 2.0), lo, hi, None, 3, "")),
+            "u6",
+        )
+    };
     assert_eq!(verdict(&pos(1.0, 2.0)), "pass");
     assert_eq!(verdict(&pos(-2.0, -1.0)), "fail");
     assert_eq!(verdict(&pos(-1.0, 2.0)), "not_resolvable");
@@ -55,13 +101,40 @@ fn sign_verdicts() {
 fn synthetic_fit() -> Fit {
     let xs = [2.0f64, 5.0, 20.0, 100.0];
     let mut points = Vec::new();
-    for (q, slope, amp) in [("m2_abs", 0.0, 0.01), ("m4_abs", -1.0, 0.8), ("m6_abs", -1.0, 30.0), ("gc4_abs", -1.0, 0.3), ("gc6_abs", -2.0, 5.0), ("u4_abs", -1.0, 60.0)] {
+    for (q, slope, amp) in [
+        ("m2_abs", 0.0, 0.01),
+        ("m4_abs", -1.0, 0.8),
+        ("m6_abs", -1.0, 30.0),
+        ("gc4_abs", -1.0, 0.3),
+        ("gc6_abs", -2.0, 5.0),
+        ("u4_abs", -1.0, 60.0),
+    ] {
         for &x in &xs {
             let y: f64 = amp * x.powf(slope);
-            points.push(PointRow { quantity: q.into(), x, y, lo: Some(0.9 * y), hi: Some(1.1 * y), exact: Some(y), background: Some(0.3 * y), resolvable: true });
+            points.push(PointRow {
+                quantity: q.into(),
+                x,
+                y,
+                lo: Some(0.9 * y),
+                hi: Some(1.1 * y),
+                exact: Some(y),
+                background: Some(0.3 * y),
+                resolvable: true,
+            });
         }
     }
-    let combos = xs.iter().flat_map(|&x| (0..5).map(move |i| ComboRow { x, n: 4, m: Some(1.0 / x + 0.01 * i as f64), u: Some(-60.0 / x), u_exact: Some(-60.0 / x) })).collect();
+    let combos = xs
+        .iter()
+        .flat_map(|&x| {
+            (0..5).map(move |i| ComboRow {
+                x,
+                n: 4,
+                m: Some(1.0 / x + 0.01 * i as f64),
+                u: Some(-60.0 / x),
+                u_exact: Some(-60.0 / x),
+            })
+        })
+        .collect();
     Fit {
         dir: "synthetic".into(),
         hash: "0123456789abcdef0123456789abcdef".into(),
@@ -94,12 +167,21 @@ fn synthetic_fit() -> Fit {
 fn report_md_snapshot() {
     let fit = synthetic_fit();
     let checks = checks::checks(&fit);
-    let ids: Vec<(&str, &str)> = checks.iter().map(|c| (c.id.as_str(), c.verdict.as_str())).collect();
+    let ids: Vec<(&str, &str)> = checks
+        .iter()
+        .map(|c| (c.id.as_str(), c.verdict.as_str()))
+        .collect();
     assert!(ids.contains(&("gc4_inv_N[gaussnet,sigma_W=1.0]", "fail")));
     assert!(ids.contains(&("gc6_inv_N2[gaussnet,sigma_W=1.0]", "not_resolvable")));
-    assert!(ids.contains(&("u6_sign[gaussnet,sigma_W=1.0]", "not_resolvable")), "unresolvable u_6 must be reported, not dropped");
+    assert!(
+        ids.contains(&("u6_sign[gaussnet,sigma_W=1.0]", "not_resolvable")),
+        "unresolvable u_6 must be reported, not dropped"
+    );
     assert!(ids.contains(&("u4_constant_negative[gaussnet,sigma_W=1.0]", "pass")));
-    assert!(ids.contains(&("m6_two_term[gaussnet,sigma_W=1.0]", "not_resolvable")), "b straddles 0");
+    assert!(
+        ids.contains(&("m6_two_term[gaussnet,sigma_W=1.0]", "not_resolvable")),
+        "b straddles 0"
+    );
     let run = serde_json::json!({"pipeline": "synthetic", "stages": [{"name": "sample[width=2]", "content": "ab12cd34ef56ab12cd34", "wall_s": 1.25}]});
     let md = markdown("nnqft report", &[fit], &[], Some(&run), &checks);
     let path = concat!(env!("CARGO_MANIFEST_DIR"), "/tests/snapshots/report.md");
@@ -118,14 +200,24 @@ fn html_is_self_contained_and_every_svg_parses() {
     let fit = synthetic_fit();
     let checks = checks::checks(&fit);
     let h = html("nnqft report", &[fit], &[], None, &checks);
-    for bad in ["src=\"http", "href=\"http", "src='http", "href='http", "<script", "<link", "@import", "url(http"] {
+    for bad in [
+        "src=\"http",
+        "href=\"http",
+        "src='http",
+        "href='http",
+        "<script",
+        "<link",
+        "@import",
+        "url(http",
+    ] {
         assert!(!h.contains(bad), "external reference {bad}");
     }
     let mut n = 0;
     let mut rest = h.as_str();
     while let Some(start) = rest.find("<svg") {
         let end = rest[start..].find("</svg>").expect("closed svg") + start + 6;
-        roxmltree::Document::parse(&rest[start..end]).unwrap_or_else(|e| panic!("svg {n} does not parse: {e}"));
+        roxmltree::Document::parse(&rest[start..end])
+            .unwrap_or_else(|e| panic!("svg {n} does not parse: {e}"));
         n += 1;
         rest = &rest[end..];
     }

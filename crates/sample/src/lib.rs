@@ -110,22 +110,36 @@ pub struct Plan {
 pub fn parse_points(s: &str, d: usize) -> Result<Vec<Vec<f64>>> {
     let mut nums = Vec::new();
     for tok in s.split([',', ';', ' ']).filter(|t| !t.trim().is_empty()) {
-        let v: f64 = tok.trim().parse().with_context(|| format!("points: '{tok}' is not a number"))?;
+        let v: f64 = tok
+            .trim()
+            .parse()
+            .with_context(|| format!("points: '{tok}' is not a number"))?;
         nums.push(v);
     }
     if d == 0 {
         bail!("input dimension d = 0 is invalid: d must be >= 1");
     }
     if nums.len() % d != 0 {
-        bail!("points: {} numbers are not a whole number of points of dimension d = {d}", nums.len());
+        bail!(
+            "points: {} numbers are not a whole number of points of dimension d = {d}",
+            nums.len()
+        );
     }
     Ok(nums.chunks(d).map(|c| c.to_vec()).collect())
 }
 
 fn parse_range(s: &str, n_bags: u64) -> Result<(u32, u32)> {
-    let (a, b) = s.split_once("..").with_context(|| format!("bags: '{s}' is not a range START..END"))?;
-    let a: u64 = a.trim().parse().with_context(|| format!("bags: start '{a}' is not a bag index"))?;
-    let b: u64 = b.trim().parse().with_context(|| format!("bags: end '{b}' is not a bag index"))?;
+    let (a, b) = s
+        .split_once("..")
+        .with_context(|| format!("bags: '{s}' is not a range START..END"))?;
+    let a: u64 = a
+        .trim()
+        .parse()
+        .with_context(|| format!("bags: start '{a}' is not a bag index"))?;
+    let b: u64 = b
+        .trim()
+        .parse()
+        .with_context(|| format!("bags: end '{b}' is not a bag index"))?;
     if a >= b || b > n_bags {
         bail!("bags = {s} is invalid: need START < END <= n_bags = {n_bags}");
     }
@@ -138,10 +152,11 @@ impl Args {
         let mut base = match &self.params {
             None => Args::default(),
             Some(path) => {
-                let text =
-                    std::fs::read_to_string(path).with_context(|| format!("reading parameter file {}", path.display()))?;
+                let text = std::fs::read_to_string(path)
+                    .with_context(|| format!("reading parameter file {}", path.display()))?;
                 if path.extension().is_some_and(|e| e == "json") {
-                    serde_json::from_str(&text).with_context(|| format!("parameter file {}", path.display()))?
+                    serde_json::from_str(&text)
+                        .with_context(|| format!("parameter file {}", path.display()))?
                 } else {
                     toml::from_str(&text).with_context(|| format!("parameter file {}", path.display()))?
                 }
@@ -150,7 +165,9 @@ impl Args {
         macro_rules! over {
             ($($f:ident),*) => { $( if self.$f.is_some() { base.$f = self.$f.clone(); } )* };
         }
-        over!(arch, d, width, sigma_w, sigma_b, points, n_bags, n_nets, seed, bags);
+        over!(
+            arch, d, width, sigma_w, sigma_b, points, n_bags, n_nets, seed, bags
+        );
         base.out = self.out.clone();
         base.quiet = self.quiet;
         Ok(base)
@@ -159,7 +176,12 @@ impl Args {
     /// Validates everything before anything is written.
     pub fn plan(&self) -> Result<Plan> {
         let a = self.merged()?;
-        let need = |name: &str| anyhow::anyhow!("parameter {name} is required (flag --{} or the parameter file)", name.replace('_', "-"));
+        let need = |name: &str| {
+            anyhow::anyhow!(
+                "parameter {name} is required (flag --{} or the parameter file)",
+                name.replace('_', "-")
+            )
+        };
         let arch = Arch::parse(a.arch.as_deref().ok_or_else(|| need("arch"))?).map_err(anyhow::Error::msg)?;
         let d = a.d.unwrap_or(1);
         let points = parse_points(a.points.as_deref().ok_or_else(|| need("points"))?, d)?;
@@ -178,7 +200,13 @@ impl Args {
             Some(s) => parse_range(s, n_bags)?,
             None => (0, n_bags as u32),
         };
-        Ok(Plan { cfg, n_bags, n_nets, seed: a.seed.unwrap_or(0), bags })
+        Ok(Plan {
+            cfg,
+            n_bags,
+            n_nets,
+            seed: a.seed.unwrap_or(0),
+            bags,
+        })
     }
 }
 
@@ -202,7 +230,10 @@ impl Plan {
 
 /// The sample table's schema for P points.
 pub fn schema(p: usize) -> SchemaRef {
-    let mut fields = vec![Field::new("bag", DataType::UInt32, false), Field::new("net", DataType::UInt32, false)];
+    let mut fields = vec![
+        Field::new("bag", DataType::UInt32, false),
+        Field::new("net", DataType::UInt32, false),
+    ];
     fields.extend((0..p).map(|i| Field::new(format!("f_{i}"), DataType::Float64, false)));
     Arc::new(Schema::new(fields))
 }
@@ -210,7 +241,8 @@ pub fn schema(p: usize) -> SchemaRef {
 /// Rebuilds the configuration recorded in a sample table's parameters.
 pub fn config_from_params(v: &serde_json::Value) -> Result<Config> {
     let get = |k: &str| v.get(k).with_context(|| format!("sample parameters lack '{k}'"));
-    let arch = Arch::parse(get("arch")?.as_str().context("arch is not a string")?).map_err(anyhow::Error::msg)?;
+    let arch =
+        Arch::parse(get("arch")?.as_str().context("arch is not a string")?).map_err(anyhow::Error::msg)?;
     let points: Vec<Vec<f64>> = serde_json::from_value(get("points")?.clone()).context("points")?;
     Ok(Config::new(
         arch,
@@ -243,8 +275,9 @@ pub fn sample(plan: &Plan, out: &Path, show_progress: bool) -> Result<String> {
     let mut writer = TableWriter::create(&staging.path().join(TABLE), schema.clone(), &meta)?;
     let sampler = Sampler::new(&plan.cfg);
     let blocks_per_bag = plan.n_nets.div_ceil(BLOCK_NETS as u64) as u32;
-    let tasks: Vec<(u32, u32)> =
-        (plan.bags.0..plan.bags.1).flat_map(|bag| (0..blocks_per_bag).map(move |b| (bag, b))).collect();
+    let tasks: Vec<(u32, u32)> = (plan.bags.0..plan.bags.1)
+        .flat_map(|bag| (0..blocks_per_bag).map(move |b| (bag, b)))
+        .collect();
     let pb = progress((plan.bags.1 - plan.bags.0) as u64 * plan.n_nets, show_progress);
     let wave = 4 * rayon::current_num_threads().max(1);
     for chunk in tasks.chunks(wave) {
@@ -264,7 +297,10 @@ pub fn sample(plan: &Plan, out: &Path, show_progress: bool) -> Result<String> {
                 Arc::new(UInt32Array::from(vec![bag; n])),
                 Arc::new(UInt32Array::from_iter_values(start..start + n as u32)),
             ];
-            cols.extend(data.chunks(n).map(|c| Arc::new(Float64Array::from(c.to_vec())) as ArrayRef));
+            cols.extend(
+                data.chunks(n)
+                    .map(|c| Arc::new(Float64Array::from(c.to_vec())) as ArrayRef),
+            );
             writer.write(&RecordBatch::try_new(schema.clone(), cols)?)?;
             if block + 1 == blocks_per_bag {
                 writer.flush()?;
@@ -284,7 +320,10 @@ fn block_len(n_nets: u64, block: u32) -> usize {
 /// Entry point of the binary: validate, then sample.
 pub fn run(args: &Args) -> Result<String> {
     let plan = args.plan()?;
-    let out = args.out.as_ref().context("parameter out is required (--out DIR)")?;
+    let out = args
+        .out
+        .as_ref()
+        .context("parameter out is required (--out DIR)")?;
     if out.exists() {
         bail!("--out {}: already exists; give a new directory", out.display());
     }

@@ -6,7 +6,10 @@ fn main() -> ExitCode {
     match nnqft_sample::run(&args) {
         Ok(hash) => {
             if !args.quiet {
-                eprintln!("sample: wrote {} (content {hash})", args.out.as_deref().unwrap_or(".".as_ref()).display());
+                eprintln!(
+                    "sample: wrote {} (content {hash})",
+                    args.out.as_deref().unwrap_or(".".as_ref()).display()
+                );
             }
             ExitCode::SUCCESS
         }

@@ -8,12 +8,31 @@ fn bin() -> Command {
 }
 
 const BASE: &[&str] = &[
-    "--arch", "gaussnet", "--width", "20", "--sigma-w", "1", "--sigma-b", "1",
-    "--points=-0.01,-0.006,-0.002,0.002,0.006,0.01", "--n-bags", "3", "--n-nets", "2500", "--seed", "5",
+    "--arch",
+    "gaussnet",
+    "--width",
+    "20",
+    "--sigma-w",
+    "1",
+    "--sigma-b",
+    "1",
+    "--points=-0.01,-0.006,-0.002,0.002,0.006,0.01",
+    "--n-bags",
+    "3",
+    "--n-nets",
+    "2500",
+    "--seed",
+    "5",
 ];
 
 fn run(args: &[&str], out: &Path, threads: &str) -> std::process::Output {
-    bin().args(args).arg("--out").arg(out).env("RAYON_NUM_THREADS", threads).output().unwrap()
+    bin()
+        .args(args)
+        .arg("--out")
+        .arg(out)
+        .env("RAYON_NUM_THREADS", threads)
+        .output()
+        .unwrap()
 }
 
 #[test]
@@ -41,20 +60,52 @@ fn parameter_file_and_flags_agree() {
         "arch = \"relu\"\nwidth = 4\nsigma_w = 1.5\nsigma_b = 0.0\npoints = [0.2, 0.4, 0.6]\nn_bags = 2\nn_nets = 100\nseed = 9\n",
     )
     .unwrap();
-    let a = bin().args(["--params"]).arg(&toml).arg("--out").arg(dir.path().join("a")).output().unwrap();
+    let a = bin()
+        .args(["--params"])
+        .arg(&toml)
+        .arg("--out")
+        .arg(dir.path().join("a"))
+        .output()
+        .unwrap();
     assert!(a.status.success(), "{}", String::from_utf8_lossy(&a.stderr));
     let flags = [
-        "--arch", "relu", "--width", "4", "--sigma-w", "1.5", "--sigma-b", "0", "--points", "0.2,0.4,0.6",
-        "--n-bags", "2", "--n-nets", "100", "--seed", "9",
+        "--arch",
+        "relu",
+        "--width",
+        "4",
+        "--sigma-w",
+        "1.5",
+        "--sigma-b",
+        "0",
+        "--points",
+        "0.2,0.4,0.6",
+        "--n-bags",
+        "2",
+        "--n-nets",
+        "100",
+        "--seed",
+        "9",
     ];
-    let b = bin().args(flags).arg("--out").arg(dir.path().join("b")).output().unwrap();
+    let b = bin()
+        .args(flags)
+        .arg("--out")
+        .arg(dir.path().join("b"))
+        .output()
+        .unwrap();
     assert!(b.status.success());
     assert_eq!(
         std::fs::read(dir.path().join("a/samples.parquet")).unwrap(),
         std::fs::read(dir.path().join("b/samples.parquet")).unwrap()
     );
     // Flags override the file.
-    let c = bin().args(["--params"]).arg(&toml).args(["--width", "5"]).arg("--out").arg(dir.path().join("c")).output().unwrap();
+    let c = bin()
+        .args(["--params"])
+        .arg(&toml)
+        .args(["--width", "5"])
+        .arg("--out")
+        .arg(dir.path().join("c"))
+        .output()
+        .unwrap();
     assert!(c.status.success());
     assert_ne!(
         std::fs::read(dir.path().join("a/samples.parquet")).unwrap(),
@@ -104,12 +155,24 @@ fn every_invalid_parameter_is_named_and_nothing_is_written() {
         let o = bin().args(&args).arg("--out").arg(&out).output().unwrap();
         let err = String::from_utf8_lossy(&o.stderr);
         assert!(!o.status.success(), "{flag}={value} was accepted");
-        assert!(err.contains(expect), "{flag}={value}: message '{err}' lacks '{expect}'");
+        assert!(
+            err.contains(expect),
+            "{flag}={value}: message '{err}' lacks '{expect}'"
+        );
         assert!(!out.exists(), "{flag}={value} left an output directory");
     }
-    assert_eq!(std::fs::read_dir(dir.path()).unwrap().count(), 0, "no temporary directories either");
+    assert_eq!(
+        std::fs::read_dir(dir.path()).unwrap().count(),
+        0,
+        "no temporary directories either"
+    );
     // A missing required parameter is named too.
-    let o = bin().args(["--arch", "erf"]).arg("--out").arg(dir.path().join("x")).output().unwrap();
+    let o = bin()
+        .args(["--arch", "erf"])
+        .arg("--out")
+        .arg(dir.path().join("x"))
+        .output()
+        .unwrap();
     assert!(String::from_utf8_lossy(&o.stderr).contains("points is required"));
 }
 
@@ -117,7 +180,20 @@ fn every_invalid_parameter_is_named_and_nothing_is_written() {
 fn help_explains_every_parameter() {
     let o = bin().arg("--help").output().unwrap();
     let help = String::from_utf8_lossy(&o.stdout);
-    for p in ["--arch", "--d", "--width", "--sigma-w", "--sigma-b", "--points", "--n-bags", "--n-nets", "--seed", "--bags", "--params", "--out"] {
+    for p in [
+        "--arch",
+        "--d",
+        "--width",
+        "--sigma-w",
+        "--sigma-b",
+        "--points",
+        "--n-bags",
+        "--n-nets",
+        "--seed",
+        "--bags",
+        "--params",
+        "--out",
+    ] {
         assert!(help.contains(p), "--help lacks {p}");
     }
 }

@@ -1,7 +1,10 @@
 //! Helpers for small result tables: build a batch from named columns, read columns back by name.
 
 use crate::{Meta, StoreError, TableWriter, open_table, read_all};
-use arrow_array::{Array, ArrayRef, BooleanArray, Float64Array, RecordBatch, StringArray, UInt8Array, UInt32Array, UInt64Array};
+use arrow_array::{
+    Array, ArrayRef, BooleanArray, Float64Array, RecordBatch, StringArray, UInt8Array, UInt32Array,
+    UInt64Array,
+};
 use arrow_schema::{Field, Schema};
 use std::path::Path;
 use std::sync::Arc;
@@ -28,12 +31,23 @@ impl Col {
 
 /// Writes one table of named columns (all nullable) with provenance `meta`.
 pub fn write_columns(path: &Path, cols: Vec<(&str, Col)>, meta: &Meta) -> Result<(), StoreError> {
-    let arrays: Vec<(String, ArrayRef)> = cols.into_iter().map(|(n, c)| (n.to_string(), c.array())).collect();
+    let arrays: Vec<(String, ArrayRef)> = cols
+        .into_iter()
+        .map(|(n, c)| (n.to_string(), c.array()))
+        .collect();
     let schema = Arc::new(Schema::new(
-        arrays.iter().map(|(n, a)| Field::new(n, a.data_type().clone(), true)).collect::<Vec<_>>(),
+        arrays
+            .iter()
+            .map(|(n, a)| Field::new(n, a.data_type().clone(), true))
+            .collect::<Vec<_>>(),
     ));
-    let batch = RecordBatch::try_new(schema.clone(), arrays.into_iter().map(|(_, a)| a).collect())
-        .map_err(|e| StoreError::WrongSchema { path: path.into(), detail: e.to_string() })?;
+    let batch =
+        RecordBatch::try_new(schema.clone(), arrays.into_iter().map(|(_, a)| a).collect()).map_err(|e| {
+            StoreError::WrongSchema {
+                path: path.into(),
+                detail: e.to_string(),
+            }
+        })?;
     let mut w = TableWriter::create(path, schema, meta)?;
     w.write(&batch)?;
     w.finish()
@@ -51,8 +65,15 @@ impl Table {
     /// Reads `path`, which must be a table of `stage`.
     pub fn read(path: &Path, stage: &str) -> Result<Self, StoreError> {
         let (meta, builder) = open_table(path, stage, &[])?;
-        let reader = builder.build().map_err(|e| StoreError::Corrupt { path: path.into(), detail: e.to_string() })?;
-        Ok(Table { path: path.into(), meta, batches: read_all(path, reader)? })
+        let reader = builder.build().map_err(|e| StoreError::Corrupt {
+            path: path.into(),
+            detail: e.to_string(),
+        })?;
+        Ok(Table {
+            path: path.into(),
+            meta,
+            batches: read_all(path, reader)?,
+        })
     }
 
     pub fn rows(&self) -> usize {
@@ -63,10 +84,12 @@ impl Table {
         self.batches
             .iter()
             .map(|b| {
-                b.column_by_name(name).cloned().ok_or_else(|| StoreError::WrongSchema {
-                    path: self.path.clone(),
-                    detail: format!("column {name} is missing"),
-                })
+                b.column_by_name(name)
+                    .cloned()
+                    .ok_or_else(|| StoreError::WrongSchema {
+                        path: self.path.clone(),
+                        detail: format!("column {name} is missing"),
+                    })
             })
             .collect()
     }
@@ -74,10 +97,13 @@ impl Table {
     fn typed<T: 'static, R>(&self, name: &str, f: impl Fn(&T, usize) -> R) -> Result<Vec<R>, StoreError> {
         let mut out = Vec::new();
         for a in self.column(name)? {
-            let t = a.as_any().downcast_ref::<T>().ok_or_else(|| StoreError::WrongSchema {
-                path: self.path.clone(),
-                detail: format!("column {name} has type {}", a.data_type()),
-            })?;
+            let t = a
+                .as_any()
+                .downcast_ref::<T>()
+                .ok_or_else(|| StoreError::WrongSchema {
+                    path: self.path.clone(),
+                    detail: format!("column {name} has type {}", a.data_type()),
+                })?;
             out.extend((0..a.len()).map(|i| f(t, i)));
         }
         Ok(out)

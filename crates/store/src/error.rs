@@ -17,7 +17,12 @@ pub enum StoreError {
     },
     /// The file's bytes do not match the hash recorded in the manifest.
     #[error("{path}: corrupted: blake3 {found} but the manifest records {expected} (size {size} bytes)")]
-    HashMismatch { path: PathBuf, expected: String, found: String, size: u64 },
+    HashMismatch {
+        path: PathBuf,
+        expected: String,
+        found: String,
+        size: u64,
+    },
     /// The file is not a readable Parquet file (truncated, overwritten, not Parquet).
     #[error("{path}: not a readable Parquet table: {detail}")]
     Corrupt { path: PathBuf, detail: String },
@@ -34,6 +39,9 @@ pub enum StoreError {
 
 impl StoreError {
     pub fn io(path: impl Into<PathBuf>, source: std::io::Error) -> Self {
-        StoreError::Io { path: path.into(), source }
+        StoreError::Io {
+            path: path.into(),
+            source,
+        }
     }
 }

@@ -24,7 +24,10 @@ pub struct Manifest {
 pub fn hash_file(path: &Path) -> Result<(String, u64), StoreError> {
     let mut f = std::fs::File::open(path).map_err(|e| {
         if e.kind() == std::io::ErrorKind::NotFound {
-            StoreError::Missing { path: path.to_path_buf(), what: "file".into() }
+            StoreError::Missing {
+                path: path.to_path_buf(),
+                what: "file".into(),
+            }
         } else {
             StoreError::io(path, e)
         }
@@ -73,16 +76,25 @@ impl Manifest {
     pub fn read(dir: &Path) -> Result<Self, StoreError> {
         let path = dir.join(MANIFEST);
         if !dir.is_dir() {
-            return Err(StoreError::Missing { path: dir.to_path_buf(), what: "artifact directory".into() });
+            return Err(StoreError::Missing {
+                path: dir.to_path_buf(),
+                what: "artifact directory".into(),
+            });
         }
         let bytes = std::fs::read(&path).map_err(|e| {
             if e.kind() == std::io::ErrorKind::NotFound {
-                StoreError::Missing { path: path.clone(), what: "manifest of an artifact directory".into() }
+                StoreError::Missing {
+                    path: path.clone(),
+                    what: "manifest of an artifact directory".into(),
+                }
             } else {
                 StoreError::io(&path, e)
             }
         })?;
-        serde_json::from_slice(&bytes).map_err(|e| StoreError::Manifest { path, detail: e.to_string() })
+        serde_json::from_slice(&bytes).map_err(|e| StoreError::Manifest {
+            path,
+            detail: e.to_string(),
+        })
     }
 }
 
@@ -92,11 +104,19 @@ pub fn verify(dir: &Path) -> Result<Manifest, StoreError> {
     for e in &m.files {
         let path = dir.join(&e.file);
         if e.file.contains('/') || e.file.contains("..") {
-            return Err(StoreError::Manifest { path: dir.join(MANIFEST), detail: format!("bad file name {}", e.file) });
+            return Err(StoreError::Manifest {
+                path: dir.join(MANIFEST),
+                detail: format!("bad file name {}", e.file),
+            });
         }
         let (found, size) = hash_file(&path)?;
         if found != e.blake3 || size != e.size {
-            return Err(StoreError::HashMismatch { path, expected: e.blake3.clone(), found, size });
+            return Err(StoreError::HashMismatch {
+                path,
+                expected: e.blake3.clone(),
+                found,
+                size,
+            });
         }
     }
     Ok(m)

@@ -13,27 +13,38 @@ pub struct Staging {
 }
 
 fn sync_dir(path: &Path) -> Result<(), StoreError> {
-    std::fs::File::open(path).and_then(|f| f.sync_all()).map_err(|e| StoreError::io(path, e))
+    std::fs::File::open(path)
+        .and_then(|f| f.sync_all())
+        .map_err(|e| StoreError::io(path, e))
 }
 
 impl Staging {
     /// Starts writing the artifact that will live at `dest` (which must not exist yet).
     pub fn new(dest: &Path) -> Result<Self, StoreError> {
         if dest.exists() {
-            return Err(StoreError::Exists { path: dest.to_path_buf() });
+            return Err(StoreError::Exists {
+                path: dest.to_path_buf(),
+            });
         }
         let parent = match dest.parent() {
             Some(p) if !p.as_os_str().is_empty() => p.to_path_buf(),
             _ => PathBuf::from("."),
         };
         std::fs::create_dir_all(&parent).map_err(|e| StoreError::io(&parent, e))?;
-        let name = dest.file_name().map(|n| n.to_string_lossy().into_owned()).unwrap_or_else(|| "out".into());
+        let name = dest
+            .file_name()
+            .map(|n| n.to_string_lossy().into_owned())
+            .unwrap_or_else(|| "out".into());
         let tmp = parent.join(format!(".{name}.tmp-{}", std::process::id()));
         if tmp.exists() {
             std::fs::remove_dir_all(&tmp).map_err(|e| StoreError::io(&tmp, e))?;
         }
         std::fs::create_dir(&tmp).map_err(|e| StoreError::io(&tmp, e))?;
-        Ok(Staging { tmp, dest: dest.to_path_buf(), published: false })
+        Ok(Staging {
+            tmp,
+            dest: dest.to_path_buf(),
+            published: false,
+        })
     }
 
     /// Where to write the artifact's files now.
@@ -47,14 +58,20 @@ impl Staging {
         let manifest = Manifest::build(&self.tmp)?;
         for e in &manifest.files {
             let p = self.tmp.join(&e.file);
-            std::fs::File::open(&p).and_then(|f| f.sync_all()).map_err(|e| StoreError::io(&p, e))?;
+            std::fs::File::open(&p)
+                .and_then(|f| f.sync_all())
+                .map_err(|e| StoreError::io(&p, e))?;
         }
         let mpath = self.tmp.join(MANIFEST);
         std::fs::write(&mpath, manifest.to_bytes()).map_err(|e| StoreError::io(&mpath, e))?;
-        std::fs::File::open(&mpath).and_then(|f| f.sync_all()).map_err(|e| StoreError::io(&mpath, e))?;
+        std::fs::File::open(&mpath)
+            .and_then(|f| f.sync_all())
+            .map_err(|e| StoreError::io(&mpath, e))?;
         sync_dir(&self.tmp)?;
         if self.dest.exists() {
-            return Err(StoreError::Exists { path: self.dest.clone() });
+            return Err(StoreError::Exists {
+                path: self.dest.clone(),
+            });
         }
         std::fs::rename(&self.tmp, &self.dest).map_err(|e| StoreError::io(&self.dest, e))?;
         if let Some(parent) = self.dest.parent().filter(|p| !p.as_os_str().is_empty()) {

@@ -27,14 +27,23 @@ pub struct Meta {
 
 impl Meta {
     pub fn new(stage: &str, params: serde_json::Value, inputs: Vec<String>) -> Self {
-        Meta { stage: stage.into(), params, inputs, schema_version: SCHEMA_VERSION, tool_version: TOOL_VERSION.into() }
+        Meta {
+            stage: stage.into(),
+            params,
+            inputs,
+            schema_version: SCHEMA_VERSION,
+            tool_version: TOOL_VERSION.into(),
+        }
     }
 
     fn key_values(&self) -> Vec<KeyValue> {
         vec![
             KeyValue::new("nnqft.stage".into(), self.stage.clone()),
             KeyValue::new("nnqft.params".into(), self.params.to_string()),
-            KeyValue::new("nnqft.inputs".into(), serde_json::to_string(&self.inputs).expect("json")),
+            KeyValue::new(
+                "nnqft.inputs".into(),
+                serde_json::to_string(&self.inputs).expect("json"),
+            ),
             KeyValue::new("nnqft.schema_version".into(), self.schema_version.to_string()),
             KeyValue::new("nnqft.tool_version".into(), self.tool_version.clone()),
         ]
@@ -61,28 +70,44 @@ impl TableWriter {
         let file = File::create(path).map_err(|e| StoreError::io(path, e))?;
         let props = WriterProperties::builder()
             .set_created_by("nnqft (parquet-rs)".into())
-            .set_compression(Compression::ZSTD(ZstdLevel::try_new(3).expect("valid zstd level")))
+            .set_compression(Compression::ZSTD(
+                ZstdLevel::try_new(3).expect("valid zstd level"),
+            ))
             .set_dictionary_enabled(false)
             .set_max_row_group_row_count(Some(MAX_ROW_GROUP_ROWS))
             .set_key_value_metadata(Some(meta.key_values()))
             .build();
-        let inner = ArrowWriter::try_new(file, schema, Some(props))
-            .map_err(|e| StoreError::Corrupt { path: path.into(), detail: e.to_string() })?;
-        Ok(TableWriter { path: path.into(), inner })
+        let inner = ArrowWriter::try_new(file, schema, Some(props)).map_err(|e| StoreError::Corrupt {
+            path: path.into(),
+            detail: e.to_string(),
+        })?;
+        Ok(TableWriter {
+            path: path.into(),
+            inner,
+        })
     }
 
     pub fn write(&mut self, batch: &RecordBatch) -> Result<(), StoreError> {
-        self.inner.write(batch).map_err(|e| StoreError::Corrupt { path: self.path.clone(), detail: e.to_string() })
+        self.inner.write(batch).map_err(|e| StoreError::Corrupt {
+            path: self.path.clone(),
+            detail: e.to_string(),
+        })
     }
 
     /// Ends the current row group (so row groups can be aligned with bags).
     pub fn flush(&mut self) -> Result<(), StoreError> {
-        self.inner.flush().map_err(|e| StoreError::Corrupt { path: self.path.clone(), detail: e.to_string() })
+        self.inner.flush().map_err(|e| StoreError::Corrupt {
+            path: self.path.clone(),
+            detail: e.to_string(),
+        })
     }
 
     pub fn finish(self) -> Result<(), StoreError> {
         let path = self.path.clone();
-        let file = self.inner.into_inner().map_err(|e| StoreError::Corrupt { path: path.clone(), detail: e.to_string() })?;
+        let file = self.inner.into_inner().map_err(|e| StoreError::Corrupt {
+            path: path.clone(),
+            detail: e.to_string(),
+        })?;
         file.sync_all().map_err(|e| StoreError::io(&path, e))
     }
 }
@@ -95,18 +120,27 @@ pub fn open_table(
 ) -> Result<(Meta, ParquetRecordBatchReaderBuilder<File>), StoreError> {
     let file = File::open(path).map_err(|e| {
         if e.kind() == std::io::ErrorKind::NotFound {
-            StoreError::Missing { path: path.into(), what: format!("{stage} table") }
+            StoreError::Missing {
+                path: path.into(),
+                what: format!("{stage} table"),
+            }
         } else {
             StoreError::io(path, e)
         }
     })?;
-    let builder = ParquetRecordBatchReaderBuilder::try_new(file)
-        .map_err(|e| StoreError::Corrupt { path: path.into(), detail: e.to_string() })?;
+    let builder = ParquetRecordBatchReaderBuilder::try_new(file).map_err(|e| StoreError::Corrupt {
+        path: path.into(),
+        detail: e.to_string(),
+    })?;
     let kv: std::collections::HashMap<String, String> = builder
         .metadata()
         .file_metadata()
         .key_value_metadata()
-        .map(|v| v.iter().filter_map(|k| k.value.clone().map(|val| (k.key.clone(), val))).collect())
+        .map(|v| {
+            v.iter()
+                .filter_map(|k| k.value.clone().map(|val| (k.key.clone(), val)))
+                .collect()
+        })
         .unwrap_or_default();
     let get = |k: &str| {
         kv.get(k).cloned().ok_or_else(|| StoreError::WrongSchema {
@@ -114,25 +148,41 @@ pub fn open_table(
             detail: format!("metadata key {k} is missing (not an nnqft table?)"),
         })
     };
-    let bad = |detail: String| StoreError::WrongSchema { path: path.into(), detail };
+    let bad = |detail: String| StoreError::WrongSchema {
+        path: path.into(),
+        detail,
+    };
     let meta = Meta {
         stage: get("nnqft.stage")?,
         params: serde_json::from_str(&get("nnqft.params")?).map_err(|e| bad(format!("nnqft.params: {e}")))?,
         inputs: serde_json::from_str(&get("nnqft.inputs")?).map_err(|e| bad(format!("nnqft.inputs: {e}")))?,
-        schema_version: get("nnqft.schema_version")?.parse().map_err(|e| bad(format!("schema_version: {e}")))?,
+        schema_version: get("nnqft.schema_version")?
+            .parse()
+            .map_err(|e| bad(format!("schema_version: {e}")))?,
         tool_version: get("nnqft.tool_version")?,
     };
     if meta.stage != stage {
-        return Err(bad(format!("this is a '{}' table, expected a '{stage}' table", meta.stage)));
+        return Err(bad(format!(
+            "this is a '{}' table, expected a '{stage}' table",
+            meta.stage
+        )));
     }
     if meta.schema_version != SCHEMA_VERSION {
-        return Err(bad(format!("schema version {} but this tool reads {SCHEMA_VERSION}", meta.schema_version)));
+        return Err(bad(format!(
+            "schema version {} but this tool reads {SCHEMA_VERSION}",
+            meta.schema_version
+        )));
     }
     let schema = builder.schema();
     for (name, ty) in required {
         match schema.field_with_name(name) {
             Ok(f) if f.data_type() == ty => {}
-            Ok(f) => return Err(bad(format!("column {name} has type {} but {ty} is expected", f.data_type()))),
+            Ok(f) => {
+                return Err(bad(format!(
+                    "column {name} has type {} but {ty} is expected",
+                    f.data_type()
+                )));
+            }
             Err(_) => return Err(bad(format!("column {name} ({ty}) is missing"))),
         }
     }
@@ -142,6 +192,11 @@ pub fn open_table(
 /// Reads every batch of a reader, mapping decoding errors to [`StoreError::Corrupt`].
 pub fn read_all(path: &Path, reader: ParquetRecordBatchReader) -> Result<Vec<RecordBatch>, StoreError> {
     reader
-        .map(|b| b.map_err(|e| StoreError::Corrupt { path: path.into(), detail: e.to_string() }))
+        .map(|b| {
+            b.map_err(|e| StoreError::Corrupt {
+                path: path.into(),
+                detail: e.to_string(),
+            })
+        })
         .collect()
 }

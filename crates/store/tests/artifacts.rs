@@ -2,7 +2,7 @@
 
 use arrow_array::{Float64Array, RecordBatch, UInt32Array};
 use arrow_schema::{DataType, Field, Schema};
-use nnqft_store::{Meta, StoreError, Staging, TableWriter, content_hash, open_table, read_all, verify};
+use nnqft_store::{Meta, Staging, StoreError, TableWriter, content_hash, open_table, read_all, verify};
 use std::path::Path;
 use std::sync::Arc;
 
@@ -12,12 +12,21 @@ fn write_artifact(dest: &Path) -> String {
         Field::new("f_0", DataType::Float64, false),
     ]));
     let staging = Staging::new(dest).unwrap();
-    let meta = Meta::new("sample", serde_json::json!({"b": 2, "a": [1.5, 2.0]}), vec!["abc".into()]);
+    let meta = Meta::new(
+        "sample",
+        serde_json::json!({"b": 2, "a": [1.5, 2.0]}),
+        vec!["abc".into()],
+    );
     let mut w = TableWriter::create(&staging.path().join("t.parquet"), schema.clone(), &meta).unwrap();
     for k in 0..3u32 {
         let bag = UInt32Array::from(vec![k; 1000]);
-        let f = Float64Array::from((0..1000).map(|i| (i as f64 * 0.37 + k as f64).sin()).collect::<Vec<_>>());
-        w.write(&RecordBatch::try_new(schema.clone(), vec![Arc::new(bag), Arc::new(f)]).unwrap()).unwrap();
+        let f = Float64Array::from(
+            (0..1000)
+                .map(|i| (i as f64 * 0.37 + k as f64).sin())
+                .collect::<Vec<_>>(),
+        );
+        w.write(&RecordBatch::try_new(schema.clone(), vec![Arc::new(bag), Arc::new(f)]).unwrap())
+            .unwrap();
         w.flush().unwrap();
     }
     w.finish().unwrap();
@@ -41,10 +50,17 @@ fn round_trip_is_deterministic_and_self_describing() {
     assert_eq!(meta.params["a"][0], 1.5);
     assert_eq!(meta.inputs, vec!["abc".to_string()]);
     assert_eq!(builder.metadata().num_row_groups(), 3, "flush ends a row group");
-    let rows: usize = read_all(&path, builder.build().unwrap()).unwrap().iter().map(|b| b.num_rows()).sum();
+    let rows: usize = read_all(&path, builder.build().unwrap())
+        .unwrap()
+        .iter()
+        .map(|b| b.num_rows())
+        .sum();
     assert_eq!(rows, 3000);
     // No temporary directories are left behind.
-    let names: Vec<_> = std::fs::read_dir(dir.path()).unwrap().map(|e| e.unwrap().file_name()).collect();
+    let names: Vec<_> = std::fs::read_dir(dir.path())
+        .unwrap()
+        .map(|e| e.unwrap().file_name())
+        .collect();
     assert_eq!(names.len(), 2, "{names:?}");
 }
 
@@ -70,7 +86,13 @@ fn truncated_table_is_a_clear_error() {
     for keep in [0, 7, bytes.len() / 2, bytes.len() - 3] {
         std::fs::write(&path, &bytes[..keep]).unwrap();
         let err = open_table(&path, "sample", &cols()).and_then(|(_, b)| {
-            read_all(&path, b.build().map_err(|e| StoreError::Corrupt { path: path.clone(), detail: e.to_string() })?)
+            read_all(
+                &path,
+                b.build().map_err(|e| StoreError::Corrupt {
+                    path: path.clone(),
+                    detail: e.to_string(),
+                })?,
+            )
         });
         let msg = err.expect_err("truncated file must not read").to_string();
         assert!(msg.contains("t.parquet"), "{msg}");
@@ -90,12 +112,18 @@ fn flipped_bit_is_caught_by_the_manifest_and_never_panics_the_reader() {
         bytes[pos] ^= 0x10;
         std::fs::write(&path, &bytes).unwrap();
         let err = verify(&dir.path().join("a")).unwrap_err();
-        assert!(err.to_string().contains("corrupted") && err.to_string().contains("t.parquet"), "{err}");
+        assert!(
+            err.to_string().contains("corrupted") && err.to_string().contains("t.parquet"),
+            "{err}"
+        );
         // Reading the damaged file directly gives an error or (rarely) different numbers, but never a panic.
         let r = std::panic::catch_unwind(|| {
             open_table(&path, "sample", &cols()).and_then(|(_, b)| match b.build() {
                 Ok(r) => read_all(&path, r).map(|_| ()),
-                Err(e) => Err(StoreError::Corrupt { path: path.clone(), detail: e.to_string() }),
+                Err(e) => Err(StoreError::Corrupt {
+                    path: path.clone(),
+                    detail: e.to_string(),
+                }),
             })
         });
         assert!(r.is_ok(), "reader panicked on a flipped bit at byte {pos}");
@@ -109,8 +137,12 @@ fn wrong_stage_and_missing_columns_are_named() {
     let path = dir.path().join("a/t.parquet");
     let e = open_table(&path, "moments", &cols()).unwrap_err().to_string();
     assert!(e.contains("'sample' table, expected a 'moments'"), "{e}");
-    let e = open_table(&path, "sample", &[("f_9", DataType::Float64)]).unwrap_err().to_string();
+    let e = open_table(&path, "sample", &[("f_9", DataType::Float64)])
+        .unwrap_err()
+        .to_string();
     assert!(e.contains("column f_9"), "{e}");
-    let e = open_table(&dir.path().join("nope.parquet"), "sample", &cols()).unwrap_err().to_string();
+    let e = open_table(&dir.path().join("nope.parquet"), "sample", &cols())
+        .unwrap_err()
+        .to_string();
     assert!(e.contains("missing"), "{e}");
 }
