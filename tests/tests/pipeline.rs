@@ -463,3 +463,41 @@ fn hostile_archives_are_refused_and_nothing_is_written() {
         );
     }
 }
+
+#[test]
+fn a_second_run_waits_for_the_store_lock_and_names_the_holder() {
+    let dir = tempfile::tempdir().unwrap();
+    let store = dir.path().join("store");
+    let pipe = dir.path().join("slow.toml");
+    std::fs::write(
+        &pipe,
+        "[stages.s]\nstage = \"sample\"\nparams = { arch = \"gaussnet\", width = 500, sigma_w = 1.0, sigma_b = 0.5, points = [0.1, 0.2, 0.3], n_bags = 4, n_nets = 50000, seed = 1 }\n",
+    )
+    .unwrap();
+    let p = pipe.to_str().unwrap();
+    let mut first = xtask(&store)
+        .args(["run", p])
+        .stdout(Stdio::piped())
+        .stderr(Stdio::null())
+        .spawn()
+        .unwrap();
+    let mut lines = BufReader::new(first.stdout.take().unwrap()).lines();
+    while !lines
+        .next()
+        .expect("first run ended early")
+        .unwrap()
+        .contains("running s")
+    {}
+    let second = run(&store, &["run", p]);
+    let t = text(&second);
+    assert!(second.status.success(), "{t}");
+    assert!(
+        t.contains("waiting for the store lock") && t.contains(&format!("pid {}", first.id())),
+        "{t}"
+    );
+    assert!(
+        t.contains("cached  s"),
+        "the second run must find the first run's result: {t}"
+    );
+    assert!(first.wait().unwrap().success());
+}

@@ -263,8 +263,10 @@ fn write_active(f: &FitPoints, d: f64, path: &std::path::Path, meta: &Meta) -> R
     for (quantity, s) in [
         ("u4_abs", d - 4.0),
         ("u4_canon_abs", 4.0 - d),
+        ("u4_dimless", 0.0),
         ("u6_abs", d - 6.0),
         ("u6_canon_abs", 6.0 - 2.0 * d),
+        ("u6_dimless", 0.0),
     ] {
         let Some(y0) = f.value(quantity, sref) else {
             continue;

@@ -344,3 +344,44 @@ fn bad_inputs_are_refused_with_a_message_and_nothing_written() {
     );
     assert!(!d.join("outc").exists() && !d.join("outw").exists() && !d.join("outs").exists());
 }
+
+#[test]
+fn twelve_points_in_two_dimensions() {
+    // P = 12: 78 + 1365 + 12376 multisets; d = 2 GaussNet still has exact values.
+    let dir = tempfile::tempdir().unwrap();
+    let pts: Vec<String> = (0..12)
+        .map(|i| format!("{},{}", 0.05 * i as f64, -0.03 * i as f64))
+        .collect();
+    let pts = pts.join(";");
+    let s = sample(
+        dir.path(),
+        "s",
+        &[
+            "--arch",
+            "gaussnet",
+            "--d",
+            "2",
+            "-N",
+            "3",
+            "--sigma-w",
+            "1",
+            "--sigma-b",
+            "0.3",
+            "--points",
+            &pts,
+            "--n-bags",
+            "2",
+            "--n-nets",
+            "50",
+        ],
+    );
+    let m = moments_ok(&[&s], &dir.path().join("m"));
+    assert_eq!(m.order(2).count(), 78);
+    assert_eq!(m.order(4).count(), 1365);
+    assert_eq!(m.order(6).count(), 12376);
+    assert!(
+        m.rows
+            .iter()
+            .all(|r| r.connected_exact.is_some() && r.g_bag.len() == 2)
+    );
+}

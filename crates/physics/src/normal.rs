@@ -3,15 +3,17 @@
 //!
 //! `rand_distr::StandardNormal` is a ziggurat too, but it is not inlined into the sampling loop, which then
 //! spills the generator state on every draw; this one is `#[inline]` and keeps the state in registers.
-//! 128 layers; about 98.8% of draws take the fast path (one 64-bit draw, one compare, one multiply).
+//! 256 layers; about 99% of draws take the fast path (one 64-bit draw, one compare, one multiply).
 
 use rand::Rng;
 
-const LAYERS: usize = 128;
-/// Start of the tail, x_1 = R.
-const R: f64 = 3.442_619_855_899;
+const LAYERS: usize = 256;
+/// Start of the tail, x_1 = R (Marsaglia & Tsang's 256-layer constants).
+const R: f64 = 3.654_152_885_361_009;
 /// Area of every layer (and of the base strip including the tail).
-const V: f64 = 9.912_563_035_262_17e-3;
+const V: f64 = 4.928_673_233_99e-3;
+/// Mask selecting the layer index from the low bits of a draw.
+const LAYER_MASK: u64 = LAYERS as u64 - 1;
 /// 2^-53: converts 53 random bits into [0, 1).
 const TWO_M53: f64 = 1.0 / (1u64 << 53) as f64;
 
@@ -54,7 +56,7 @@ impl Ziggurat {
     pub fn sample<R: Rng + ?Sized>(&self, rng: &mut R) -> f64 {
         let bits = rng.next_u64();
         let u = 2.0 * ((bits >> 11) as f64 * TWO_M53) - 1.0;
-        let i = (bits & 0x7f) as usize;
+        let i = (bits & LAYER_MASK) as usize;
         if u.abs() < self.ratio[i] {
             return u * self.x[i];
         }
@@ -84,7 +86,7 @@ impl Ziggurat {
             }
             let bits = rng.next_u64();
             u = 2.0 * ((bits >> 11) as f64 * TWO_M53) - 1.0;
-            i = (bits & 0x7f) as usize;
+            i = (bits & LAYER_MASK) as usize;
         }
     }
 }

@@ -220,15 +220,24 @@ impl Sampler {
         let width = sc.v.len();
         if let Some((x0, delta)) = &self.progression {
             // a_i = W0_i.x_0 + b0_i - s_0 and e_i = W0_i.delta, then g_ip = exp(a_i) exp(e_i)^p exp(s_0 - s_p).
-            for i in 0..width {
-                let w = &sc.w[i * d..(i + 1) * d];
-                let (mut a, mut e) = (sc.b0[i] - self.s[0], 0.0);
-                for j in 0..d {
-                    a += w[j] * x0[j];
-                    e += w[j] * delta[j];
+            if d == 1 {
+                // The common case, written so that it vectorises.
+                let (x0, dx, s0) = (x0[0], delta[0], self.s[0]);
+                for (((a, e), w), b0) in sc.a.iter_mut().zip(sc.e.iter_mut()).zip(&sc.w).zip(&sc.b0) {
+                    *a = b0 - s0 + w * x0;
+                    *e = w * dx;
                 }
-                sc.a[i] = a;
-                sc.e[i] = e;
+            } else {
+                for i in 0..width {
+                    let w = &sc.w[i * d..(i + 1) * d];
+                    let (mut a, mut e) = (sc.b0[i] - self.s[0], 0.0);
+                    for j in 0..d {
+                        a += w[j] * x0[j];
+                        e += w[j] * delta[j];
+                    }
+                    sc.a[i] = a;
+                    sc.e[i] = e;
+                }
             }
             fastexp::exp_in_place(&mut sc.a);
             fastexp::exp_in_place(&mut sc.e);
