@@ -214,6 +214,7 @@ pub fn summarise(acc: &BagMoments) -> Result<Moments> {
         .map(|s| sums.iter().map(|b| b.sum[s] / b.count as f64).collect())
         .collect();
     let pooled: Vec<BagSums> = acc.bags.values().cloned().collect();
+    let n_nets = sums.first().map_or(0, |b| b.count);
     let mut rows = Vec::with_capacity(combos.len());
     for (slot, (n, combo)) in combos.iter().enumerate() {
         let idx: Vec<usize> = combo.iter().map(|&a| a as usize).collect();
@@ -244,6 +245,9 @@ pub fn summarise(acc: &BagMoments) -> Result<Moments> {
         let (connected, conn_std) = mean_std(&conn_bag);
         let nb = (bag_list.len() as f64).sqrt();
         let tail = TailStats::pooled(&pooled, slot);
+        let hidden = bag_list.len() as f64 * n_nets as f64 * cfg.width() as f64;
+        let budget = nnqft_physics::moments::lognormal_budget(cfg, combo, hidden);
+        let resolvable = tail.resolvable() && budget.is_none_or(|b| b >= nnqft_physics::moments::TAIL_SAFETY);
         let delta_g = g_exp - g_free;
         rows.push(MomentRow {
             n: *n as u8,
@@ -261,7 +265,8 @@ pub fn summarise(acc: &BagMoments) -> Result<Moments> {
             connected_exact: exact.as_ref().map(|e| e.connected(&idx)),
             ess: tail.ess,
             max_share: tail.max_share,
-            resolvable: tail.resolvable(),
+            tail_ratio: budget,
+            resolvable,
             g_bag: per_bag[slot].clone(),
         });
     }

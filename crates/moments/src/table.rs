@@ -38,7 +38,9 @@ pub struct MomentRow {
     pub ess: f64,
     /// Largest share of sum |product| carried by one network.
     pub max_share: f64,
-    /// Tail rule of `nnqft_physics::moments::TailStats::resolvable`.
+    /// GaussNet: hidden units drawn / exp(n^2 s_max / 2) (`nnqft_physics::moments::lognormal_budget`).
+    pub tail_ratio: Option<f64>,
+    /// Effective sample size >= ESS_MIN and, for GaussNet, tail_ratio >= TAIL_SAFETY.
     pub resolvable: bool,
     /// Per-bag G_exp, in the order of [`Moments::bags`].
     pub g_bag: Vec<f64>,
@@ -93,6 +95,7 @@ fn schema() -> SchemaRef {
         fields.push(Field::new(name, DataType::Float64, name.ends_with("exact")));
     }
     fields.push(Field::new("max_share", DataType::Float64, false));
+    fields.push(Field::new("tail_ratio", DataType::Float64, true));
     fields.push(Field::new("resolvable", DataType::Boolean, false));
     fields.push(Field::new(
         "g_bag",
@@ -138,6 +141,7 @@ pub fn write_moments(m: &Moments, out: &Path) -> Result<String> {
         opt(&|r| r.connected_exact),
         col(&|r| r.ess),
         col(&|r| r.max_share),
+        opt(&|r| r.tail_ratio),
         Arc::new(BooleanArray::from(
             m.rows.iter().map(|r| r.resolvable).collect::<Vec<_>>(),
         )),
@@ -190,6 +194,7 @@ pub fn read_moments(dir: &Path) -> Result<Moments> {
             .map(|f| f64_col(&b, f))
             .collect::<Result<_>>()?;
         let max_share = f64_col(&b, "max_share")?;
+        let tail_ratio = f64_col(&b, "tail_ratio")?;
         let opt = |a: &Float64Array, i: usize| if a.is_null(i) { None } else { Some(a.value(i)) };
         for i in 0..b.num_rows() {
             let cv = combo.value(i);
@@ -223,6 +228,7 @@ pub fn read_moments(dir: &Path) -> Result<Moments> {
                 connected_exact: opt(c[10], i),
                 ess: c[11].value(i),
                 max_share: max_share.value(i),
+                tail_ratio: opt(tail_ratio, i),
                 resolvable: res.value(i),
                 g_bag: gv.values().to_vec(),
             });

@@ -187,6 +187,27 @@ pub struct TailStats {
 /// 100 sits between the two; the rule is tested in the moments crate on both sides.
 pub const ESS_MIN: f64 = 100.0;
 
+/// Safety factor of the a-priori log-normal rule [`lognormal_budget`].
+///
+/// PHYSICS.md 8: a GaussNet n-point estimate is dominated by rare networks unless the number of hidden units
+/// drawn, bags x nets x N, is much larger than exp(n^2 s / 2). Measured on the ELS protocol (30 x 30000 nets,
+/// sigma_b = 1): every six-point estimate (ratio <= 14) misses its exact value, many by 5-12 standard errors,
+/// although their effective sample sizes reach 1e4: the missing rare networks are simply absent from the
+/// sample, which no sample statistic can reveal. Four-point estimates miss by about 4 standard errors at ratio
+/// 1.2 (N = 4) and agree from ratio ~3000 on. Resolvable therefore needs ratio >= 3000.
+pub const TAIL_SAFETY: f64 = 3000.0;
+
+/// For GaussNet: (hidden units drawn) / exp(n^2 s_max / 2) for a combination, s_max the largest pre-activation
+/// variance among its points; `None` for the light-tailed activations.
+pub fn lognormal_budget(cfg: &crate::Config, combo: &[u16], hidden_units: f64) -> Option<f64> {
+    if cfg.arch() != crate::Arch::GaussNet {
+        return None;
+    }
+    let n = combo.len() as f64;
+    let s_max = combo.iter().map(|&a| cfg.s(a as usize)).fold(0.0, f64::max);
+    Some(hidden_units / (n * n * s_max / 2.0).exp())
+}
+
 impl TailStats {
     /// Pools the per-bag statistics of one slot.
     pub fn pooled(bags: &[BagSums], slot: usize) -> Self {

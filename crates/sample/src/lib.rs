@@ -280,34 +280,54 @@ pub fn sample(plan: &Plan, out: &Path, show_progress: bool) -> Result<String> {
         .collect();
     let pb = progress((plan.bags.1 - plan.bags.0) as u64 * plan.n_nets, show_progress);
     let wave = 4 * rayon::current_num_threads().max(1);
-    for chunk in tasks.chunks(wave) {
-        let results: Vec<Vec<f64>> = chunk
-            .par_iter()
-            .map_init(Scratch::default, |scratch, &(bag, block)| {
-                let n = block_len(plan.n_nets, block);
-                let mut out = vec![0.0; p * n];
-                sampler.block(plan.seed, bag, block, n, &mut out, scratch);
-                out
-            })
-            .collect();
-        for (&(bag, block), data) in chunk.iter().zip(results) {
-            let n = block_len(plan.n_nets, block);
-            let start = block * BLOCK_NETS as u32;
-            let mut cols: Vec<ArrayRef> = vec![
-                Arc::new(UInt32Array::from(vec![bag; n])),
-                Arc::new(UInt32Array::from_iter_values(start..start + n as u32)),
-            ];
-            cols.extend(
-                data.chunks(n)
-                    .map(|c| Arc::new(Float64Array::from(c.to_vec())) as ArrayRef),
-            );
-            writer.write(&RecordBatch::try_new(schema.clone(), cols)?)?;
-            if block + 1 == blocks_per_bag {
-                writer.flush()?;
+    // Encoding and compressing Parquet runs on its own thread, overlapping the sampling of the next wave;
+    // waves are sent in order, so the bytes do not depend on timing.
+    type Wave = Vec<((u32, u32), Vec<f64>)>;
+    let (tx, rx) = std::sync::mpsc::sync_channel::<Wave>(1);
+    let pb_writer = pb.clone();
+    let written = std::thread::scope(|scope| -> Result<TableWriter> {
+        let handle = scope.spawn(move || -> Result<TableWriter> {
+            for wave in rx {
+                for ((bag, block), data) in wave {
+                    let n = block_len(plan.n_nets, block);
+                    let start = block * BLOCK_NETS as u32;
+                    let mut cols: Vec<ArrayRef> = vec![
+                        Arc::new(UInt32Array::from(vec![bag; n])),
+                        Arc::new(UInt32Array::from_iter_values(start..start + n as u32)),
+                    ];
+                    cols.extend(
+                        data.chunks(n)
+                            .map(|c| Arc::new(Float64Array::from(c.to_vec())) as ArrayRef),
+                    );
+                    writer.write(&RecordBatch::try_new(schema.clone(), cols)?)?;
+                    if block + 1 == blocks_per_bag {
+                        writer.flush()?;
+                    }
+                    pb_writer.inc(n as u64);
+                }
             }
-            pb.inc(n as u64);
+            Ok(writer)
+        });
+        for chunk in tasks.chunks(wave) {
+            let results: Vec<Vec<f64>> = chunk
+                .par_iter()
+                .map_init(Scratch::default, |scratch, &(bag, block)| {
+                    let n = block_len(plan.n_nets, block);
+                    let mut out = vec![0.0; p * n];
+                    sampler.block(plan.seed, bag, block, n, &mut out, scratch);
+                    out
+                })
+                .collect();
+            if tx.send(chunk.iter().copied().zip(results).collect()).is_err() {
+                break; // the writer failed; its error is reported below
+            }
         }
-    }
+        drop(tx);
+        handle
+            .join()
+            .map_err(|_| anyhow::anyhow!("the Parquet writer thread panicked"))?
+    })?;
+    let writer = written;
     writer.finish()?;
     pb.finish_and_clear();
     Ok(staging.publish()?)
