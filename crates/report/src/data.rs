@@ -182,6 +182,8 @@ pub type FixedPoint = ([f64; 3], bool, Vec<(f64, f64)>);
 #[derive(Debug, Clone)]
 pub struct Flow {
     pub hash: String,
+    /// Content hashes of the flow's inputs (the fit it started from).
+    pub inputs: Vec<String>,
     pub params: serde_json::Value,
     pub k: Vec<f64>,
     pub ubar: [Vec<f64>; 3],
@@ -249,6 +251,7 @@ pub fn read_flow(dir: &Path) -> Result<Flow> {
     };
     Ok(Flow {
         hash: nnqft_store::content_hash(dir)?,
+        inputs: t.meta.inputs.clone(),
         params: t.meta.params.clone(),
         k: get("k")?,
         ubar: [get("ubar2")?, get("ubar4")?, get("ubar6")?],

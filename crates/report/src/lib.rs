@@ -216,6 +216,24 @@ fn pts(rows: &[&data::PointRow]) -> Vec<Pt> {
     rows.iter().map(|p| (p.x, p.y, p.lo.zip(p.hi))).collect()
 }
 
+/// Grey for estimates the tail rule marks unresolvable.
+const GREY: plotters::style::RGBColor = plotters::style::RGBColor(160, 160, 160);
+
+/// Measured points: resolvable ones in colour `i`, unresolvable ones in grey (excluded from fits).
+fn measured(label: &str, i: usize, rows: &[&data::PointRow]) -> Vec<Series> {
+    let (good, bad): (Vec<&data::PointRow>, Vec<&data::PointRow>) = rows.iter().partition(|p| p.resolvable);
+    let mut v = vec![s(label, Style::Points, i, pts(&good))];
+    if !bad.is_empty() {
+        v.push(Series {
+            label: "unresolvable (tail rule; not fitted)".into(),
+            style: Style::Points,
+            color: GREY,
+            pts: pts(&bad),
+        });
+    }
+    v
+}
+
 fn exact_line(rows: &[&data::PointRow]) -> Vec<Pt> {
     rows.iter()
         .filter_map(|p| p.exact.map(|e| (p.x, e.abs(), None)))
@@ -260,19 +278,19 @@ fn width_plots(f: &Fit) -> String {
                     f.combos
                         .iter()
                         .filter(|c| c.x == x && c.n == n)
-                        .filter_map(|c| c.m)
+                        .filter_map(|c| c.m.map(|m| m * x))
                         .collect(),
                 )
             })
             .collect();
         h += &fig(
             &histogram(
-                &format!("Green function deviations m_{n} over combinations"),
-                &format!("m_{n} = DeltaG/G_0 (dimensionless)"),
+                &format!("Green function deviations N m_{n} over combinations"),
+                &format!("N m_{n} = N DeltaG/G_0 (dimensionless)"),
                 &groups,
             ),
             &format!(
-                "Histogram of m_{n} over the multisets of points, at several widths N ({}).",
+                "Histogram of N m_{n} over the multisets of points at several widths N ({}): scaled by N, the 1/N law puts the widths on top of each other.",
                 f.label
             ),
         );
@@ -280,25 +298,14 @@ fn width_plots(f: &Fit) -> String {
     // <|m_n|> vs N with the background.
     for (i, n) in [2, 4, 6].iter().enumerate() {
         let rows = f.series(&format!("m{n}_abs"));
-        let band: Vec<_> = rows
-            .iter()
-            .filter_map(|p| p.background.map(|b| (p.x, b, Some((b * 1e-3, b)))))
-            .collect();
         let bg_line: Vec<_> = rows
             .iter()
             .filter_map(|p| p.background.map(|b| (p.x, b, None)))
             .collect();
-        let mut series = vec![
-            s("background (std over bags / G_0)", Style::Band, 5, band),
-            s("background", Style::Dashed, 5, bg_line),
-            s(
-                &format!("<|m_{n}|> (95% bootstrap)"),
-                Style::Points,
-                i,
-                pts(&rows),
-            ),
-            s("exact", Style::Line, 3, exact_line(&rows)),
-        ];
+        let mut series = vec![s("background (std over bags / G_0)", Style::Dashed, 5, bg_line)];
+        series.extend(measured(&format!("<|m_{n}|> (95% bootstrap)"), 0, &rows));
+        series.push(s("exact", Style::Line, 3, exact_line(&rows)));
+        let _ = i;
         if let Some(fr) = f.fit(&format!("m{n}_abs_vs_N")).and_then(|r| r.estimate) {
             series.push(s(
                 &format!("fitted slope {fr:.2}"),
@@ -324,13 +331,8 @@ fn width_plots(f: &Fit) -> String {
     }
     for (n, slope) in [(4, -1.0), (6, -2.0)] {
         let rows = f.series(&format!("gc{n}_abs"));
-        let series = vec![
-            s(
-                &format!("mean |G_c^({n})| (95% bootstrap)"),
-                Style::Points,
-                0,
-                pts(&rows),
-            ),
+        let mut series = measured(&format!("mean |G_c^({n})| (95% bootstrap)"), 0, &rows);
+        series.extend([
             s("exact", Style::Line, 3, exact_line(&rows)),
             s(
                 &format!("slope {slope}"),
@@ -338,7 +340,7 @@ fn width_plots(f: &Fit) -> String {
                 1,
                 slope_line(&rows, slope),
             ),
-        ];
+        ]);
         h += &fig(
             &chart(
                 &format!("Connected {n}-point function vs N"),
@@ -361,12 +363,12 @@ fn width_plots(f: &Fit) -> String {
         .filter_map(|c| c.u.map(|u| (c.x, u.abs(), None)))
         .collect();
     let rows = f.series("u4_abs");
-    let series = vec![
-        s("|u_4| per combination", Style::Points, 5, per),
-        s("mean |u_4| (95% bootstrap)", Style::Points, 0, pts(&rows)),
+    let mut series = vec![s("|u_4| per combination", Style::Points, 5, per)];
+    series.extend(measured("mean |u_4| (95% bootstrap)", 0, &rows));
+    series.extend([
         s("exact", Style::Line, 3, exact_line(&rows)),
         s("slope -1", Style::Dashed, 1, slope_line(&rows, -1.0)),
-    ];
+    ]);
     h += &fig(
         &chart(
             "Quartic coupling vs N",
@@ -383,8 +385,12 @@ fn width_plots(f: &Fit) -> String {
 
 fn sigma_plots(f: &Fit, flows: &[Flow]) -> String {
     let mut h = String::new();
-    let active: Vec<&(String, f64, f64, Option<f64>)> =
-        flows.iter().flat_map(|fl| fl.active.iter()).collect();
+    // Active-RG predictions of the flow computed from this very fit, if any.
+    let active: Vec<&(String, f64, f64, Option<f64>)> = flows
+        .iter()
+        .filter(|fl| fl.inputs.contains(&f.hash))
+        .flat_map(|fl| fl.active.iter())
+        .collect();
     for (q, label, unit) in [("u4", "u_4", "raw field"), ("u6", "u_6", "raw field")] {
         let mut series = Vec::new();
         for (i, (quantity, norm)) in [
@@ -398,12 +404,7 @@ fn sigma_plots(f: &Fit, flows: &[Flow]) -> String {
             if rows.is_empty() {
                 continue;
             }
-            series.push(s(
-                &format!("|{label}| {norm} (95% bootstrap)"),
-                Style::Points,
-                i,
-                pts(&rows),
-            ));
+            series.extend(measured(&format!("|{label}| {norm} (95% bootstrap)"), i, &rows));
             series.push(s(&format!("exact {norm}"), Style::Line, i + 2, exact_line(&rows)));
             let pred: Vec<_> = active
                 .iter()
@@ -411,6 +412,19 @@ fn sigma_plots(f: &Fit, flows: &[Flow]) -> String {
                 .map(|a| (a.1, a.2.abs(), None))
                 .collect();
             let mut pred = pred;
+            if pred.is_empty() {
+                // No flow artifact for this fit: the power law through the first sweep point.
+                let slope = match (q, *norm) {
+                    ("u4", "raw") => f.d - 4.0,
+                    ("u4", _) => 4.0 - f.d,
+                    ("u6", "raw") => f.d - 6.0,
+                    _ => 6.0 - 2.0 * f.d,
+                };
+                pred = slope_line(&rows, slope)
+                    .into_iter()
+                    .map(|(x, y, _)| (x, y, None))
+                    .collect();
+            }
             pred.sort_by(|a, b| a.0.total_cmp(&b.0));
             pred.dedup_by(|a, b| a.0 == b.0);
             series.push(s(

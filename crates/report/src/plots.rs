@@ -12,10 +12,8 @@ pub enum Style {
     Points,
     /// A solid line.
     Line,
-    /// A dashed line (predictions).
+    /// A dashed line (predictions, the background).
     Dashed,
-    /// A shaded band between lo and hi (the background).
-    Band,
 }
 
 /// A plotted point: (x, y, optional error bar (lo, hi)).
@@ -147,14 +145,6 @@ pub fn chart(title: &str, xlabel: &str, ylabel: &str, ax: Axis, ay: Axis, series
                     4,
                     color.stroke_width(2),
                 )),
-                Style::Band => {
-                    let mut poly: Vec<(f64, f64)> = pts
-                        .iter()
-                        .filter_map(|&(x, _, e)| e.map(|(_, h)| (x, h)))
-                        .collect();
-                    poly.extend(pts.iter().rev().filter_map(|&(x, _, e)| e.map(|(l, _)| (x, l))));
-                    c.draw_series(std::iter::once(Polygon::new(poly, color.mix(0.18).filled())))
-                }
             };
             if let Ok(a) = res {
                 a.label(s.label.clone())
