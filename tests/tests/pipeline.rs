@@ -501,3 +501,39 @@ fn a_second_run_waits_for_the_store_lock_and_names_the_holder() {
     );
     assert!(first.wait().unwrap().success());
 }
+
+#[test]
+fn gc_removes_only_what_no_lock_reaches() {
+    let dir = tempfile::tempdir().unwrap();
+    let store = dir.path().join("store");
+    let pipe = smoke_copy(dir.path());
+    let p = pipe.to_str().unwrap();
+    ok(run(&store, &["run", p]));
+    let before = objects(&store);
+    // Nothing is unreachable yet.
+    assert!(ok(run(&store, &["gc", "--dry-run"])).contains("gc would remove 0 unreachable object(s)"));
+    // A parameter change makes the old fit_relu result (and the old report) unreachable.
+    let text = std::fs::read_to_string(&pipe).unwrap();
+    std::fs::write(
+        &pipe,
+        text.replace(
+            "cutoffs = [7.0, 10.0, 100.0, 1000.0]",
+            "cutoffs = [7.0, 10.0, 100.0]",
+        ),
+    )
+    .unwrap();
+    ok(run(&store, &["run", p]));
+    let dry = ok(run(&store, &["gc", "--dry-run"]));
+    assert!(dry.contains("gc would remove 2 unreachable object(s)"), "{dry}");
+    assert!(dry.contains("bytes"));
+    assert_eq!(objects(&store).len(), before.len() + 2, "dry run removes nothing");
+    let done = ok(run(&store, &["gc"]));
+    assert!(done.contains("gc removed 2 unreachable object(s)"), "{done}");
+    assert_eq!(objects(&store).len(), before.len());
+    assert!(ok(run(&store, &["verify"])).contains("0 corrupt"));
+    let again = ok(run(&store, &["run", p]));
+    assert!(
+        executed(&again).is_empty(),
+        "everything the lock reaches survived gc:\n{again}"
+    );
+}
