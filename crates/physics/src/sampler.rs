@@ -240,7 +240,7 @@ impl Sampler {
                 }
             }
             fastexp::exp_in_place(&mut sc.a);
-            fastexp::exp_in_place(&mut sc.e);
+            fastexp::exp_in_place_auto(&mut sc.e);
             let p = f.len();
             sc.acc.clear();
             sc.acc.resize(p, [0.0; 4]);
