@@ -14,6 +14,8 @@ pub const QUANTITIES: &[(&str, &[u8], &str)] = &[
     ("m6_mean", &[6], "signed mean of m_6 over combinations"),
     ("gc4_abs", &[4], "mean |G_c^(4)| over combinations"),
     ("gc6_abs", &[6], "mean |G_c^(6)| over combinations"),
+    ("gc4_mean", &[4], "signed mean of G_c^(4) over combinations"),
+    ("gc6_mean", &[6], "signed mean of G_c^(6) over combinations"),
     ("u4_mean", &[4], "u_4 averaged over combinations (raw field)"),
     ("u4_abs", &[4], "mean |u_4| over combinations (raw field)"),
     (
@@ -24,11 +26,34 @@ pub const QUANTITIES: &[(&str, &[u8], &str)] = &[
     ("lambda_abs", &[4], "mean |lambda_HMS| = |DeltaG^(4)/(24 N_K)|"),
     ("u6_mean", &[4, 6], "u_6 averaged over combinations (raw field)"),
     ("u6_abs", &[4, 6], "mean |u_6| over combinations (raw field)"),
-    ("u4_canon_abs", &[4], "|u_4^phi| (canonical field)"),
-    ("u6_canon_abs", &[4, 6], "|u_6^phi| (canonical field)"),
+    (
+        "u4_canon_abs",
+        &[4],
+        "|u_4^phi| of the combination-averaged u_4 (canonical field)",
+    ),
+    (
+        "u6_canon_abs",
+        &[4, 6],
+        "|u_6^phi| of the combination-averaged u_6 (canonical field)",
+    ),
     ("u4_dimless", &[4], "ubar_4 (dimensionless)"),
     ("u6_dimless", &[4, 6], "ubar_6 (dimensionless)"),
 ];
+
+/// The signed quantity whose interval must exclude 0 at a sweep point for an absolute-value quantity to be
+/// above the noise there: mean |x| over combinations has a floor set by the noise, which would flatten any
+/// fitted slope.
+pub fn signed_companion(quantity: &str) -> Option<&'static str> {
+    Some(match quantity {
+        "m4_abs" => "m4_mean",
+        "m6_abs" | "m6_mean" => "m6_mean",
+        "gc4_abs" | "gc4_mean" => "gc4_mean",
+        "gc6_abs" | "gc6_mean" => "gc6_mean",
+        "u4_abs" | "u4_mean" | "u4_canon_abs" | "lambda_abs" => "u4_mean",
+        "u6_abs" | "u6_mean" | "u6_canon_abs" => "u6_mean",
+        _ => return None,
+    })
+}
 
 /// Position of a quantity in [`QUANTITIES`].
 pub fn q(name: &str) -> usize {
@@ -72,6 +97,8 @@ pub fn evaluate(p: &Point, g: &[f64]) -> (Vec<f64>, PerCombo) {
         .collect();
     out[q("gc4_abs")] = mean(dg4.iter().map(|x| x.abs()));
     out[q("gc6_abs")] = mean(gc6.iter().map(|x| x.abs()));
+    out[q("gc4_mean")] = mean(dg4.iter().copied());
+    out[q("gc6_mean")] = mean(gc6.iter().copied());
     let u4: Vec<f64> = dg4.iter().zip(&p.nk4).map(|(d, n)| -d / n).collect();
     let lambda: Vec<f64> = dg4.iter().zip(&p.nk4).map(|(d, n)| d / (24.0 * n)).collect();
     let u4bar = mean(u4.iter().copied());
@@ -93,10 +120,10 @@ pub fn evaluate(p: &Point, g: &[f64]) -> (Vec<f64>, PerCombo) {
         let u6bar = mean(u6v.iter().copied());
         out[q("u6_mean")] = u6bar;
         out[q("u6_abs")] = mean(u6v.iter().map(|x| x.abs()));
-        out[q("u6_canon_abs")] = p.scales.u6_canonical(out[q("u6_abs")]);
+        out[q("u6_canon_abs")] = p.scales.u6_canonical(u6bar).abs();
         out[q("u6_dimless")] = p.scales.u6_dimensionless(u6bar);
     }
-    out[q("u4_canon_abs")] = p.scales.u4_canonical(out[q("u4_abs")]);
+    out[q("u4_canon_abs")] = p.scales.u4_canonical(u4bar).abs();
     out[q("u4_dimless")] = p.scales.u4_dimensionless(u4bar);
     (out, PerCombo { u4, lambda, u6 })
 }

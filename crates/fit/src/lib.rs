@@ -143,15 +143,15 @@ pub fn specs(sweep: Sweep, d: usize, ranges: &[f64]) -> Vec<Spec> {
             ),
             spec(
                 "gc4_abs_vs_N",
-                "gc4_abs",
+                "gc4_mean",
                 Kind::Slope,
                 None,
                 Some(-1.0),
-                "G_c^(4) = kappa_4 is exactly 1/N",
+                "|G_c^(4)| averaged over combinations (signed, then |.|): kappa_4 is exactly 1/N",
             ),
             spec(
                 "gc6_abs_vs_N",
-                "gc6_abs",
+                "gc6_mean",
                 Kind::Slope,
                 None,
                 Some(-2.0),
@@ -159,7 +159,7 @@ pub fn specs(sweep: Sweep, d: usize, ranges: &[f64]) -> Vec<Spec> {
             ),
             spec(
                 "u4_abs_vs_N",
-                "u4_abs",
+                "u4_mean",
                 Kind::Slope,
                 None,
                 Some(-1.0),
@@ -167,7 +167,7 @@ pub fn specs(sweep: Sweep, d: usize, ranges: &[f64]) -> Vec<Spec> {
             ),
             spec(
                 "u6_abs_vs_N",
-                "u6_abs",
+                "u6_mean",
                 Kind::Slope,
                 None,
                 Some(-2.0),
@@ -230,7 +230,7 @@ pub fn specs(sweep: Sweep, d: usize, ranges: &[f64]) -> Vec<Spec> {
                 let tag = r.map_or("all".to_string(), |x| format!("le{x}"));
                 v.push(spec(
                     &format!("u4_raw_vs_sigma_w_{tag}"),
-                    "u4_abs",
+                    "u4_mean",
                     Kind::Slope,
                     r,
                     Some(df - 4.0),
@@ -246,7 +246,7 @@ pub fn specs(sweep: Sweep, d: usize, ranges: &[f64]) -> Vec<Spec> {
                 ));
                 v.push(spec(
                     &format!("u6_raw_vs_sigma_w_{tag}"),
-                    "u6_abs",
+                    "u6_mean",
                     Kind::Slope,
                     r,
                     Some(df - 6.0),
@@ -303,6 +303,8 @@ struct Setup {
     cutoffs: Vec<f64>,
     /// N_K of every 4-point row at each cutoff of a scan.
     nk_by_cutoff: Vec<Vec<f64>>,
+    /// [point][quantity]: the signed companion's 95% bootstrap interval excludes 0 (see `signed_companion`).
+    above_noise: Vec<Vec<bool>>,
 }
 
 impl Setup {
@@ -321,7 +323,8 @@ impl Setup {
             combos.push(c);
             if self.sweep == Sweep::Cutoff {
                 for nk in &self.nk_by_cutoff {
-                    let mut w = vec![f64::NAN; QUANTITIES.len()];
+                    // Every quantity at the default cutoff (the signed companions), lambda at this one.
+                    let mut w = v.clone();
                     w[q("lambda_abs")] = lambda_at(p, g, nk);
                     values.push(w);
                 }
@@ -332,8 +335,8 @@ impl Setup {
         Evaluation { values, combos }
     }
 
-    /// Whether the quantity at (virtual) point j is resolvable by the tail rule.
-    fn resolvable(&self, j: usize, quantity: &str) -> bool {
+    /// Whether the quantity at (virtual) point j passes the tail rule of the moments stage.
+    fn tail_ok(&self, j: usize, quantity: &str) -> bool {
         let p = if self.sweep == Sweep::Cutoff {
             &self.points[0]
         } else {
@@ -343,13 +346,26 @@ impl Setup {
         !orders.iter().any(|o| p.unresolvable.contains(o))
     }
 
-    /// Points used by a spec, and those excluded by the tail rule.
-    fn used(&self, s: &Spec) -> (Vec<usize>, Vec<usize>) {
+    /// Resolvable: passes the tail rule and stands above the noise.
+    fn resolvable(&self, j: usize, quantity: &str) -> bool {
+        self.tail_ok(j, quantity) && self.above_noise[j][q(quantity)]
+    }
+
+    /// Points used by a spec, and those excluded with the reason ("tail" or "noise").
+    fn used(&self, s: &Spec) -> (Vec<usize>, Vec<(usize, &'static str)>) {
         let xs = self.xs();
-        let in_range: Vec<usize> = (0..xs.len())
-            .filter(|&j| s.x_max.is_none_or(|m| xs[j] <= m))
-            .collect();
-        in_range.iter().partition(|&&j| self.resolvable(j, s.quantity))
+        let mut used = Vec::new();
+        let mut excluded = Vec::new();
+        for j in (0..xs.len()).filter(|&j| s.x_max.is_none_or(|m| xs[j] <= m)) {
+            if !self.tail_ok(j, s.quantity) {
+                excluded.push((j, "tail"));
+            } else if !self.above_noise[j][q(s.quantity)] {
+                excluded.push((j, "noise"));
+            } else {
+                used.push(j);
+            }
+        }
+        (used, excluded)
     }
 
     fn fit(&self, s: &Spec, values: &[Vec<f64>], used: &[usize]) -> Option<f64> {
@@ -429,11 +445,12 @@ pub fn run(args: &Args) -> Result<String> {
     } else {
         vec![]
     };
-    let setup = Setup {
+    let mut setup = Setup {
         points,
         sweep: args.sweep,
         cutoffs: args.cutoffs.clone(),
         nk_by_cutoff,
+        above_noise: vec![],
     };
     let d = setup.points[0].cfg.d();
     let specs = specs(args.sweep, d, &args.ranges);
@@ -467,6 +484,24 @@ pub fn run(args: &Args) -> Result<String> {
             .collect();
         reps.push(setup.evaluate(&gs).values);
     }
+    setup.above_noise = (0..est.values.len())
+        .map(|j| {
+            QUANTITIES
+                .iter()
+                .map(|(name, _, _)| match chain::signed_companion(name) {
+                    None => true,
+                    Some(c) => {
+                        let boot: Vec<f64> = reps.iter().map(|r| r[j][q(c)]).collect();
+                        match (quantile(&boot, 0.025), quantile(&boot, 0.975)) {
+                            (Some(lo), Some(hi)) => lo > 0.0 || hi < 0.0,
+                            _ => false,
+                        }
+                    }
+                })
+                .collect()
+        })
+        .collect();
+    let setup = setup;
 
     let staging = Staging::new(&args.out)?;
     let params = serde_json::json!({
@@ -508,9 +543,9 @@ pub fn run(args: &Args) -> Result<String> {
         f.excluded.push(
             excluded
                 .iter()
-                .map(|&j| format!("{}", xs[j]))
+                .map(|&(j, why)| format!("{} ({why})", xs[j]))
                 .collect::<Vec<_>>()
-                .join(","),
+                .join(", "),
         );
         f.note.push(s.note.clone());
     }
@@ -546,7 +581,8 @@ pub fn run(args: &Args) -> Result<String> {
         };
         for (k, (name, _, _)) in QUANTITIES.iter().enumerate() {
             let y = est.values[j][k];
-            if !y.is_finite() {
+            // A cutoff scan's virtual points carry the other quantities only as noise references.
+            if !y.is_finite() || (args.sweep == Sweep::Cutoff && *name != "lambda_abs") {
                 continue;
             }
             let boot: Vec<f64> = reps.iter().map(|r| r[j][k]).collect();

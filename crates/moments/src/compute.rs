@@ -247,7 +247,8 @@ pub fn summarise(acc: &BagMoments) -> Result<Moments> {
         let tail = TailStats::pooled(&pooled, slot);
         let hidden = bag_list.len() as f64 * n_nets as f64 * cfg.width() as f64;
         let budget = nnqft_physics::moments::lognormal_budget(cfg, combo, hidden);
-        let resolvable = tail.resolvable() && budget.is_none_or(|b| b >= nnqft_physics::moments::TAIL_SAFETY);
+        let resolvable =
+            tail.resolvable(*n) && budget.is_none_or(|b| b >= nnqft_physics::moments::TAIL_SAFETY);
         let delta_g = g_exp - g_free;
         rows.push(MomentRow {
             n: *n as u8,

@@ -52,7 +52,7 @@ fn unresolved(r: Option<&FitRow>, min_points: u64) -> Option<String> {
     };
     if r.n_used < min_points {
         return Some(format!(
-            "fewer than {min_points} sweep point(s) are resolvable by the tail diagnostic (excluded: {})",
+            "fewer than {min_points} sweep point(s) are resolvable (excluded by the tail diagnostic or the noise: {})",
             if r.excluded.is_empty() {
                 "none"
             } else {

@@ -213,7 +213,24 @@ fn fig(svg: &str, caption: &str) -> String {
 }
 
 fn pts(rows: &[&data::PointRow]) -> Vec<Pt> {
-    rows.iter().map(|p| (p.x, p.y, p.lo.zip(p.hi))).collect()
+    rows.iter()
+        .map(|p| {
+            (
+                p.x,
+                p.y.abs(),
+                p.lo.zip(p.hi).map(|(lo, hi)| abs_interval(lo, hi)),
+            )
+        })
+        .collect()
+}
+
+/// The interval of |x| given the interval [lo, hi] of x.
+fn abs_interval(lo: f64, hi: f64) -> (f64, f64) {
+    if lo <= 0.0 && hi >= 0.0 {
+        (0.0, lo.abs().max(hi.abs()))
+    } else {
+        (lo.abs().min(hi.abs()), lo.abs().max(hi.abs()))
+    }
 }
 
 /// Grey for estimates the tail rule marks unresolvable.
@@ -330,8 +347,12 @@ fn width_plots(f: &Fit) -> String {
         );
     }
     for (n, slope) in [(4, -1.0), (6, -2.0)] {
-        let rows = f.series(&format!("gc{n}_abs"));
-        let mut series = measured(&format!("mean |G_c^({n})| (95% bootstrap)"), 0, &rows);
+        let rows = f.series(&format!("gc{n}_mean"));
+        let mut series = measured(
+            &format!("|G_c^({n})| averaged over combinations (95% bootstrap)"),
+            0,
+            &rows,
+        );
         series.extend([
             s("exact", Style::Line, 3, exact_line(&rows)),
             s(
@@ -362,9 +383,13 @@ fn width_plots(f: &Fit) -> String {
         .filter(|c| c.n == 4)
         .filter_map(|c| c.u.map(|u| (c.x, u.abs(), None)))
         .collect();
-    let rows = f.series("u4_abs");
+    let rows = f.series("u4_mean");
     let mut series = vec![s("|u_4| per combination", Style::Points, 5, per)];
-    series.extend(measured("mean |u_4| (95% bootstrap)", 0, &rows));
+    series.extend(measured(
+        "|u_4| averaged over combinations (95% bootstrap)",
+        0,
+        &rows,
+    ));
     series.extend([
         s("exact", Style::Line, 3, exact_line(&rows)),
         s("slope -1", Style::Dashed, 1, slope_line(&rows, -1.0)),
@@ -394,7 +419,7 @@ fn sigma_plots(f: &Fit, flows: &[Flow]) -> String {
     for (q, label, unit) in [("u4", "u_4", "raw field"), ("u6", "u_6", "raw field")] {
         let mut series = Vec::new();
         for (i, (quantity, norm)) in [
-            (format!("{q}_abs"), "raw"),
+            (format!("{q}_mean"), "raw"),
             (format!("{q}_canon_abs"), "canonical"),
         ]
         .iter()
