@@ -58,12 +58,14 @@ pub struct Args {
 }
 
 /// Start of the flow.
-#[derive(Debug, Clone, Copy)]
+#[derive(Debug, Clone)]
 pub struct Start {
     pub d: f64,
     pub sigma_w: f64,
     pub u4: f64,
     pub u6: f64,
+    /// Couplings taken from a fit that marks them unresolvable (flagged in the artifact and the report).
+    pub unresolved: Vec<&'static str>,
 }
 
 struct FitPoints {
@@ -72,6 +74,7 @@ struct FitPoints {
     y: Vec<Option<f64>>,
     exact: Vec<Option<f64>>,
     sigma_w: Vec<Option<f64>>,
+    resolvable: Vec<bool>,
     sweep: String,
     d: f64,
     hash: String,
@@ -90,6 +93,7 @@ fn read_fit(dir: &std::path::Path) -> Result<FitPoints> {
         y: t.f64("y")?,
         exact: t.f64("exact")?,
         sigma_w: t.f64("sigma_w")?,
+        resolvable: t.bool("resolvable")?,
         sweep,
         d,
         hash: nnqft_store::content_hash(dir)?,
@@ -101,6 +105,11 @@ impl FitPoints {
         (0..self.quantity.len())
             .find(|&i| self.quantity[i] == quantity && self.x[i] == Some(x))
             .and_then(|i| self.y[i])
+    }
+    /// Whether the fit marks the quantity at x resolvable (tail rule and noise).
+    fn resolvable(&self, quantity: &str, x: f64) -> bool {
+        (0..self.quantity.len())
+            .any(|i| self.quantity[i] == quantity && self.x[i] == Some(x) && self.resolvable[i])
     }
     fn xs(&self) -> Vec<f64> {
         let mut v: Vec<f64> = self.x.iter().flatten().copied().collect();
@@ -116,6 +125,7 @@ fn start(args: &Args, fit: Option<&FitPoints>) -> Result<Start> {
         sigma_w: f64::NAN,
         u4: f64::NAN,
         u6: f64::NAN,
+        unresolved: vec![],
     };
     if let Some(f) = fit {
         let x = match args.at {
@@ -129,6 +139,11 @@ fn start(args: &Args, fit: Option<&FitPoints>) -> Result<Start> {
         s.sigma_w = f.sigma_w[i].context("sigma_w")?;
         s.u4 = f.value("u4_mean", x).unwrap_or(f64::NAN);
         s.u6 = f.value("u6_mean", x).unwrap_or(f64::NAN);
+        for (name, q) in [("u4", "u4_mean"), ("u6", "u6_mean")] {
+            if !f.resolvable(q, x) {
+                s.unresolved.push(name);
+            }
+        }
     }
     if let Some(v) = args.d {
         s.d = v;
@@ -138,9 +153,11 @@ fn start(args: &Args, fit: Option<&FitPoints>) -> Result<Start> {
     }
     if let Some(v) = args.u4 {
         s.u4 = v;
+        s.unresolved.retain(|n| *n != "u4");
     }
     if let Some(v) = args.u6 {
         s.u6 = v;
+        s.unresolved.retain(|n| *n != "u6");
     }
     for (name, v) in [("d", s.d), ("sigma_w", s.sigma_w), ("u4", s.u4), ("u6", s.u6)] {
         if !v.is_finite() {
@@ -196,6 +213,7 @@ pub fn run(args: &Args) -> Result<String> {
     let params = serde_json::json!({
         "d": s.d, "sigma_w": s.sigma_w, "u4": s.u4, "u6": s.u6, "k0": k0, "k_end_ratio": args.k_end_ratio,
         "rtol": args.rtol, "samples": args.samples, "at": args.at, "stop": tr.stop.describe(),
+        "unresolved_inputs": s.unresolved,
     });
     let inputs = fit.as_ref().map(|f| vec![f.hash.clone()]).unwrap_or_default();
     let meta = Meta::new(STAGE, params, inputs);

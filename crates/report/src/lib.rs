@@ -555,8 +555,9 @@ fn flow_section(fl: &Flow) -> String {
             &series,
         ),
         &format!(
-            "Trajectory from the measured couplings at k_0 = sqrt(2 sigma_W^2/d) toward the IR; ended: {}.",
-            fl.stop
+            "Trajectory from the measured couplings at k_0 = sqrt(2 sigma_W^2/d) toward the IR; ended: {}.{}",
+            fl.stop,
+            unresolved_note(fl)
         ),
     );
     h += "<table><tr><th>fixed point (ubar_2, ubar_4, ubar_6)</th><th>Gaussian</th><th>stability exponents</th></tr>";
@@ -669,4 +670,22 @@ pub fn html(
     }
     h += "</body></html>\n";
     h
+}
+
+/// A warning when the flow started from couplings the fit marks unresolvable.
+fn unresolved_note(fl: &Flow) -> String {
+    let names: Vec<&str> = fl.params["unresolved_inputs"]
+        .as_array()
+        .into_iter()
+        .flatten()
+        .filter_map(|v| v.as_str())
+        .collect();
+    if names.is_empty() {
+        String::new()
+    } else {
+        format!(
+            " Warning: the initial {} rest on estimates the tail rule or the noise marks unresolvable.",
+            names.join(" and ")
+        )
+    }
 }
