@@ -39,23 +39,35 @@ pub fn exp(x: f64) -> f64 {
     p * scale
 }
 
-/// Applies [`exp`] elementwise in place, four lanes at a time where the CPU has AVX2.
-pub fn exp_in_place(xs: &mut [f64]) {
+/// Runs `f` compiled for AVX2 where the CPU has it, else for the baseline target. `f` must do plain IEEE
+/// arithmetic (no FMA, no reassociation): AVX2 then rounds lane by lane exactly as SSE2 does, so both paths give
+/// bit-identical results and only their speed differs. Only a small closure is inlined into the AVX2 function
+/// (the two elementwise exponentials here are, as `objdump` shows); a larger body needs its own
+/// `#[target_feature]` function, as in `sampler::progression_sums`.
+#[inline(always)]
+pub fn with_avx2<R>(f: impl FnOnce() -> R) -> R {
     #[cfg(target_arch = "x86_64")]
     {
+        #[target_feature(enable = "avx2")]
+        fn avx2<R>(f: impl FnOnce() -> R) -> R {
+            f()
+        }
         if std::arch::is_x86_feature_detected!("avx2") {
-            // SAFETY: AVX2 support was just checked. The function does plain IEEE arithmetic (no FMA, no
-            // reassociation), which AVX2 rounds lane by lane exactly as SSE2 does: results are bit-identical.
+            // SAFETY: AVX2 support was just checked.
             #[allow(unsafe_code)]
-            unsafe {
-                exp_in_place_avx2(xs)
-            };
-            return;
+            return unsafe { avx2(f) };
         }
     }
-    for x in xs {
-        *x = exp(*x);
-    }
+    f()
+}
+
+/// Applies [`exp`] elementwise in place, four lanes at a time where the CPU has AVX2.
+pub fn exp_in_place(xs: &mut [f64]) {
+    with_avx2(|| {
+        for x in xs.iter_mut() {
+            *x = exp(*x);
+        }
+    })
 }
 
 /// Largest |x| for which [`exp_small`] is used: its degree-9 Taylor polynomial then errs by < 3e-19 relative.
@@ -83,36 +95,11 @@ pub fn exp_in_place_auto(xs: &mut [f64]) {
     if max > SMALL || max.is_nan() {
         return exp_in_place(xs);
     }
-    #[cfg(target_arch = "x86_64")]
-    {
-        if std::arch::is_x86_feature_detected!("avx2") {
-            // SAFETY: as in `exp_in_place`.
-            #[allow(unsafe_code)]
-            unsafe {
-                exp_small_in_place_avx2(xs)
-            };
-            return;
+    with_avx2(|| {
+        for x in xs.iter_mut() {
+            *x = exp_small(*x);
         }
-    }
-    for x in xs {
-        *x = exp_small(*x);
-    }
-}
-
-#[cfg(target_arch = "x86_64")]
-#[target_feature(enable = "avx2")]
-fn exp_small_in_place_avx2(xs: &mut [f64]) {
-    for x in xs {
-        *x = exp_small(*x);
-    }
-}
-
-#[cfg(target_arch = "x86_64")]
-#[target_feature(enable = "avx2")]
-fn exp_in_place_avx2(xs: &mut [f64]) {
-    for x in xs {
-        *x = exp(*x);
-    }
+    })
 }
 
 #[cfg(test)]

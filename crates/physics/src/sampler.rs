@@ -77,10 +77,12 @@ pub struct Scratch {
 /// acc[q][l] += sum over neurons i = l (mod 4) of v_i a_i e_i^q: four interleaved partial sums per point, in a
 /// fixed order, so the result is deterministic; AVX2 is used where present (lane-wise identical rounding).
 fn progression_sums(v: &[f64], a: &[f64], e: &[f64], acc: &mut [[f64; 4]]) {
+    // Not `fastexp::with_avx2`: a closure of this size is not inlined into the AVX2 function, so the loop
+    // would stay on the baseline target. A named `#[target_feature]` function does the job.
     #[cfg(target_arch = "x86_64")]
     {
         if std::arch::is_x86_feature_detected!("avx2") {
-            // SAFETY: AVX2 support was just checked; plain IEEE arithmetic, no FMA (see fastexp).
+            // SAFETY: AVX2 support was just checked; plain IEEE arithmetic, no FMA (see fastexp::with_avx2).
             #[allow(unsafe_code)]
             unsafe {
                 progression_sums_avx2(v, a, e, acc)
