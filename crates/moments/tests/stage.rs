@@ -60,29 +60,32 @@ fn check_exact(m: &Moments) -> usize {
     resolved
 }
 
-const ERF: &[&str] = &[
-    "--arch",
-    "erf",
-    "-N",
-    "2",
-    "--sigma-w",
-    "1.2",
-    "--sigma-b",
-    "0.3",
-    "--points=-1,-0.2,0.6,1",
-    "--n-bags",
-    "20",
-    "--n-nets",
-    "10000",
-    "--seed",
-    "1",
-];
+/// A light-tailed Erf ensemble (N = 2, four points) of `bags` bags of `nets` networks.
+fn erf(bags: &'static str, nets: &'static str) -> Vec<&'static str> {
+    vec![
+        "--arch",
+        "erf",
+        "-N",
+        "2",
+        "--sigma-w",
+        "1.2",
+        "--sigma-b",
+        "0.3",
+        "--points=-1,-0.2,0.6,1",
+        "--n-bags",
+        bags,
+        "--n-nets",
+        nets,
+        "--seed",
+        "1",
+    ]
+}
 
 #[test]
 fn connected_functions_match_exact_values_in_light_tailed_ensembles() {
     let dir = tempfile::tempdir().unwrap();
-    let erf = sample(dir.path(), "erf", ERF);
-    assert!(check_exact(&moments_ok(&[&erf], &dir.path().join("m_erf"))) > 10);
+    let erf_dir = sample(dir.path(), "erf", &erf("20", "10000"));
+    assert!(check_exact(&moments_ok(&[&erf_dir], &dir.path().join("m_erf"))) > 10);
     let gauss = sample(
         dir.path(),
         "gauss",
@@ -144,19 +147,7 @@ fn connected_functions_match_exact_values_in_light_tailed_ensembles() {
 #[test]
 fn shards_merge_exactly_and_per_bag_values_match_naive_sums() {
     let dir = tempfile::tempdir().unwrap();
-    let base: Vec<&str> = ERF
-        .iter()
-        .copied()
-        .map(|s| {
-            if s == "20" {
-                "4"
-            } else if s == "10000" {
-                "1500"
-            } else {
-                s
-            }
-        })
-        .collect();
+    let base: Vec<&str> = erf("4", "1500");
     let full = sample(dir.path(), "full", &base);
     let mut a = base.clone();
     a.extend(["--bags", "0..1"]);
@@ -264,19 +255,7 @@ fn heavy_tails_are_marked_unresolvable_where_the_exact_value_is_missed() {
 fn bad_inputs_are_refused_with_a_message_and_nothing_written() {
     let dir = tempfile::tempdir().unwrap();
     let d = dir.path();
-    let small: Vec<&str> = ERF
-        .iter()
-        .copied()
-        .map(|s| {
-            if s == "20" {
-                "3"
-            } else if s == "10000" {
-                "100"
-            } else {
-                s
-            }
-        })
-        .collect();
+    let small: Vec<&str> = erf("3", "100");
     let a = sample(d, "a", &small);
     let mut other = small.clone();
     other[3] = "3"; // width 3 instead of 2
