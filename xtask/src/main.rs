@@ -4,6 +4,7 @@ mod archive;
 mod identity;
 mod pipeline;
 mod run;
+mod slurm;
 mod store;
 
 use anyhow::{Context, Result, bail};
@@ -40,6 +41,31 @@ enum Cmd {
         /// Print the plan (cached / will run, and why) without running anything.
         #[arg(long)]
         dry_run: bool,
+        /// Where stages run: here (`local`), or as Slurm batch jobs (`slurm`; the store must be on a filesystem
+        /// every node sees).
+        #[arg(long, value_enum, default_value_t = Executor::Local)]
+        executor: Executor,
+        /// Slurm partition of every job (overrides the pipeline's [slurm] and per-stage settings).
+        #[arg(long, value_name = "NAME")]
+        partition: Option<String>,
+        /// Slurm time limit of every job, e.g. 02:00:00 (default: the pipeline's, else 01:00:00).
+        #[arg(long, value_name = "TIME")]
+        time: Option<String>,
+        /// CPUs per Slurm job (default: the pipeline's, else 2); stages use that many threads.
+        #[arg(long, value_name = "N")]
+        cpus: Option<u32>,
+        /// Memory per Slurm job, e.g. 8G (default: the pipeline's, else the cluster's).
+        #[arg(long, value_name = "SIZE")]
+        mem: Option<String>,
+    },
+    /// The body of one Slurm job (used by `run --executor slurm`; not for direct use).
+    #[command(hide = true)]
+    Job {
+        rundir: PathBuf,
+        #[arg(long, value_delimiter = ',', required = true)]
+        indices: Vec<usize>,
+        #[arg(long)]
+        array: bool,
     },
     /// For every stage instance: cached, or stale and why (parameter, input or binary changed).
     Status { name: String },
@@ -65,6 +91,12 @@ enum Cmd {
         #[arg(default_value = "all")]
         which: String,
     },
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
+enum Executor {
+    Local,
+    Slurm,
 }
 
 fn root() -> PathBuf {
@@ -146,21 +178,45 @@ fn real_main(cli: &Cli) -> Result<ExitCode> {
             jobs,
             force,
             dry_run,
+            executor,
+            partition,
+            time,
+            cpus,
+            mem,
         } => {
             let p = Pipeline::load(&pipeline_path(name))?;
+            let flags = pipeline::Resources {
+                partition: partition.clone(),
+                time: time.clone(),
+                cpus: *cpus,
+                mem: mem.clone(),
+            };
+            if *executor == Executor::Local && flags != pipeline::Resources::default() {
+                bail!("--partition, --time, --cpus and --mem apply to --executor slurm only");
+            }
+            if cpus == &Some(0) {
+                bail!("--cpus 0 is invalid: give at least 1");
+            }
             let bins = binaries(!dry_run)?;
             let _lock = if *dry_run { None } else { Some(store.lock()?) };
+            if !dry_run {
+                slurm::cancel_leftovers(&store);
+            }
             let t0 = std::time::Instant::now();
-            let report = run::run(
-                &p,
-                &store,
-                &bins,
-                &RunOpts {
-                    jobs: *jobs,
-                    force: force.clone(),
-                    dry_run: *dry_run,
-                },
-            )?;
+            let report = if *executor == Executor::Slurm && !dry_run {
+                slurm::run(&p, &store, &bins, force, &slurm::SlurmOpts { flags })?
+            } else {
+                run::run(
+                    &p,
+                    &store,
+                    &bins,
+                    &RunOpts {
+                        jobs: *jobs,
+                        force: force.clone(),
+                        dry_run: *dry_run,
+                    },
+                )?
+            };
             if !dry_run {
                 println!(
                     "{}: {} stage instances in {:.2} s",
@@ -178,6 +234,14 @@ fn real_main(cli: &Cli) -> Result<ExitCode> {
                     dir.join("checks.json").display()
                 );
             }
+            Ok(ExitCode::SUCCESS)
+        }
+        Cmd::Job {
+            rundir,
+            indices,
+            array,
+        } => {
+            slurm::job(&store, rundir, indices, *array)?;
             Ok(ExitCode::SUCCESS)
         }
         Cmd::Status { name } => {

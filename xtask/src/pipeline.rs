@@ -14,7 +14,20 @@
 //! stage = "fit"
 //! inputs = ["moments_width"]             # one instance reading every instance of the listed stages
 //! params = { sweep = "width" }
+//!
+//! [slurm]                                # defaults for `--executor slurm` (flags override them)
+//! partition = "short"; time = "02:00:00"; cpus = 2; mem = "4G"
+//!
+//! [stages.sample_big]
+//! stage = "sample"
+//! shards = 3                             # split each instance's bags into 3 shard instances
+//! slurm = { time = "08:00:00" }          # this stage's resources (override [slurm])
 //! ```
+//!
+//! A sample stage with `shards = K` becomes K instances per sweep point, each drawing a contiguous range of
+//! the bags (`bags = "a..b"`); a stage with `each = ` it reads all K shards as one input group, and the
+//! moments stage merges them exactly (per-bag sums). The split is part of the pipeline, not of the executor,
+//! so local and Slurm runs produce the same objects.
 
 use anyhow::{Result, anyhow, bail};
 use serde_json::Value;
@@ -41,6 +54,27 @@ pub const STAGES: &[(&str, &[&str])] = &[
     ("report", &["title", "strict"]),
 ];
 
+/// Slurm resources of a job (unset: the cluster's or xtask's default).
+#[derive(Debug, Clone, Default, PartialEq, serde::Serialize, serde::Deserialize)]
+pub struct Resources {
+    pub partition: Option<String>,
+    pub time: Option<String>,
+    pub cpus: Option<u32>,
+    pub mem: Option<String>,
+}
+
+impl Resources {
+    /// `self` where set, else `base`.
+    pub fn or(&self, base: &Resources) -> Resources {
+        Resources {
+            partition: self.partition.clone().or_else(|| base.partition.clone()),
+            time: self.time.clone().or_else(|| base.time.clone()),
+            cpus: self.cpus.or(base.cpus),
+            mem: self.mem.clone().or_else(|| base.mem.clone()),
+        }
+    }
+}
+
 /// One stage block of the file.
 #[derive(Debug, Clone)]
 pub struct StageDef {
@@ -50,10 +84,13 @@ pub struct StageDef {
     pub sweep: Vec<(String, Vec<Value>)>,
     pub each: Option<String>,
     pub inputs: Vec<String>,
+    /// Bag shards per sample instance (1: no split).
+    pub shards: u32,
+    pub slurm: Resources,
 }
 
 /// A concrete stage instance of the plan.
-#[derive(Debug, Clone)]
+#[derive(Debug, Clone, serde::Serialize, serde::Deserialize)]
 pub struct Instance {
     /// e.g. `sample_width[width=2]`.
     pub id: String,
@@ -62,6 +99,12 @@ pub struct Instance {
     pub params: BTreeMap<String, Value>,
     /// Indices of the instances whose outputs this one reads, in order.
     pub inputs: Vec<usize>,
+    /// The sweep part of the id (`[width=2]`), shared by the shards of one configuration.
+    pub label: String,
+    /// (shard index, shard count) of a sharded sample instance.
+    pub shard: Option<(u32, u32)>,
+    /// Slurm resources: the stage's, else the file's `[slurm]` defaults.
+    pub slurm: Resources,
 }
 
 #[derive(Debug, Clone)]
@@ -77,8 +120,12 @@ pub struct Pipeline {
 /// Line (1-based) where `needle` is assigned (`needle =`) after the header of stage `stage`, else where it
 /// first occurs, else the header's line.
 fn line_of(text: &str, stage: &str, needle: &str) -> usize {
-    let header = format!("[stages.{stage}]");
-    let start = text.find(&header).map(|s| s + header.len()).unwrap_or(0);
+    line_after(text, &format!("[stages.{stage}]"), needle)
+}
+
+/// Line (1-based) where `needle` is assigned after `header`, else where it first occurs, else the header's.
+fn line_after(text: &str, header: &str, needle: &str) -> usize {
+    let start = text.find(header).map(|s| s + header.len()).unwrap_or(0);
     let rest = &text[start..];
     let off = [format!("{needle} ="), format!("{needle}="), needle.to_string()]
         .iter()
@@ -113,13 +160,19 @@ impl Pipeline {
             anyhow!("{file}:{line}: syntax error: {}", e.message())
         })?;
         for key in doc.keys() {
-            if key != "stages" && key != "pipeline" {
+            if !["stages", "pipeline", "slurm"].contains(&key.as_str()) {
                 bail!(
-                    "{file}:{}: unknown top-level table [{key}] (expected [pipeline] and [stages.NAME])",
+                    "{file}:{}: unknown top-level table [{key}] (expected [pipeline], [slurm] and [stages.NAME])",
                     line_of(text, "", &format!("[{key}"))
                 );
             }
         }
+        let slurm_defaults = match doc.get("slurm") {
+            None => Resources::default(),
+            Some(v) => {
+                resources(v, &|k| line_after(text, "[slurm]", k)).map_err(|e| anyhow!("{file}:{e}"))?
+            }
+        };
         let stages_t = doc
             .get("stages")
             .and_then(|s| s.as_table())
@@ -131,9 +184,9 @@ impl Pipeline {
                 .as_table()
                 .ok_or_else(|| anyhow!("{file}:{}: stages.{sname} must be a table", line(sname)))?;
             for k in t.keys() {
-                if !["stage", "params", "sweep", "each", "inputs"].contains(&k.as_str()) {
+                if !["stage", "params", "sweep", "each", "inputs", "shards", "slurm"].contains(&k.as_str()) {
                     bail!(
-                        "{file}:{}: stage {sname}: unknown key '{k}' (expected stage, params, sweep, each, inputs)",
+                        "{file}:{}: stage {sname}: unknown key '{k}' (expected stage, params, sweep, each, inputs, shards, slurm)",
                         line(k)
                     );
                 }
@@ -226,6 +279,31 @@ impl Pipeline {
                     line(sname)
                 );
             }
+            let shards = match t.get("shards") {
+                None => 1,
+                Some(v) => {
+                    let k = v
+                        .as_integer()
+                        .filter(|&k| (1..=1_000_000).contains(&k))
+                        .ok_or_else(|| {
+                            anyhow!(
+                                "{file}:{}: stage {sname}: shards = {v} is invalid: give a whole number >= 1",
+                                line("shards")
+                            )
+                        })?;
+                    if kind != "sample" {
+                        bail!(
+                            "{file}:{}: stage {sname}: shards applies to sample stages only (this is a {kind} stage)",
+                            line("shards")
+                        );
+                    }
+                    k as u32
+                }
+            };
+            let slurm = match t.get("slurm") {
+                None => Resources::default(),
+                Some(v) => resources(v, &line).map_err(|e| anyhow!("{file}:{e}: stage {sname}"))?,
+            };
             stages.push(StageDef {
                 name: sname.clone(),
                 kind: kind.into(),
@@ -233,6 +311,8 @@ impl Pipeline {
                 sweep,
                 each,
                 inputs,
+                shards,
+                slurm,
             });
         }
         // References and cycles.
@@ -259,60 +339,79 @@ impl Pipeline {
                 cycle.join(" -> ")
             )
         })?;
-        // Expand instances.
+        // Expand instances. `groups[stage]` lists, per configuration, the instances holding it (its shards).
         let mut instances: Vec<Instance> = Vec::new();
-        let mut of_stage: HashMap<String, Vec<usize>> = HashMap::new();
+        let mut groups: HashMap<String, Vec<Vec<usize>>> = HashMap::new();
         for &si in &order {
             let s = &stages[si];
-            let mut ids = Vec::new();
+            let res = s.slurm.or(&slurm_defaults);
             let combos = cartesian(&s.sweep);
-            match &s.each {
-                Some(up) => {
-                    for &u in &of_stage[up.as_str()] {
-                        let label = instances[u]
-                            .id
-                            .split_once('[')
-                            .map(|(_, l)| format!("[{l}"))
-                            .unwrap_or_default();
-                        for c in &combos {
-                            let mut params = s.params.clone();
-                            params.extend(c.iter().cloned());
-                            let mut inputs = vec![u];
-                            for i in &s.inputs {
-                                inputs.extend(&of_stage[i.as_str()]);
-                            }
-                            ids.push(instances.len());
-                            instances.push(Instance {
-                                id: format!("{}{}{}", s.name, label, sweep_label(c)),
-                                stage: s.name.clone(),
-                                kind: s.kind.clone(),
-                                params,
-                                inputs,
-                            });
+            let extra: Vec<usize> = s
+                .inputs
+                .iter()
+                .flat_map(|i| groups[i.as_str()].iter().flatten().copied().collect::<Vec<_>>())
+                .collect();
+            // (label prefix, inputs) of each instance before sweeping.
+            let bases: Vec<(String, Vec<usize>)> = match &s.each {
+                Some(up) => groups[up.as_str()]
+                    .iter()
+                    .map(|g| {
+                        let mut inputs = g.clone();
+                        inputs.extend(&extra);
+                        (instances[g[0]].label.clone(), inputs)
+                    })
+                    .collect(),
+                None => vec![(String::new(), extra.clone())],
+            };
+            let mut out_groups = Vec::new();
+            for (prefix, inputs) in &bases {
+                for c in &combos {
+                    let mut params = s.params.clone();
+                    params.extend(c.iter().cloned());
+                    let label = format!("{prefix}{}", sweep_label(c));
+                    let mut group = Vec::new();
+                    let ranges = if s.shards > 1 {
+                        let n_bags = params.get("n_bags").and_then(|v| v.as_u64()).unwrap_or(0);
+                        if n_bags < s.shards as u64 {
+                            bail!(
+                                "{file}:{}: stage {}: shards = {} needs n_bags >= {} (n_bags = {n_bags})",
+                                line_of(text, &s.name, "shards"),
+                                s.name,
+                                s.shards,
+                                s.shards
+                            );
                         }
-                    }
-                }
-                None => {
-                    for c in &combos {
-                        let mut params = s.params.clone();
-                        params.extend(c.iter().cloned());
-                        let inputs: Vec<usize> = s
-                            .inputs
-                            .iter()
-                            .flat_map(|i| of_stage[i.as_str()].clone())
-                            .collect();
-                        ids.push(instances.len());
+                        (0..s.shards as u64)
+                            .map(|k| (k * n_bags / s.shards as u64, (k + 1) * n_bags / s.shards as u64))
+                            .map(Some)
+                            .collect()
+                    } else {
+                        vec![None]
+                    };
+                    for (k, r) in ranges.into_iter().enumerate() {
+                        let mut params = params.clone();
+                        let mut id = format!("{}{label}", s.name);
+                        let shard = r.map(|(a, b)| {
+                            params.insert("bags".into(), Value::String(format!("{a}..{b}")));
+                            id += &format!("[bags={a}..{b}]");
+                            (k as u32, s.shards)
+                        });
+                        group.push(instances.len());
                         instances.push(Instance {
-                            id: format!("{}{}", s.name, sweep_label(c)),
+                            id,
                             stage: s.name.clone(),
                             kind: s.kind.clone(),
                             params,
-                            inputs,
+                            inputs: inputs.clone(),
+                            label: label.clone(),
+                            shard,
+                            slurm: res.clone(),
                         });
                     }
+                    out_groups.push(group);
                 }
             }
-            of_stage.insert(s.name.clone(), ids);
+            groups.insert(s.name.clone(), out_groups);
         }
         Ok(Pipeline {
             name: name.into(),
@@ -336,6 +435,58 @@ impl Pipeline {
         }
         mark
     }
+}
+
+/// Parses a `slurm = { ... }` table; errors are "LINE: problem".
+fn resources(v: &toml::Value, line: &dyn Fn(&str) -> usize) -> Result<Resources, String> {
+    let t = v.as_table().ok_or_else(|| {
+        format!(
+            "{}: slurm must be a table (partition, time, cpus, mem)",
+            line("slurm")
+        )
+    })?;
+    let mut r = Resources::default();
+    for (k, v) in t {
+        let bad = |what: &str| format!("{}: slurm {k} = {v} is invalid: {what}", line(k));
+        match k.as_str() {
+            "partition" => r.partition = Some(v.as_str().ok_or_else(|| bad("give a partition name"))?.into()),
+            "time" => {
+                let s = v
+                    .as_str()
+                    .ok_or_else(|| bad("give a Slurm time limit such as \"02:00:00\""))?;
+                if s.is_empty() || !s.chars().all(|c| c.is_ascii_digit() || c == ':' || c == '-') {
+                    return Err(bad(
+                        "give a Slurm time limit such as \"02:00:00\" or \"1-00:00:00\"",
+                    ));
+                }
+                r.time = Some(s.into())
+            }
+            "cpus" => {
+                r.cpus = Some(
+                    v.as_integer()
+                        .filter(|&c| (1..=4096).contains(&c))
+                        .ok_or_else(|| bad("give a whole number of CPUs >= 1"))? as u32,
+                )
+            }
+            "mem" => {
+                let s = v
+                    .as_str()
+                    .ok_or_else(|| bad("give a memory size such as \"4G\""))?;
+                let digits = s.trim_end_matches(['K', 'M', 'G', 'T']);
+                if digits.is_empty() || !digits.chars().all(|c| c.is_ascii_digit()) {
+                    return Err(bad("give a memory size such as \"4G\" or \"500M\""));
+                }
+                r.mem = Some(s.into())
+            }
+            _ => {
+                return Err(format!(
+                    "{}: unknown slurm setting '{k}' (expected partition, time, cpus, mem)",
+                    line(k)
+                ));
+            }
+        }
+    }
+    Ok(r)
 }
 
 fn sweep_label(c: &[(String, Value)]) -> String {

@@ -14,7 +14,7 @@ use std::time::Instant;
 pub const SCHEME: &str = "nnqft-key-v1";
 
 /// Where the stage binaries are and what they are.
-#[derive(Debug, Clone)]
+#[derive(Debug, Clone, serde::Serialize, serde::Deserialize)]
 pub struct Binaries {
     pub dir: PathBuf,
     pub identity: BTreeMap<String, String>,
@@ -110,13 +110,7 @@ fn reasons(
 }
 
 /// Assesses every instance: cached or will run (and why), walking in topological order.
-pub fn assess(
-    p: &Pipeline,
-    store: &Store,
-    bins: &Binaries,
-    forced: &[bool],
-    run_info: Option<&str>,
-) -> Result<Vec<State>> {
+pub fn assess(p: &Pipeline, store: &Store, bins: &Binaries, forced: &[bool]) -> Result<Vec<State>> {
     let lock = store.read_lock(&p.name)?;
     let mut content: Vec<Option<String>> = vec![None; p.instances.len()];
     let mut out = Vec::new();
@@ -128,13 +122,7 @@ pub fn assess(
             .map(|&u| (p.instances[u].id.clone(), content[u].clone()))
             .collect();
         let state = if ins.iter().all(|(_, c)| c.is_some()) && !forced[i] {
-            let hashes: Vec<String> = ins.iter().map(|(_, c)| c.clone().expect("checked")).collect();
-            let extra: Vec<String> = if inst.kind == "report" {
-                run_info.map(|s| vec![s.to_string()]).unwrap_or_default()
-            } else {
-                vec![]
-            };
-            let key = stage_key(inst, identity, &hashes, &extra);
+            let (key, _) = key_of(&p.name, &p.instances, i, &content, bins);
             match store.key_content(&key).filter(|c| store.intact(c)) {
                 Some(c) => {
                     content[i] = Some(c.clone());
@@ -221,23 +209,120 @@ pub struct RunOpts {
     pub dry_run: bool,
 }
 
-enum Outcome {
+pub enum Outcome {
     Done { content: String, wall: f64 },
     Failed(String),
 }
 
-/// The run-info JSON handed to the report: every non-report instance with its recorded content and timing.
-fn run_info(p: &Pipeline, store: &Store) -> Result<String> {
-    let lock = store.read_lock(&p.name)?;
-    let stages: Vec<Value> = p
-        .instances
+/// Instances that `i` reads, directly or transitively (`i` excluded).
+fn upstream(instances: &[Instance], i: usize) -> Vec<bool> {
+    let mut mark = vec![false; instances.len()];
+    let mut todo = instances[i].inputs.clone();
+    while let Some(u) = todo.pop() {
+        if !mark[u] {
+            mark[u] = true;
+            todo.extend(&instances[u].inputs);
+        }
+    }
+    mark
+}
+
+/// The run summary handed to a report: every instance upstream of it, with parameters and content hash. A
+/// function of the pipeline and the contents only (no wall times, no paths), so the report's bytes do not
+/// depend on how or where the stages ran.
+pub fn run_info(name: &str, instances: &[Instance], i: usize, content: &[Option<String>]) -> String {
+    let up = upstream(instances, i);
+    let stages: Vec<Value> = instances
         .iter()
-        .filter(|i| i.kind != "report")
-        .filter_map(|i| lock.instances.get(&i.id).map(|e| serde_json::json!({"name": i.id, "params": e.params, "content": e.content, "wall_s": e.wall_s})))
+        .enumerate()
+        .filter(|&(j, s)| up[j] && s.kind != "report")
+        .map(|(j, s)| serde_json::json!({"name": s.id, "params": s.params, "content": content[j]}))
         .collect();
-    Ok(serde_json::to_string_pretty(
-        &serde_json::json!({"pipeline": p.name, "stages": stages}),
-    )?)
+    serde_json::to_string_pretty(&serde_json::json!({"pipeline": name, "stages": stages})).expect("json")
+}
+
+/// Stage key of instance `i` (its inputs' contents must be known) and, for a report, its run summary.
+pub fn key_of(
+    name: &str,
+    instances: &[Instance],
+    i: usize,
+    content: &[Option<String>],
+    bins: &Binaries,
+) -> (String, Option<String>) {
+    let inst = &instances[i];
+    let hashes: Vec<String> = inst
+        .inputs
+        .iter()
+        .map(|&u| content[u].clone().expect("inputs known"))
+        .collect();
+    let info = (inst.kind == "report").then(|| run_info(name, instances, i, content));
+    let extra: Vec<String> = info
+        .iter()
+        .map(|s| blake3::hash(s.as_bytes()).to_hex().to_string())
+        .collect();
+    (stage_key(inst, &bins.identity[&inst.kind], &hashes, &extra), info)
+}
+
+/// Runs one stage instance in `work` (which must exist) and publishes its output into the store. The same
+/// code path serves the local executor and a Slurm job.
+pub fn execute(
+    store: &Store,
+    bins: &Binaries,
+    pipeline: &str,
+    inst: &Instance,
+    inputs: &[(String, PathBuf)],
+    work: &Path,
+    info: Option<&str>,
+) -> Outcome {
+    let t0 = Instant::now();
+    let log = store
+        .root
+        .join("logs")
+        .join(pipeline)
+        .join(format!("{}.stderr", inst.id));
+    let res = (|| -> Result<Outcome> {
+        let info_path = match info {
+            Some(s) => {
+                let path = work.join("run-info.json");
+                std::fs::write(&path, s)?;
+                Some(path)
+            }
+            None => None,
+        };
+        let out = work.join("out");
+        let mut cmd = command(inst, bins, inputs, &out, work, info_path.as_deref())?;
+        let stderr_path = work.join("stderr.log");
+        let o = cmd
+            .stderr(std::fs::File::create(&stderr_path)?)
+            .stdout(std::process::Stdio::null())
+            .status()
+            .with_context(|| format!("starting {:?}", cmd.get_program()))?;
+        let wall = t0.elapsed().as_secs_f64();
+        if !o.success() {
+            let err = std::fs::read_to_string(&stderr_path).unwrap_or_default();
+            // Keep the log: tmp/ is cleaned at the start of the next run.
+            let stderr_path = if std::fs::create_dir_all(log.parent().expect("parent"))
+                .and_then(|_| std::fs::copy(&stderr_path, &log))
+                .is_ok()
+            {
+                log
+            } else {
+                stderr_path
+            };
+            let lines: Vec<&str> = err.lines().collect();
+            let tail = lines[lines.len().saturating_sub(20)..].join("\n");
+            return Ok(Outcome::Failed(format!(
+                "{} (stderr: {})\n{tail}",
+                o,
+                stderr_path.display()
+            )));
+        }
+        Ok(Outcome::Done {
+            content: store.publish(&out)?,
+            wall,
+        })
+    })();
+    res.unwrap_or_else(|e| Outcome::Failed(format!("{e:#}")))
 }
 
 pub fn forced_mask(p: &Pipeline, force: &[String]) -> Result<Vec<bool>> {
@@ -266,20 +351,25 @@ pub fn forced_mask(p: &Pipeline, force: &[String]) -> Result<Vec<bool>> {
     })
 }
 
+/// Prints the plan of `--dry-run`.
+pub fn print_plan(p: &Pipeline, store: &Store, bins: &Binaries, forced: &[bool]) -> Result<()> {
+    let states = assess(p, store, bins, forced)?;
+    println!("plan for {} ({} stage instances):", p.name, p.instances.len());
+    for (inst, st) in p.instances.iter().zip(&states) {
+        match st {
+            State::Cached(c) => println!("  cached  {}  ({})", inst.id, &c[..12]),
+            State::Run(r) => println!("  run     {}  ({})", inst.id, r.join("; ")),
+        }
+    }
+    Ok(())
+}
+
 /// Runs the pipeline; returns the content hash of the last report instance, if any.
 pub fn run(p: &Pipeline, store: &Store, bins: &Binaries, opts: &RunOpts) -> Result<Option<String>> {
     let forced = forced_mask(p, &opts.force)?;
     let n = p.instances.len();
     if opts.dry_run {
-        let extra = blake3::hash(run_info(p, store)?.as_bytes()).to_hex().to_string();
-        let states = assess(p, store, bins, &forced, Some(&extra))?;
-        println!("plan for {} ({} stage instances):", p.name, n);
-        for (inst, st) in p.instances.iter().zip(&states) {
-            match st {
-                State::Cached(c) => println!("  cached  {}  ({})", inst.id, &c[..12]),
-                State::Run(r) => println!("  run     {}  ({})", inst.id, r.join("; ")),
-            }
-        }
+        print_plan(p, store, bins, &forced)?;
         return Ok(None);
     }
     let mut lock = store.read_lock(&p.name)?;
@@ -319,22 +409,7 @@ pub fn run(p: &Pipeline, store: &Store, bins: &Binaries, opts: &RunOpts) -> Resu
                 }
                 started[i] = true;
                 progressed = true;
-                let hashes: Vec<String> = inst
-                    .inputs
-                    .iter()
-                    .map(|&u| content[u].clone().expect("ready"))
-                    .collect();
-                let info = if inst.kind == "report" {
-                    Some(run_info(p, store)?)
-                } else {
-                    None
-                };
-                let extra: Vec<String> = info
-                    .iter()
-                    .map(|s| blake3::hash(s.as_bytes()).to_hex().to_string())
-                    .collect();
-                let identity = bins.identity[&inst.kind].clone();
-                let key = stage_key(inst, &identity, &hashes, &extra);
+                let (key, info) = key_of(&p.name, &p.instances, i, &content, bins);
                 if !forced[i]
                     && let Some(c) = store.key_content(&key).filter(|c| store.intact(c))
                 {
@@ -348,84 +423,21 @@ pub fn run(p: &Pipeline, store: &Store, bins: &Binaries, opts: &RunOpts) -> Resu
                         .get(&inst.id)
                         .filter(|e| e.key == key)
                         .map_or(0.0, |e| e.wall_s);
-                    record(&mut lock, p, inst, &key, &c, &identity, &content, wall);
+                    record(&mut lock, p, i, &key, &c, bins, &content, wall);
                     content[i] = Some(c);
                     store.write_lock(&lock)?;
                     continue;
                 }
                 let work = store.tmp().join(format!("{i}-{}", &key[..16]));
                 std::fs::create_dir_all(&work)?;
-                let info_path = match &info {
-                    Some(s) => {
-                        let path = work.join("run-info.json");
-                        std::fs::write(&path, s)?;
-                        Some(path)
-                    }
-                    None => None,
-                };
-                let inputs: Vec<(String, PathBuf)> = inst
-                    .inputs
-                    .iter()
-                    .map(|&u| {
-                        (
-                            p.instances[u].kind.clone(),
-                            store.object(content[u].as_ref().expect("ready")),
-                        )
-                    })
-                    .collect();
-                let out = work.join("out");
-                let mut cmd = command(inst, bins, &inputs, &out, &work, info_path.as_deref())?;
+                let inputs = input_paths(store, &p.instances, i, &content);
                 println!("[{:>width$}/{n}] running {}", finished + running + 1, inst.id);
                 running += 1;
                 let tx = tx.clone();
-                let store = store.clone();
-                let log = store
-                    .root
-                    .join("logs")
-                    .join(&p.name)
-                    .join(format!("{}.stderr", inst.id));
+                let (store, bins, name, inst) = (store.clone(), bins.clone(), p.name.clone(), inst.clone());
                 std::thread::spawn(move || {
-                    let t0 = Instant::now();
-                    let res = (|| -> Result<Outcome> {
-                        let stderr_path = work.join("stderr.log");
-                        let o = cmd
-                            .stderr(std::fs::File::create(&stderr_path)?)
-                            .stdout(std::process::Stdio::null())
-                            .status()
-                            .with_context(|| format!("starting {:?}", cmd.get_program()))?;
-                        let wall = t0.elapsed().as_secs_f64();
-                        if !o.success() {
-                            let err = std::fs::read_to_string(&stderr_path).unwrap_or_default();
-                            // Keep the log: tmp/ is cleaned at the start of the next run.
-                            let stderr_path = if std::fs::create_dir_all(log.parent().expect("parent"))
-                                .and_then(|_| std::fs::copy(&stderr_path, &log))
-                                .is_ok()
-                            {
-                                log
-                            } else {
-                                stderr_path
-                            };
-                            let tail: Vec<&str> = err
-                                .lines()
-                                .rev()
-                                .take(20)
-                                .collect::<Vec<_>>()
-                                .into_iter()
-                                .rev()
-                                .collect();
-                            return Ok(Outcome::Failed(format!(
-                                "{} (stderr: {})\n{}",
-                                o,
-                                stderr_path.display(),
-                                tail.join("\n")
-                            )));
-                        }
-                        Ok(Outcome::Done {
-                            content: store.publish(&out)?,
-                            wall,
-                        })
-                    })();
-                    let _ = tx.send((i, key, res.unwrap_or_else(|e| Outcome::Failed(format!("{e:#}")))));
+                    let o = execute(&store, &bins, &name, &inst, &inputs, &work, info.as_deref());
+                    let _ = tx.send((i, key, o));
                 });
             }
         }
@@ -443,8 +455,7 @@ pub fn run(p: &Pipeline, store: &Store, bins: &Binaries, opts: &RunOpts) -> Resu
                 if inst.kind == "report" {
                     report_content = Some(c.clone());
                 }
-                let identity = bins.identity[&inst.kind].clone();
-                record(&mut lock, p, inst, &key, &c, &identity, &content, wall);
+                record(&mut lock, p, i, &key, &c, bins, &content, wall);
                 content[i] = Some(c);
                 store.write_lock(&lock)?;
             }
@@ -463,16 +474,38 @@ pub fn run(p: &Pipeline, store: &Store, bins: &Binaries, opts: &RunOpts) -> Resu
     Ok(report_content)
 }
 
-fn record(
+/// (input kind, object directory) of every input of `i`, whose contents must be known.
+pub fn input_paths(
+    store: &Store,
+    instances: &[Instance],
+    i: usize,
+    content: &[Option<String>],
+) -> Vec<(String, PathBuf)> {
+    instances[i]
+        .inputs
+        .iter()
+        .map(|&u| {
+            (
+                instances[u].kind.clone(),
+                store.object(content[u].as_ref().expect("ready")),
+            )
+        })
+        .collect()
+}
+
+#[allow(clippy::too_many_arguments)]
+pub fn record(
     lock: &mut crate::store::PipelineLock,
     p: &Pipeline,
-    inst: &Instance,
+    i: usize,
     key: &str,
     c: &str,
-    identity: &str,
+    bins: &Binaries,
     content: &[Option<String>],
     wall: f64,
 ) {
+    let inst = &p.instances[i];
+    let identity = &bins.identity[&inst.kind];
     lock.instances.insert(
         inst.id.clone(),
         LockEntry {
@@ -495,9 +528,7 @@ fn record(
 /// `status`: every instance cached or stale, and why.
 pub fn status(p: &Pipeline, store: &Store, bins: &Binaries) -> Result<bool> {
     let forced = vec![false; p.instances.len()];
-    let info = run_info(p, store)?;
-    let extra = blake3::hash(info.as_bytes()).to_hex().to_string();
-    let states = assess(p, store, bins, &forced, Some(&extra))?;
+    let states = assess(p, store, bins, &forced)?;
     let mut all = true;
     println!("status of {} ({} stage instances):", p.name, p.instances.len());
     for (inst, st) in p.instances.iter().zip(&states) {

@@ -49,7 +49,7 @@ pub struct StoreLock {
     _file: File,
 }
 
-fn write_atomic(path: &Path, bytes: &[u8]) -> Result<()> {
+pub fn write_atomic(path: &Path, bytes: &[u8]) -> Result<()> {
     let tmp = path.with_extension(format!("tmp-{}", std::process::id()));
     {
         let mut f = File::create(&tmp).with_context(|| format!("writing {}", tmp.display()))?;
@@ -195,8 +195,12 @@ impl Store {
         if dest.exists() {
             std::fs::remove_dir_all(out)?;
         } else {
-            std::fs::rename(out, &dest).with_context(|| format!("publishing {}", dest.display()))?;
-            File::open(self.root.join("objects"))?.sync_all()?;
+            match std::fs::rename(out, &dest) {
+                Ok(()) => File::open(self.root.join("objects"))?.sync_all()?,
+                // Another process (a concurrent Slurm job) published the same content first.
+                Err(_) if dest.is_dir() => std::fs::remove_dir_all(out)?,
+                Err(e) => return Err(e).with_context(|| format!("publishing {}", dest.display())),
+            }
         }
         self.verify_object(&content)?;
         Ok(content)

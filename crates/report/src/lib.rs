@@ -28,7 +28,7 @@ pub struct Args {
     /// Flow artifact directories.
     #[arg(long = "flow", value_name = "DIR")]
     pub flows: Vec<PathBuf>,
-    /// JSON run summary written by `cargo xtask run` (stages, parameters, hashes, wall times).
+    /// JSON run summary written by `cargo xtask run`: every upstream stage instance, its parameters and content hash.
     #[arg(long, value_name = "FILE")]
     pub run_info: Option<PathBuf>,
     /// Title of the report.
@@ -178,22 +178,18 @@ fn run_table_md(r: &serde_json::Value) -> String {
     let mut s = String::new();
     let _ = writeln!(
         s,
-        "pipeline: {}\n\n| stage instance | content | wall (s) |\n|---|---|---|",
+        "pipeline: {}\n\n| stage instance | content |\n|---|---|",
         r["pipeline"].as_str().unwrap_or("?")
     );
     for st in r["stages"].as_array().into_iter().flatten() {
         let _ = writeln!(
             s,
-            "| {} | {} | {} |",
+            "| {} | {} |",
             st["name"].as_str().unwrap_or("?"),
             st["content"]
                 .as_str()
                 .map(|h| &h[..h.len().min(16)])
                 .unwrap_or("?"),
-            st["wall_s"]
-                .as_f64()
-                .map(|w| format!("{w:.2}"))
-                .unwrap_or("?".into())
         );
     }
     s
@@ -622,21 +618,16 @@ pub fn html(
     if let Some(r) = run {
         let _ = writeln!(
             h,
-            "<p>pipeline <b>{}</b>, git {}</p><table><tr><th>stage instance</th><th>parameters</th><th>content hash</th><th>wall (s)</th></tr>",
+            "<p>pipeline <b>{}</b> (wall times are in the store's lock file and the run's output)</p><table><tr><th>stage instance</th><th>parameters</th><th>content hash</th></tr>",
             escape(r["pipeline"].as_str().unwrap_or("?")),
-            escape(r["git"].as_str().unwrap_or("?"))
         );
         for st in r["stages"].as_array().into_iter().flatten() {
             let _ = writeln!(
                 h,
-                "<tr><td>{}</td><td><small>{}</small></td><td><code>{}</code></td><td>{}</td></tr>",
+                "<tr><td>{}</td><td><small>{}</small></td><td><code>{}</code></td></tr>",
                 escape(st["name"].as_str().unwrap_or("?")),
                 escape(&st["params"].to_string()),
                 escape(st["content"].as_str().unwrap_or("?")),
-                st["wall_s"]
-                    .as_f64()
-                    .map(|w| format!("{w:.2}"))
-                    .unwrap_or("?".into())
             );
         }
         h += "</table>\n";

@@ -182,7 +182,7 @@ fn report_md_snapshot() {
         ids.contains(&("m6_two_term[gaussnet,sigma_W=1.0]", "not_resolvable")),
         "b straddles 0"
     );
-    let run = serde_json::json!({"pipeline": "synthetic", "stages": [{"name": "sample[width=2]", "content": "ab12cd34ef56ab12cd34", "wall_s": 1.25}]});
+    let run = serde_json::json!({"pipeline": "synthetic", "stages": [{"name": "sample[width=2]", "content": "ab12cd34ef56ab12cd34"}]});
     let md = markdown("nnqft report", &[fit], &[], Some(&run), &checks);
     let path = concat!(env!("CARGO_MANIFEST_DIR"), "/tests/snapshots/report.md");
     if std::env::var_os("UPDATE_SNAPSHOTS").is_some() {

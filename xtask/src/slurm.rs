@@ -1,0 +1,582 @@
+//! The Slurm executor: every stage instance that must run becomes a batch job (`sbatch --parsable`) with
+//! `--dependency=afterok:...` on the jobs of its inputs; the bag shards of one sample configuration go in one
+//! array job. Each job runs `xtask job`, which does exactly what the local executor does for one instance
+//! (compute the key from the inputs' content hashes, reuse a cached result, else run the stage's command line
+//! and publish into the store), so a pipeline run under Slurm yields the same keys and the same bytes.
+//!
+//! The store (and the binaries) must be on a filesystem that every node sees. The submitting xtask holds the
+//! store lock for the whole run, polls `squeue` and the jobs' result files, records results in the pipeline
+//! lock as they arrive, and on a failure cancels the failed job's dependants (`scancel`; jobs are also
+//! submitted with `--kill-on-invalid-dep=yes`). Finished work stays cached, so a re-run submits only what is
+//! missing.
+
+use crate::pipeline::{Instance, Pipeline, Resources};
+use crate::run::{self, Binaries, Outcome};
+use crate::store::{Store, write_atomic};
+use anyhow::{Context, Result, bail};
+use serde::{Deserialize, Serialize};
+use std::collections::{BTreeMap, BTreeSet};
+use std::path::{Path, PathBuf};
+use std::process::{Command, Stdio};
+use std::time::{Duration, Instant};
+
+/// What every job of one run reads: the instances, the binaries, what was already known.
+#[derive(Debug, Serialize, Deserialize)]
+struct Plan {
+    pipeline: String,
+    bins: Binaries,
+    instances: Vec<Instance>,
+    /// Content hashes known when the plan was made (cached instances).
+    known: Vec<Option<String>>,
+    forced: Vec<bool>,
+}
+
+/// What a finished job leaves in `RUNDIR/results/<index>.json`.
+#[derive(Debug, Serialize, Deserialize)]
+struct JobResult {
+    key: String,
+    content: String,
+    wall_s: f64,
+    /// The key was already in the store (the inputs came out as before): nothing ran.
+    cached: bool,
+}
+
+/// Resources used where neither flags nor the pipeline file say.
+pub fn builtin_resources() -> Resources {
+    Resources {
+        partition: None,
+        time: Some("01:00:00".into()),
+        cpus: Some(2),
+        mem: None,
+    }
+}
+
+/// Options of a Slurm run.
+#[derive(Debug, Clone, Default)]
+pub struct SlurmOpts {
+    /// Resources from the command line: override the pipeline file.
+    pub flags: Resources,
+}
+
+fn leftovers_file(store: &Store) -> PathBuf {
+    store.root.join("slurm-jobs.json")
+}
+
+/// Cancels the jobs of an earlier Slurm run whose xtask died (their run directory is about to be removed).
+pub fn cancel_leftovers(store: &Store) {
+    let f = leftovers_file(store);
+    if let Ok(b) = std::fs::read(&f) {
+        let ids: Vec<String> = serde_json::from_slice(&b).unwrap_or_default();
+        if !ids.is_empty() {
+            eprintln!(
+                "cancelling {} job(s) left by an interrupted Slurm run: {}",
+                ids.len(),
+                ids.join(" ")
+            );
+            let _ = Command::new("scancel").args(&ids).status();
+        }
+        let _ = std::fs::remove_file(f);
+    }
+}
+
+fn sh_quote(p: &Path) -> String {
+    format!("'{}'", p.display().to_string().replace('\'', r"'\''"))
+}
+
+/// One `sbatch` submission: one instance, or the bag shards of one configuration as an array.
+struct Job {
+    instances: Vec<usize>,
+    /// Slurm job id (of the array, for an array job).
+    id: String,
+}
+
+impl Job {
+    /// The job reference of the `k`-th instance of this job (`123` or `123_4`).
+    fn task(&self, k: usize) -> String {
+        if self.instances.len() > 1 {
+            format!("{}_{k}", self.id)
+        } else {
+            self.id.clone()
+        }
+    }
+}
+
+fn sbatch(args: &[String], script: &str) -> Result<String> {
+    let mut child = Command::new("sbatch")
+        .args(args)
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .context("running sbatch (is Slurm's client installed and SLURM_CONF set?)")?;
+    {
+        use std::io::Write;
+        child.stdin.take().expect("stdin").write_all(script.as_bytes())?;
+    }
+    let o = child.wait_with_output()?;
+    if !o.status.success() {
+        bail!(
+            "sbatch {} failed ({}): {}",
+            args.join(" "),
+            o.status,
+            String::from_utf8_lossy(&o.stderr).trim()
+        );
+    }
+    let out = String::from_utf8_lossy(&o.stdout);
+    let id = out.trim().split(';').next().unwrap_or("").to_string();
+    if id.is_empty() || !id.chars().all(|c| c.is_ascii_digit()) {
+        bail!("sbatch printed no job id (stdout: {:?})", out.trim());
+    }
+    Ok(id)
+}
+
+/// Job references (`123`, `123_4`) of this user's jobs that Slurm still lists, with their state.
+fn alive() -> Result<BTreeMap<String, String>> {
+    let o = Command::new("squeue")
+        .args(["-h", "-r", "--me", "-o", "%i|%T"])
+        .output()
+        .context("running squeue")?;
+    if !o.status.success() {
+        bail!(
+            "squeue failed ({}): {}",
+            o.status,
+            String::from_utf8_lossy(&o.stderr).trim()
+        );
+    }
+    Ok(String::from_utf8_lossy(&o.stdout)
+        .lines()
+        .filter_map(|l| l.split_once('|'))
+        .map(|(a, b)| (a.trim().to_string(), b.trim().to_string()))
+        .collect())
+}
+
+/// `JobState`, `Reason` and `ExitCode` of a finished job, as far as slurmctld still remembers it.
+fn final_state(job: &str) -> String {
+    let o = Command::new("scontrol").args(["show", "job", "-o", job]).output();
+    let text = match o {
+        Ok(o) if o.status.success() => String::from_utf8_lossy(&o.stdout).into_owned(),
+        _ => return "state unknown (slurmctld no longer lists the job)".into(),
+    };
+    let field = |name: &str| {
+        text.split_whitespace()
+            .find_map(|w| w.strip_prefix(&format!("{name}=")))
+            .unwrap_or("?")
+            .to_string()
+    };
+    format!(
+        "state {}, reason {}, exit code {}",
+        field("JobState"),
+        field("Reason"),
+        field("ExitCode")
+    )
+}
+
+fn tail(path: &Path, n: usize) -> String {
+    let t = std::fs::read_to_string(path).unwrap_or_default();
+    let lines: Vec<&str> = t.lines().collect();
+    lines[lines.len().saturating_sub(n)..].join("\n")
+}
+
+/// Runs the pipeline on Slurm; returns the content hash of the last report instance, if any.
+pub fn run(
+    p: &Pipeline,
+    store: &Store,
+    bins: &Binaries,
+    force: &[String],
+    opts: &SlurmOpts,
+) -> Result<Option<String>> {
+    let forced = run::forced_mask(p, force)?;
+    let n = p.instances.len();
+    let width = n.to_string().len();
+    let mut lock = store.read_lock(&p.name)?;
+    lock.pipeline = p.name.clone();
+    let mut content: Vec<Option<String>> = vec![None; n];
+    let mut report = None;
+    let mut finished = 0usize;
+    // What is cached now; everything else runs.
+    let mut to_run = vec![false; n];
+    for i in 0..n {
+        let inst = &p.instances[i];
+        if inst.inputs.iter().all(|&u| content[u].is_some()) && !forced[i] {
+            let (key, _) = run::key_of(&p.name, &p.instances, i, &content, bins);
+            if let Some(c) = store.key_content(&key).filter(|c| store.intact(c)) {
+                finished += 1;
+                println!("[{finished:>width$}/{n}] cached  {}", inst.id);
+                if inst.kind == "report" {
+                    report = Some(c.clone());
+                }
+                let wall = lock
+                    .instances
+                    .get(&inst.id)
+                    .filter(|e| e.key == key)
+                    .map_or(0.0, |e| e.wall_s);
+                run::record(&mut lock, p, i, &key, &c, bins, &content, wall);
+                content[i] = Some(c);
+                continue;
+            }
+        }
+        to_run[i] = true;
+    }
+    store.write_lock(&lock)?;
+    if !to_run.contains(&true) {
+        return Ok(report);
+    }
+
+    // The run directory, the plan, the job logs.
+    let store_root = std::fs::canonicalize(&store.root)?;
+    let rundir = store_root
+        .join("tmp")
+        .join(format!("slurm-{}", std::process::id()));
+    for d in ["results", "failed", "work"] {
+        std::fs::create_dir_all(rundir.join(d))?;
+    }
+    let logs = store_root.join("logs").join(&p.name).join("slurm");
+    std::fs::create_dir_all(&logs)?;
+    let mut plan_bins = bins.clone();
+    plan_bins.dir =
+        std::fs::canonicalize(&bins.dir).with_context(|| format!("stage binaries {}", bins.dir.display()))?;
+    let plan = Plan {
+        pipeline: p.name.clone(),
+        bins: plan_bins,
+        instances: p.instances.clone(),
+        known: content.clone(),
+        forced: forced.clone(),
+    };
+    write_atomic(&rundir.join("plan.json"), &serde_json::to_vec(&plan)?)?;
+    let xtask = std::env::current_exe().context("locating the xtask executable")?;
+
+    // Group into jobs: the to-run shards of one configuration form one array job.
+    let mut jobs: Vec<Job> = Vec::new();
+    let mut job_of: Vec<Option<usize>> = vec![None; n];
+    for i in 0..n {
+        if !to_run[i] {
+            continue;
+        }
+        let inst = &p.instances[i];
+        if let Some(j) = jobs.last_mut() {
+            let prev = &p.instances[*j.instances.last().expect("non-empty")];
+            if inst.shard.is_some()
+                && prev.shard.is_some()
+                && prev.stage == inst.stage
+                && prev.label == inst.label
+            {
+                j.instances.push(i);
+                job_of[i] = Some(jobs.len() - 1);
+                continue;
+            }
+        }
+        jobs.push(Job {
+            instances: vec![i],
+            id: String::new(),
+        });
+        job_of[i] = Some(jobs.len() - 1);
+    }
+
+    // Submit in topological order, each job after the jobs of its inputs.
+    let builtin = builtin_resources();
+    let mut submitted: Vec<String> = Vec::new();
+    for jn in 0..jobs.len() {
+        let first = &p.instances[jobs[jn].instances[0]];
+        let res = opts.flags.or(&first.slurm).or(&builtin);
+        let deps: BTreeSet<String> = jobs[jn]
+            .instances
+            .iter()
+            .flat_map(|&i| p.instances[i].inputs.iter().filter_map(|&u| job_of[u]))
+            .map(|j| jobs[j].id.clone())
+            .collect();
+        let array = jobs[jn].instances.len() > 1;
+        let pattern = if array { "%A_%a" } else { "%j" };
+        let mut args = vec![
+            "--parsable".to_string(),
+            format!("--job-name=nnqft-{}-{}", p.name, first.stage),
+            format!("--output={}/{pattern}.out", logs.display()),
+            format!("--error={}/{pattern}.err", logs.display()),
+            format!("--cpus-per-task={}", res.cpus.unwrap_or(1)),
+        ];
+        if let Some(t) = &res.time {
+            args.push(format!("--time={t}"));
+        }
+        if let Some(part) = &res.partition {
+            args.push(format!("--partition={part}"));
+        }
+        if let Some(m) = &res.mem {
+            args.push(format!("--mem={m}"));
+        }
+        if !deps.is_empty() {
+            args.push(format!(
+                "--dependency=afterok:{}",
+                deps.into_iter().collect::<Vec<_>>().join(":")
+            ));
+            args.push("--kill-on-invalid-dep=yes".into());
+        }
+        if array {
+            args.push(format!("--array=0-{}", jobs[jn].instances.len() - 1));
+        }
+        let indices: Vec<String> = jobs[jn].instances.iter().map(|i| i.to_string()).collect();
+        let script = format!(
+            "#!/bin/sh\n# nnqft: {} ({})\nexport RAYON_NUM_THREADS=\"${{SLURM_CPUS_PER_TASK:-1}}\"\nexec {} --store {} job {} --indices {}{}\n",
+            first.id,
+            p.name,
+            sh_quote(&xtask),
+            sh_quote(&store_root),
+            sh_quote(&rundir),
+            indices.join(","),
+            if array { " --array" } else { "" }
+        );
+        let id = sbatch(&args, &script).with_context(|| format!("submitting {}", first.id))?;
+        jobs[jn].id = id;
+        submitted.push(jobs[jn].id.clone());
+        write_atomic(&leftovers_file(store), &serde_json::to_vec(&submitted)?)?;
+        for (k, &i) in jobs[jn].instances.iter().enumerate() {
+            println!(
+                "[{:>width$}/{n}] submitted {} (job {})",
+                finished,
+                p.instances[i].id,
+                jobs[jn].task(k)
+            );
+        }
+    }
+
+    // Wait: results and failures arrive as files; squeue says which jobs are still alive.
+    let poll = Duration::from_millis(
+        std::env::var("NNQFT_SLURM_POLL_MS")
+            .ok()
+            .and_then(|s| s.parse().ok())
+            .unwrap_or(1000),
+    );
+    let grace = Duration::from_secs(10);
+    let job_ref = |i: usize| {
+        let j = &jobs[job_of[i].expect("submitted")];
+        j.task(j.instances.iter().position(|&x| x == i).expect("member"))
+    };
+    let err_file = |i: usize| {
+        let r = job_ref(i);
+        logs.join(format!("{r}.err"))
+    };
+    let mut pending: BTreeSet<usize> = (0..n).filter(|&i| to_run[i]).collect();
+    let mut vanished: BTreeMap<usize, Instant> = BTreeMap::new();
+    let mut n_failed = 0usize;
+    let mut last_states = String::new();
+    while !pending.is_empty() {
+        std::thread::sleep(poll);
+        let live = alive()?;
+        let mut failures: Vec<(usize, String)> = Vec::new();
+        for &i in pending.clone().iter() {
+            let inst = &p.instances[i];
+            let rfile = rundir.join("results").join(format!("{i}.json"));
+            if let Ok(b) = std::fs::read(&rfile) {
+                let r: JobResult = serde_json::from_slice(&b)
+                    .with_context(|| format!("{}: malformed job result", rfile.display()))?;
+                pending.remove(&i);
+                finished += 1;
+                if r.cached {
+                    println!(
+                        "[{finished:>width$}/{n}] cached  {} (job {})",
+                        inst.id,
+                        job_ref(i)
+                    );
+                } else {
+                    println!(
+                        "[{finished:>width$}/{n}] done    {} ({:.2} s, job {})",
+                        inst.id,
+                        r.wall_s,
+                        job_ref(i)
+                    );
+                }
+                if inst.kind == "report" {
+                    report = Some(r.content.clone());
+                }
+                let wall = if r.cached {
+                    lock.instances.get(&inst.id).map_or(0.0, |e| e.wall_s)
+                } else {
+                    r.wall_s
+                };
+                run::record(&mut lock, p, i, &r.key, &r.content, bins, &content, wall);
+                content[i] = Some(r.content);
+                store.write_lock(&lock)?;
+                continue;
+            }
+            let ffile = rundir.join("failed").join(format!("{i}.txt"));
+            if let Ok(msg) = std::fs::read_to_string(&ffile) {
+                failures.push((i, msg));
+                continue;
+            }
+            if live.contains_key(&job_ref(i)) {
+                vanished.remove(&i);
+                continue;
+            }
+            // Not listed and no result yet: allow the shared filesystem a moment, then call it failed.
+            let since = *vanished.entry(i).or_insert_with(Instant::now);
+            if since.elapsed() >= grace {
+                let t = tail(&err_file(i), 20);
+                failures.push((
+                    i,
+                    format!(
+                        "the job ended without a result ({})\n{t}",
+                        final_state(&job_ref(i))
+                    ),
+                ));
+            }
+        }
+        for (i, msg) in failures {
+            if !pending.remove(&i) {
+                continue;
+            }
+            finished += 1;
+            n_failed += 1;
+            let inst = &p.instances[i];
+            eprintln!(
+                "[{finished:>width$}/{n}] FAILED  {} (stage {}, job {}, stderr: {}): {}",
+                inst.id,
+                inst.stage,
+                job_ref(i),
+                err_file(i).display(),
+                msg.trim_end()
+            );
+            // Cancel every pending dependant.
+            let down = p.downstream(&[i]);
+            let victims: Vec<usize> = pending.iter().copied().filter(|&d| down[d]).collect();
+            if !victims.is_empty() {
+                let refs: Vec<String> = victims.iter().map(|&d| job_ref(d)).collect();
+                let _ = Command::new("scancel").args(&refs).status();
+                for d in victims {
+                    pending.remove(&d);
+                    finished += 1;
+                    n_failed += 1;
+                    println!(
+                        "[{finished:>width$}/{n}] cancelled {} (job {}): input {} failed",
+                        p.instances[d].id,
+                        job_ref(d),
+                        inst.id
+                    );
+                }
+            }
+        }
+        // A line when the queue changes, so a long wait shows what Slurm is doing.
+        let states: BTreeMap<&str, usize> =
+            pending
+                .iter()
+                .filter_map(|&i| live.get(&job_ref(i)))
+                .fold(BTreeMap::new(), |mut m, s| {
+                    *m.entry(s.as_str()).or_insert(0) += 1;
+                    m
+                });
+        let line = states
+            .iter()
+            .map(|(s, c)| format!("{c} {}", s.to_lowercase()))
+            .collect::<Vec<_>>()
+            .join(", ");
+        if !line.is_empty() && line != last_states {
+            println!("[{finished:>width$}/{n}] slurm: {line}");
+            last_states = line;
+        }
+    }
+    let _ = std::fs::remove_file(leftovers_file(store));
+    if n_failed > 0 {
+        bail!(
+            "{n_failed} stage instance(s) failed or were cancelled; finished work is cached (fix the cause and re-run: only the missing work is submitted); job logs: {}",
+            logs.display()
+        );
+    }
+    Ok(report)
+}
+
+/// `xtask job`: the body of one Slurm job (one stage instance; `--array` picks it by SLURM_ARRAY_TASK_ID).
+pub fn job(store: &Store, rundir: &Path, indices: &[usize], array: bool) -> Result<()> {
+    let k = if array {
+        std::env::var("SLURM_ARRAY_TASK_ID")
+            .context("--array: SLURM_ARRAY_TASK_ID is not set")?
+            .parse::<usize>()
+            .context("SLURM_ARRAY_TASK_ID is not a number")?
+    } else {
+        0
+    };
+    let &i = indices
+        .get(k)
+        .with_context(|| format!("task {k} out of range of --indices ({} given)", indices.len()))?;
+    let plan_path = rundir.join("plan.json");
+    let plan: Plan = serde_json::from_slice(
+        &std::fs::read(&plan_path).with_context(|| format!("reading {}", plan_path.display()))?,
+    )
+    .with_context(|| format!("{}: malformed plan", plan_path.display()))?;
+    let inst = plan
+        .instances
+        .get(i)
+        .with_context(|| format!("instance {i} is not in {}", plan_path.display()))?;
+    let failed_file = rundir.join("failed").join(format!("{i}.txt"));
+    let res = (|| -> Result<JobResult> {
+        let mut content = plan.known.clone();
+        for (j, c) in content.iter_mut().enumerate() {
+            if c.is_none()
+                && let Ok(b) = std::fs::read(rundir.join("results").join(format!("{j}.json")))
+            {
+                let r: JobResult = serde_json::from_slice(&b)?;
+                *c = Some(r.content);
+            }
+        }
+        if let Some(&u) = inst.inputs.iter().find(|&&u| content[u].is_none()) {
+            bail!(
+                "input {} has no result in {} (its job did not finish)",
+                plan.instances[u].id,
+                rundir.display()
+            );
+        }
+        let (key, info) = run::key_of(&plan.pipeline, &plan.instances, i, &content, &plan.bins);
+        if !plan.forced[i]
+            && let Some(c) = store.key_content(&key).filter(|c| store.intact(c))
+        {
+            return Ok(JobResult {
+                key,
+                content: c,
+                wall_s: 0.0,
+                cached: true,
+            });
+        }
+        let work = rundir.join("work").join(i.to_string());
+        if work.exists() {
+            std::fs::remove_dir_all(&work)?; // a requeued job starts over
+        }
+        std::fs::create_dir_all(&work)?;
+        let inputs = run::input_paths(store, &plan.instances, i, &content);
+        match run::execute(
+            store,
+            &plan.bins,
+            &plan.pipeline,
+            inst,
+            &inputs,
+            &work,
+            info.as_deref(),
+        ) {
+            Outcome::Done { content: c, wall } => {
+                store.set_key(&key, &c)?;
+                Ok(JobResult {
+                    key,
+                    content: c,
+                    wall_s: wall,
+                    cached: false,
+                })
+            }
+            Outcome::Failed(msg) => bail!("{msg}"),
+        }
+    })();
+    match res {
+        Ok(r) => {
+            write_atomic(
+                &rundir.join("results").join(format!("{i}.json")),
+                &serde_json::to_vec(&r)?,
+            )?;
+            eprintln!(
+                "{}: {} ({})",
+                inst.id,
+                if r.cached { "cached" } else { "done" },
+                r.content
+            );
+            Ok(())
+        }
+        Err(e) => {
+            let msg = format!("{e:#}");
+            let _ = write_atomic(&failed_file, msg.as_bytes());
+            bail!("{}: {msg}", inst.id)
+        }
+    }
+}
