@@ -88,11 +88,15 @@ pub fn exp_small(x: f64) -> f64 {
     p * x + 1.0
 }
 
+/// Whether every |x| <= [`SMALL`] (a NaN is not small). Branch-free, so it vectorises.
+pub fn all_small(xs: &[f64]) -> bool {
+    xs.iter().fold(true, |ok, x| ok & (x.abs() <= SMALL))
+}
+
 /// Like [`exp_in_place`], choosing the cheaper [`exp_small`] when every |x| <= [`SMALL`] (the exponent steps of
 /// closely spaced points). The choice depends only on the data, so results stay deterministic.
 pub fn exp_in_place_auto(xs: &mut [f64]) {
-    let max = xs.iter().fold(0.0f64, |m, x| m.max(x.abs()));
-    if max > SMALL || max.is_nan() {
+    if !all_small(xs) {
         return exp_in_place(xs);
     }
     with_avx2(|| {

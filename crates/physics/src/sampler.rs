@@ -59,6 +59,8 @@ pub struct Sampler {
     s: Vec<f64>,
     /// Some((x_0, delta)) when the points are an arithmetic progression.
     progression: Option<(Vec<f64>, Vec<f64>)>,
+    /// exp(s_0 - s_p) for every point p (the progression path's per-point factors).
+    shift: Vec<f64>,
     normal: Ziggurat,
 }
 
@@ -102,14 +104,37 @@ fn progression_sums_avx2(v: &[f64], a: &[f64], e: &[f64], acc: &mut [[f64; 4]]) 
 #[inline(always)]
 fn progression_sums_body(v: &[f64], a: &[f64], e: &[f64], acc: &mut [[f64; 4]]) {
     let width = v.len().min(a.len()).min(e.len());
-    let chunks = width / 4;
-    for c in 0..chunks {
-        let base = 4 * c;
+    // Two chunks of four neurons per step: their power chains t *= e are independent, so they overlap instead
+    // of waiting on each other's multiply latency; the additions into acc keep the order chunk by chunk, so the
+    // sums are the same bits as one chunk at a time.
+    let pairs = width / 8;
+    for c in 0..pairs {
+        let base = 8 * c;
+        let mut t = [0.0f64; 8];
+        let mut ee = [0.0f64; 8];
+        for l in 0..8 {
+            t[l] = v[base + l] * a[base + l];
+            ee[l] = e[base + l];
+        }
+        for accq in acc.iter_mut() {
+            for l in 0..4 {
+                accq[l] += t[l];
+            }
+            for l in 0..4 {
+                accq[l] += t[4 + l];
+            }
+            for l in 0..8 {
+                t[l] *= ee[l];
+            }
+        }
+    }
+    let mut done = 8 * pairs;
+    if width - done >= 4 {
         let mut t = [0.0f64; 4];
         let mut ee = [0.0f64; 4];
         for l in 0..4 {
-            t[l] = v[base + l] * a[base + l];
-            ee[l] = e[base + l];
+            t[l] = v[done + l] * a[done + l];
+            ee[l] = e[done + l];
         }
         for accq in acc.iter_mut() {
             for l in 0..4 {
@@ -117,8 +142,9 @@ fn progression_sums_body(v: &[f64], a: &[f64], e: &[f64], acc: &mut [[f64; 4]]) 
                 t[l] *= ee[l];
             }
         }
+        done += 4;
     }
-    for i in 4 * chunks..width {
+    for i in done..width {
         let mut t = v[i] * a[i];
         for accq in acc.iter_mut() {
             accq[0] += t;
@@ -148,9 +174,11 @@ impl Sampler {
         } else {
             None
         };
+        let shift = s.iter().map(|sp| fastexp::exp(s[0] - sp)).collect();
         Sampler {
             cfg: cfg.clone(),
             id: config_id(cfg),
+            shift,
             s,
             progression,
             normal: Ziggurat::new(),
@@ -172,12 +200,107 @@ impl Sampler {
         let p = self.cfg.n_points();
         assert_eq!(out.len(), p * n, "output buffer must hold P * n values");
         let mut rng = Xoshiro256PlusPlus::from_seed(stream_seed(&self.id, seed, bag, block));
+        #[cfg(target_arch = "x86_64")]
+        if self.cfg.d() == 1 && self.progression.is_some() && std::arch::is_x86_feature_detected!("avx2") {
+            // SAFETY: AVX2 support was just checked; plain IEEE arithmetic, no FMA (see fastexp::with_avx2).
+            #[allow(unsafe_code)]
+            unsafe {
+                self.block_fused_avx2(&mut rng, n, out, scratch)
+            };
+            return;
+        }
+        self.block_two_pass(&mut rng, n, out, scratch)
+    }
+
+    /// [`Sampler::block`] as draw-all-then-evaluate, per network.
+    fn block_two_pass(&self, rng: &mut Xoshiro256PlusPlus, n: usize, out: &mut [f64], scratch: &mut Scratch) {
+        let p = self.cfg.n_points();
         let mut f = vec![0.0; p];
         for k in 0..n {
-            let b1 = self.draw(&mut rng, scratch);
+            let b1 = self.draw(rng, scratch);
             self.evaluate(scratch, b1, &mut f);
             for (q, fq) in f.iter().enumerate() {
                 out[q * n + k] = *fq;
+            }
+        }
+    }
+
+    /// The d = 1 progression path with the draws of W1 fused into the power sums (AVX2): each group of four
+    /// neurons draws its W1 and adds its six powers, so the generator's scalar work and the vector arithmetic
+    /// overlap. Same draws, same operations in the same order as
+    /// [`Sampler::draw`] + [`Sampler::evaluate`], so the outputs are the same bits as that path's.
+    #[cfg(target_arch = "x86_64")]
+    #[target_feature(enable = "avx2")]
+    fn block_fused_avx2(&self, rng: &mut Xoshiro256PlusPlus, n: usize, out: &mut [f64], sc: &mut Scratch) {
+        let p = self.cfg.n_points();
+        let width = self.cfg.width() as usize;
+        let (sw, sb) = (self.cfg.sigma_w(), self.cfg.sigma_b());
+        let (w_scale, v_scale) = (sw, sw / (width as f64).sqrt()); // d = 1
+        let (x0, dx) = match &self.progression {
+            Some((x0, delta)) => (x0[0], delta[0]),
+            None => unreachable!("the fused path needs the progression"),
+        };
+        let s0 = self.s[0];
+        let z = &self.normal;
+        sc.w.resize(width, 0.0);
+        sc.b0.resize(width, 0.0);
+        sc.a.resize(width, 0.0);
+        sc.e.resize(width, 0.0);
+        let mut sums = vec![[0.0f64; 4]; p];
+        for k in 0..n {
+            // b1, W0, b0 exactly as `draw` makes them; W1 comes group by group below.
+            let b1 = if sb > 0.0 { sb * z.sample(rng) } else { 0.0 };
+            for x in sc.w.iter_mut() {
+                *x = w_scale * z.sample(rng);
+            }
+            if sb > 0.0 {
+                for x in sc.b0.iter_mut() {
+                    *x = sb * z.sample(rng);
+                }
+            } else {
+                sc.b0.fill(0.0);
+            }
+            for (((a, e), w), b0) in sc.a.iter_mut().zip(sc.e.iter_mut()).zip(&sc.w).zip(&sc.b0) {
+                *a = b0 - s0 + w * x0;
+                *e = w * dx;
+            }
+            // The exponentials in their own vectorised loops (interleaved with the draws they compete for the
+            // floating-point ports and come out slower), then W1 drawn group by group into the power sums.
+            fastexp::exp_in_place(&mut sc.a);
+            fastexp::exp_in_place_auto(&mut sc.e);
+            for a in sums.iter_mut() {
+                *a = [0.0; 4];
+            }
+            let chunks = width / 4;
+            for c in 0..chunks {
+                let base = 4 * c;
+                let mut t = [0.0f64; 4];
+                for tl in t.iter_mut() {
+                    *tl = v_scale * z.sample(rng);
+                }
+                let mut ee = [0.0f64; 4];
+                for l in 0..4 {
+                    t[l] *= sc.a[base + l];
+                    ee[l] = sc.e[base + l];
+                }
+                for s in sums.iter_mut() {
+                    for l in 0..4 {
+                        s[l] += t[l];
+                        t[l] *= ee[l];
+                    }
+                }
+            }
+            for i in 4 * chunks..width {
+                let mut t = v_scale * z.sample(rng) * sc.a[i];
+                let ei = sc.e[i];
+                for s in sums.iter_mut() {
+                    s[0] += t;
+                    t *= ei;
+                }
+            }
+            for q in 0..p {
+                let sum = (sums[q][0] + sums[q][1]) + (sums[q][2] + sums[q][3]);
+                out[q * n + k] = b1 + sum * self.shift[q];
             }
         }
     }
@@ -250,7 +373,7 @@ impl Sampler {
             let acc = &sc.acc;
             for q in 0..p {
                 let sum = (acc[q][0] + acc[q][1]) + (acc[q][2] + acc[q][3]);
-                f[q] = b1 + sum * fastexp::exp(self.s[0] - self.s[q]);
+                f[q] = b1 + sum * self.shift[q];
             }
             return;
         }
@@ -343,6 +466,32 @@ mod tests {
     /// The progression path and the direct path are algebraically identical; rounding differs by a few ulps
     /// per factor.
     const PATHS_REL: f64 = 1e-11;
+
+    #[test]
+    fn fused_path_gives_the_bits_of_the_two_pass_path() {
+        // Widths with and without a remainder of four; small and large exponent steps (sigma_W = 20).
+        for (width, sw, sb) in [(1000, 1.0, 1.0), (7, 20.0, 1.0), (10, 3.0, 0.0), (3, 1.0, 0.5)] {
+            let pts: Vec<Vec<f64>> = [-0.01, -0.006, -0.002, 0.002, 0.006, 0.01]
+                .iter()
+                .map(|&x| vec![x])
+                .collect();
+            let cfg = Config::new(Arch::GaussNet, 1, width, sw, sb, &pts).unwrap();
+            let s = Sampler::new(&cfg);
+            assert!(s.uses_progression());
+            let n = 37;
+            let (mut a, mut b) = (vec![0.0; 6 * n], vec![0.0; 6 * n]);
+            s.block(9, 2, 1, n, &mut a, &mut Scratch::default());
+            let mut rng = Xoshiro256PlusPlus::from_seed(stream_seed(&s.id, 9, 2, 1));
+            s.block_two_pass(&mut rng, n, &mut b, &mut Scratch::default());
+            for (x, y) in a.iter().zip(&b) {
+                assert_eq!(
+                    x.to_bits(),
+                    y.to_bits(),
+                    "N = {width}, sigma_W = {sw}: {x} vs {y}"
+                );
+            }
+        }
+    }
 
     #[test]
     fn progression_path_matches_direct_evaluation() {
