@@ -275,14 +275,11 @@ impl Sampler {
             for c in 0..chunks {
                 let base = 4 * c;
                 let mut t = [0.0f64; 4];
-                for tl in t.iter_mut() {
-                    *tl = v_scale * z.sample(rng);
+                for (tl, al) in t.iter_mut().zip(&sc.a[base..base + 4]) {
+                    *tl = v_scale * z.sample(rng) * al;
                 }
                 let mut ee = [0.0f64; 4];
-                for l in 0..4 {
-                    t[l] *= sc.a[base + l];
-                    ee[l] = sc.e[base + l];
-                }
+                ee.copy_from_slice(&sc.e[base..base + 4]);
                 for s in sums.iter_mut() {
                     for l in 0..4 {
                         s[l] += t[l];
