@@ -32,7 +32,7 @@ enum Cmd {
     Run {
         /// Pipeline name (pipelines/NAME.toml) or path to a pipeline file.
         name: String,
-        /// Stage instances run in parallel.
+        /// Stage instances run in parallel (local executor; under Slurm the scheduler decides).
         #[arg(short, long, default_value_t = 1)]
         jobs: usize,
         /// Re-run this stage (block name, stage kind or instance id) and everything that depends on it.

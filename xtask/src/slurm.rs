@@ -471,6 +471,24 @@ pub fn run(
             last_states = line;
         }
     }
+    // Results arrive before Slurm has finished with a job (it may still be completing): wait until none of
+    // this run's jobs is listed, so that the queue is clean when xtask returns.
+    let t0 = Instant::now();
+    loop {
+        let live = alive()?;
+        let ours = |r: &String| {
+            jobs.iter()
+                .any(|j| r == &j.id || r.starts_with(&format!("{}_", j.id)))
+        };
+        if !live.keys().any(ours) {
+            break;
+        }
+        if t0.elapsed() > Duration::from_secs(120) {
+            eprintln!("warning: Slurm still lists jobs of this run after 120 s; not waiting any longer");
+            break;
+        }
+        std::thread::sleep(poll);
+    }
     let _ = std::fs::remove_file(leftovers_file(store));
     if n_failed > 0 {
         bail!(
