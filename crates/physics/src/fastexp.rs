@@ -132,6 +132,10 @@ pub mod x4 {
         _mm256_add_pd(a, _mm256_mul_pd(x, b))
     }
 
+    /// [`super::exp`] on four lanes.
+    ///
+    /// # Safety
+    /// The CPU must support AVX2.
     #[inline]
     #[target_feature(enable = "avx2")]
     pub fn exp(x: __m256d) -> __m256d {
@@ -162,6 +166,10 @@ pub mod x4 {
         _mm256_mul_pd(p, _mm256_castsi256_pd(bits))
     }
 
+    /// [`super::exp_small`] on four lanes.
+    ///
+    /// # Safety
+    /// The CPU must support AVX2.
     #[inline]
     #[target_feature(enable = "avx2")]
     pub fn exp_small(x: __m256d) -> __m256d {
