@@ -162,7 +162,8 @@ pub mod x4 {
         let s0 = fma_like(q0, r4, q1);
         let s1 = fma_like(q2, r4, c(1.0 / 479_001_600.0));
         let p = fma_like(s0, r8, s1);
-        let bits = _mm256_slli_epi64::<52>(_mm256_add_epi64(_mm256_castpd_si256(t), _mm256_set1_epi64x(1023)));
+        let bits =
+            _mm256_slli_epi64::<52>(_mm256_add_epi64(_mm256_castpd_si256(t), _mm256_set1_epi64x(1023)));
         _mm256_mul_pd(p, _mm256_castsi256_pd(bits))
     }
 
@@ -237,9 +238,16 @@ mod tests {
                         assert_eq!(out[l].to_bits(), super::exp(c[l]).to_bits(), "x4::exp({})", c[l]);
                     }
                     let small = [c[0] * 8e-5, c[1] * 8e-5, c[2] * 8e-5, c[3] * 8e-5];
-                    _mm256_storeu_pd(out.as_mut_ptr(), super::x4::exp_small(_mm256_loadu_pd(small.as_ptr())));
+                    _mm256_storeu_pd(
+                        out.as_mut_ptr(),
+                        super::x4::exp_small(_mm256_loadu_pd(small.as_ptr())),
+                    );
                     for l in 0..4 {
-                        assert_eq!(out[l].to_bits(), super::exp_small(small[l]).to_bits(), "x4::exp_small");
+                        assert_eq!(
+                            out[l].to_bits(),
+                            super::exp_small(small[l]).to_bits(),
+                            "x4::exp_small"
+                        );
                     }
                 }
             }
