@@ -623,6 +623,29 @@ fn slurm_executor_matches_local_bytes_cancels_dependants_and_resumes() {
     submitted.sort();
     assert_eq!(submitted, vec!["fit_sigma", "flow", "report"], "{t}");
 
+    // A submission Slurm refuses (no such partition): the error names sbatch's complaint, nothing is queued.
+    let o = xtask(&cluster)
+        .args([
+            "run",
+            smoke,
+            "--executor",
+            "slurm",
+            "--partition",
+            "nosuch",
+            "--force",
+            "report",
+        ])
+        .output()
+        .unwrap();
+    let t = text_of(&o);
+    assert!(!o.status.success(), "{t}");
+    assert!(
+        t.contains("submitting report") && t.contains("sbatch") && t.contains("partition"),
+        "{t}"
+    );
+    let q = Command::new("squeue").args(["-h", "--me"]).output().unwrap();
+    assert!(String::from_utf8_lossy(&q.stdout).trim().is_empty(), "jobs left");
+
     // Byte for byte the same artifacts as the local run.
     let lock = |s: &Path| -> serde_json::Value {
         serde_json::from_slice(&std::fs::read(s.join("locks/smoke.json")).unwrap()).unwrap()

@@ -418,13 +418,7 @@ pub fn run(p: &Pipeline, store: &Store, bins: &Binaries, opts: &RunOpts) -> Resu
                     if inst.kind == "report" {
                         report_content = Some(c.clone());
                     }
-                    let wall = lock
-                        .instances
-                        .get(&inst.id)
-                        .filter(|e| e.key == key)
-                        .map_or(0.0, |e| e.wall_s);
-                    record(&mut lock, p, i, &key, &c, bins, &content, wall);
-                    content[i] = Some(c);
+                    record_cached(&mut lock, p, i, &key, c, bins, &mut content);
                     store.write_lock(&lock)?;
                     continue;
                 }
@@ -491,6 +485,25 @@ pub fn input_paths(
             )
         })
         .collect()
+}
+
+/// Records an instance found cached (keeping the wall time of the run that made it) and its content.
+pub fn record_cached(
+    lock: &mut crate::store::PipelineLock,
+    p: &Pipeline,
+    i: usize,
+    key: &str,
+    c: String,
+    bins: &Binaries,
+    content: &mut [Option<String>],
+) {
+    let wall = lock
+        .instances
+        .get(&p.instances[i].id)
+        .filter(|e| e.key == key)
+        .map_or(0.0, |e| e.wall_s);
+    record(lock, p, i, key, &c, bins, content, wall);
+    content[i] = Some(c);
 }
 
 #[allow(clippy::too_many_arguments)]

@@ -130,8 +130,26 @@ fn sbatch(args: &[String], script: &str) -> Result<String> {
     Ok(id)
 }
 
-/// Job references (`123`, `123_4`) of this user's jobs that Slurm still lists, with their state.
+/// [`alive_once`], retried: a busy slurmctld may time out now and then.
 fn alive() -> Result<BTreeMap<String, String>> {
+    let mut last = None;
+    for attempt in 0..5 {
+        match alive_once() {
+            Ok(m) => return Ok(m),
+            Err(e) => {
+                eprintln!("warning: {e:#} (attempt {} of 5)", attempt + 1);
+                last = Some(e);
+                std::thread::sleep(Duration::from_secs(2));
+            }
+        }
+    }
+    Err(last.expect("five attempts").context(
+        "squeue keeps failing; the submitted jobs go on (the next run cancels those left in slurm-jobs.json)",
+    ))
+}
+
+/// Job references (`123`, `123_4`) of this user's jobs that Slurm still lists, with their state.
+fn alive_once() -> Result<BTreeMap<String, String>> {
     let o = Command::new("squeue")
         .args(["-h", "-r", "--me", "-o", "%i|%T"])
         .output()
@@ -205,13 +223,7 @@ pub fn run(
                 if inst.kind == "report" {
                     report = Some(c.clone());
                 }
-                let wall = lock
-                    .instances
-                    .get(&inst.id)
-                    .filter(|e| e.key == key)
-                    .map_or(0.0, |e| e.wall_s);
-                run::record(&mut lock, p, i, &key, &c, bins, &content, wall);
-                content[i] = Some(c);
+                run::record_cached(&mut lock, p, i, &key, c, bins, &mut content);
                 continue;
             }
         }
@@ -323,7 +335,17 @@ pub fn run(
             indices.join(","),
             if array { " --array" } else { "" }
         );
-        let id = sbatch(&args, &script).with_context(|| format!("submitting {}", first.id))?;
+        let id = match sbatch(&args, &script) {
+            Ok(id) => id,
+            Err(e) => {
+                if !submitted.is_empty() {
+                    eprintln!("cancelling the {} job(s) already submitted", submitted.len());
+                    let _ = Command::new("scancel").args(&submitted).status();
+                }
+                let _ = std::fs::remove_file(leftovers_file(store));
+                return Err(e.context(format!("submitting {}", first.id)));
+            }
+        };
         jobs[jn].id = id;
         submitted.push(jobs[jn].id.clone());
         write_atomic(&leftovers_file(store), &serde_json::to_vec(&submitted)?)?;

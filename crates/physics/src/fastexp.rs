@@ -27,16 +27,9 @@ pub fn exp(x: f64) -> f64 {
     let r2 = r * r;
     let r4 = r2 * r2;
     let r8 = r4 * r4;
-    let p01 = 1.0 + r;
-    let p23 = 0.5 + r * (1.0 / 6.0);
-    let p45 = 1.0 / 24.0 + r * (1.0 / 120.0);
-    let p67 = 1.0 / 720.0 + r * (1.0 / 5_040.0);
-    let p89 = 1.0 / 40_320.0 + r * (1.0 / 362_880.0);
+    let (s0, p89) = estrin_low(r, r2, r4);
     let p1011 = 1.0 / 3_628_800.0 + r * (1.0 / 39_916_800.0);
-    let q0 = p01 + r2 * p23;
-    let q1 = p45 + r2 * p67;
     let q2 = p89 + r2 * p1011;
-    let s0 = q0 + r4 * q1;
     let s1 = q2 + r4 * (1.0 / 479_001_600.0);
     let p = s0 + r8 * s1;
     let scale = f64::from_bits(t.to_bits().wrapping_add(1023) << 52);
@@ -83,6 +76,13 @@ pub fn exp_small(x: f64) -> f64 {
     // Estrin's scheme (see `exp`).
     let x2 = x * x;
     let x4 = x2 * x2;
+    let (s0, p89) = estrin_low(x, x2, x4);
+    s0 + (x4 * x4) * p89
+}
+
+/// The Taylor terms of degree 0-7 of e^x by Estrin's scheme, and the pair of degree 8-9 (x^8 not applied).
+#[inline(always)]
+fn estrin_low(x: f64, x2: f64, x4: f64) -> (f64, f64) {
     let p01 = 1.0 + x;
     let p23 = 0.5 + x * (1.0 / 6.0);
     let p45 = 1.0 / 24.0 + x * (1.0 / 120.0);
@@ -90,7 +90,7 @@ pub fn exp_small(x: f64) -> f64 {
     let p89 = 1.0 / 40_320.0 + x * (1.0 / 362_880.0);
     let q0 = p01 + x2 * p23;
     let q1 = p45 + x2 * p67;
-    (q0 + x4 * q1) + (x4 * x4) * p89
+    (q0 + x4 * q1, p89)
 }
 
 /// Whether every |x| <= [`SMALL`] (a NaN is not small). Branch-free, so it vectorises.
@@ -109,82 +109,6 @@ pub fn exp_in_place_auto(xs: &mut [f64]) {
             *x = exp_small(*x);
         }
     })
-}
-
-/// Four-lane AVX2 versions of [`exp`] and [`exp_small`] for loops that interleave them with scalar work
-/// (`sampler`'s fused draw-and-evaluate loop), which the compiler does not vectorise on its own. They perform
-/// the scalar functions' operations lane by lane in the same order (no FMA), so they return the same bits.
-#[cfg(target_arch = "x86_64")]
-pub mod x4 {
-    use std::arch::x86_64::*;
-
-    #[inline]
-    #[target_feature(enable = "avx2")]
-    fn lin(a: f64, x: __m256d, b: f64) -> __m256d {
-        // a + x * b
-        _mm256_add_pd(_mm256_set1_pd(a), _mm256_mul_pd(x, _mm256_set1_pd(b)))
-    }
-
-    #[inline]
-    #[target_feature(enable = "avx2")]
-    fn fma_like(a: __m256d, x: __m256d, b: __m256d) -> __m256d {
-        // a + x * b, rounded twice like the scalar code
-        _mm256_add_pd(a, _mm256_mul_pd(x, b))
-    }
-
-    /// [`super::exp`] on four lanes.
-    ///
-    /// # Safety
-    /// The CPU must support AVX2.
-    #[inline]
-    #[target_feature(enable = "avx2")]
-    pub fn exp(x: __m256d) -> __m256d {
-        let c = _mm256_set1_pd;
-        let x = _mm256_min_pd(_mm256_max_pd(x, c(super::X_MIN)), c(super::X_MAX));
-        let t = _mm256_add_pd(_mm256_mul_pd(x, c(super::LOG2E)), c(super::ROUND_MAGIC));
-        let k = _mm256_sub_pd(t, c(super::ROUND_MAGIC));
-        let r = _mm256_sub_pd(
-            _mm256_sub_pd(x, _mm256_mul_pd(k, c(super::LN2_HI))),
-            _mm256_mul_pd(k, c(super::LN2_LO)),
-        );
-        let r2 = _mm256_mul_pd(r, r);
-        let r4 = _mm256_mul_pd(r2, r2);
-        let r8 = _mm256_mul_pd(r4, r4);
-        let p01 = _mm256_add_pd(c(1.0), r);
-        let p23 = lin(0.5, r, 1.0 / 6.0);
-        let p45 = lin(1.0 / 24.0, r, 1.0 / 120.0);
-        let p67 = lin(1.0 / 720.0, r, 1.0 / 5_040.0);
-        let p89 = lin(1.0 / 40_320.0, r, 1.0 / 362_880.0);
-        let p1011 = lin(1.0 / 3_628_800.0, r, 1.0 / 39_916_800.0);
-        let q0 = fma_like(p01, r2, p23);
-        let q1 = fma_like(p45, r2, p67);
-        let q2 = fma_like(p89, r2, p1011);
-        let s0 = fma_like(q0, r4, q1);
-        let s1 = fma_like(q2, r4, c(1.0 / 479_001_600.0));
-        let p = fma_like(s0, r8, s1);
-        let bits =
-            _mm256_slli_epi64::<52>(_mm256_add_epi64(_mm256_castpd_si256(t), _mm256_set1_epi64x(1023)));
-        _mm256_mul_pd(p, _mm256_castsi256_pd(bits))
-    }
-
-    /// [`super::exp_small`] on four lanes.
-    ///
-    /// # Safety
-    /// The CPU must support AVX2.
-    #[inline]
-    #[target_feature(enable = "avx2")]
-    pub fn exp_small(x: __m256d) -> __m256d {
-        let x2 = _mm256_mul_pd(x, x);
-        let x4 = _mm256_mul_pd(x2, x2);
-        let p01 = _mm256_add_pd(_mm256_set1_pd(1.0), x);
-        let p23 = lin(0.5, x, 1.0 / 6.0);
-        let p45 = lin(1.0 / 24.0, x, 1.0 / 120.0);
-        let p67 = lin(1.0 / 720.0, x, 1.0 / 5_040.0);
-        let p89 = lin(1.0 / 40_320.0, x, 1.0 / 362_880.0);
-        let q0 = fma_like(p01, x2, p23);
-        let q1 = fma_like(p45, x2, p67);
-        _mm256_add_pd(fma_like(q0, x4, q1), _mm256_mul_pd(_mm256_mul_pd(x4, x4), p89))
-    }
 }
 
 #[cfg(test)]
@@ -223,34 +147,6 @@ mod tests {
         super::exp_in_place(&mut v);
         for (x, y) in xs.iter().zip(&v) {
             assert_eq!(super::exp(*x).to_bits(), y.to_bits());
-        }
-        #[cfg(target_arch = "x86_64")]
-        if std::arch::is_x86_feature_detected!("avx2") {
-            // SAFETY: AVX2 checked; loads and stores of four f64 from and to arrays of four.
-            #[allow(unsafe_code)]
-            unsafe {
-                use std::arch::x86_64::*;
-                let xs: Vec<f64> = (0..4000).map(|i| -720.0 + 0.3617 * i as f64).collect();
-                for c in xs.chunks_exact(4) {
-                    let mut out = [0.0f64; 4];
-                    _mm256_storeu_pd(out.as_mut_ptr(), super::x4::exp(_mm256_loadu_pd(c.as_ptr())));
-                    for l in 0..4 {
-                        assert_eq!(out[l].to_bits(), super::exp(c[l]).to_bits(), "x4::exp({})", c[l]);
-                    }
-                    let small = [c[0] * 8e-5, c[1] * 8e-5, c[2] * 8e-5, c[3] * 8e-5];
-                    _mm256_storeu_pd(
-                        out.as_mut_ptr(),
-                        super::x4::exp_small(_mm256_loadu_pd(small.as_ptr())),
-                    );
-                    for l in 0..4 {
-                        assert_eq!(
-                            out[l].to_bits(),
-                            super::exp_small(small[l]).to_bits(),
-                            "x4::exp_small"
-                        );
-                    }
-                }
-            }
         }
     }
 }

@@ -234,7 +234,7 @@ impl Sampler {
     fn block_fused_avx2(&self, rng: &mut Xoshiro256PlusPlus, n: usize, out: &mut [f64], sc: &mut Scratch) {
         let p = self.cfg.n_points();
         let width = self.cfg.width() as usize;
-        let (sw, sb) = (self.cfg.sigma_w(), self.cfg.sigma_b());
+        let sw = self.cfg.sigma_w();
         let (w_scale, v_scale) = (sw, sw / (width as f64).sqrt()); // d = 1
         let (x0, dx) = match &self.progression {
             Some((x0, delta)) => (x0[0], delta[0]),
@@ -249,17 +249,7 @@ impl Sampler {
         let mut sums = vec![[0.0f64; 4]; p];
         for k in 0..n {
             // b1, W0, b0 exactly as `draw` makes them; W1 comes group by group below.
-            let b1 = if sb > 0.0 { sb * z.sample(rng) } else { 0.0 };
-            for x in sc.w.iter_mut() {
-                *x = w_scale * z.sample(rng);
-            }
-            if sb > 0.0 {
-                for x in sc.b0.iter_mut() {
-                    *x = sb * z.sample(rng);
-                }
-            } else {
-                sc.b0.fill(0.0);
-            }
+            let b1 = self.draw_first(rng, sc, w_scale);
             for (((a, e), w), b0) in sc.a.iter_mut().zip(sc.e.iter_mut()).zip(&sc.w).zip(&sc.b0) {
                 *a = b0 - s0 + w * x0;
                 *e = w * dx;
@@ -302,22 +292,12 @@ impl Sampler {
         }
     }
 
-    /// Draws one network's parameters into the scratch buffers (in this fixed order: b1, W0, b0, W1) and
-    /// returns b1. b0 and b1 are not drawn when sigma_b = 0.
-    #[inline]
-    fn draw(&self, rng: &mut Xoshiro256PlusPlus, sc: &mut Scratch) -> f64 {
-        let width = self.cfg.width() as usize;
-        let d = self.cfg.d();
-        let (sw, sb) = (self.cfg.sigma_w(), self.cfg.sigma_b());
-        let w_scale = sw / (d as f64).sqrt();
-        let v_scale = sw / (width as f64).sqrt();
+    /// Draws b1 (returned), then W0 (scaled by `w_scale`) and b0 into the scratch buffers, which must be sized.
+    /// Shared by both sampling paths, so they draw the same numbers in the same order.
+    #[inline(always)]
+    fn draw_first(&self, rng: &mut Xoshiro256PlusPlus, sc: &mut Scratch, w_scale: f64) -> f64 {
+        let sb = self.cfg.sigma_b();
         let z = &self.normal;
-        sc.w.resize(width * d, 0.0);
-        sc.b0.resize(width, 0.0);
-        sc.v.resize(width, 0.0);
-        sc.a.resize(width, 0.0);
-        sc.e.resize(width, 0.0);
-        sc.z.resize(width, 0.0);
         let b1 = if sb > 0.0 { sb * z.sample(rng) } else { 0.0 };
         for x in sc.w.iter_mut() {
             *x = w_scale * z.sample(rng);
@@ -329,6 +309,26 @@ impl Sampler {
         } else {
             sc.b0.fill(0.0);
         }
+        b1
+    }
+
+    /// Draws one network's parameters into the scratch buffers (in this fixed order: b1, W0, b0, W1) and
+    /// returns b1. b0 and b1 are not drawn when sigma_b = 0.
+    #[inline]
+    fn draw(&self, rng: &mut Xoshiro256PlusPlus, sc: &mut Scratch) -> f64 {
+        let width = self.cfg.width() as usize;
+        let d = self.cfg.d();
+        let sw = self.cfg.sigma_w();
+        let w_scale = sw / (d as f64).sqrt();
+        let v_scale = sw / (width as f64).sqrt();
+        let z = &self.normal;
+        sc.w.resize(width * d, 0.0);
+        sc.b0.resize(width, 0.0);
+        sc.v.resize(width, 0.0);
+        sc.a.resize(width, 0.0);
+        sc.e.resize(width, 0.0);
+        sc.z.resize(width, 0.0);
+        let b1 = self.draw_first(rng, sc, w_scale);
         for x in sc.v.iter_mut() {
             *x = v_scale * z.sample(rng);
         }
