@@ -1,7 +1,7 @@
 //! Benchmarks for the performance targets of the sample and moments stages (issues 2 and 3).
 //!
 //! `nnqft-bench sample`: GaussNet N = 1000, 30000 nets, 6 evenly spaced points, with the thread count of
-//! RAYON_NUM_THREADS (default: all cores). Reports the wall time of the whole stage (Parquet included) and of
+//! RAYON_NUM_THREADS (default: all cores); NNQFT_BENCH_N sets another width. Reports the wall time of the whole stage (Parquet included) and of
 //! the normal draws alone over the same streams. `nnqft-bench moments`: 30 bags x 30000 nets x 6 points.
 //! Each figure is the best of `--repeat` runs; the sample ratio is also given as the median over back-to-back
 //! (stage, draws) pairs, which is steadier when the machine's speed drifts.
@@ -31,7 +31,7 @@ fn plan(n_bags: &str, n_nets: &str) -> nnqft_sample::Plan {
         "--arch",
         "gaussnet",
         "-N",
-        "1000",
+        &std::env::var("NNQFT_BENCH_N").unwrap_or_else(|_| "1000".into()),
         "--sigma-w",
         "1",
         "--sigma-b",
@@ -104,7 +104,8 @@ fn bench_sample(repeat: usize) -> Result<()> {
             Ok(())
         })?);
     }
-    let n_draws = plan.n_nets as f64 * (1.0 + 1000.0 * 3.0); // b1, then W0, b0, W1 per neuron
+    let width = plan.cfg.width() as f64;
+    let n_draws = plan.n_nets as f64 * (1.0 + width * 3.0); // b1, then W0, b0, W1 per neuron
     println!(
         "sample  GaussNet N=1000, 30000 nets, 6 points, {} threads",
         rayon::current_num_threads()
