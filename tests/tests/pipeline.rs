@@ -646,30 +646,61 @@ fn slurm_executor_matches_local_bytes_cancels_dependants_and_resumes() {
     let q = Command::new("squeue").args(["-h", "--me"]).output().unwrap();
     assert!(String::from_utf8_lossy(&q.stdout).trim().is_empty(), "jobs left");
 
+    // xtask killed right after its first submission: the next run cancels what it left and completes.
+    let interrupted = dir.path().join("interrupted");
+    let mut child = xtask(&interrupted)
+        .args(["run", smoke, "--executor", "slurm"])
+        .stdout(Stdio::piped())
+        .stderr(Stdio::null())
+        .spawn()
+        .unwrap();
+    let mut lines = BufReader::new(child.stdout.take().unwrap()).lines();
+    loop {
+        let l = lines.next().expect("xtask ended before submitting").unwrap();
+        if l.contains("] submitted ") {
+            break;
+        }
+    }
+    child.kill().unwrap();
+    child.wait().unwrap();
+    let o = xtask(&interrupted)
+        .env("NNQFT_SLURM_POLL_MS", "300")
+        .args(["run", smoke, "--executor", "slurm"])
+        .output()
+        .unwrap();
+    let t = text_of(&o);
+    assert!(o.status.success(), "{t}");
+    assert!(t.contains("left by an interrupted Slurm run"), "{t}");
+    let q = Command::new("squeue").args(["-h", "--me"]).output().unwrap();
+    assert!(String::from_utf8_lossy(&q.stdout).trim().is_empty(), "jobs left");
+
     // Byte for byte the same artifacts as the local run.
     let lock = |s: &Path| -> serde_json::Value {
         serde_json::from_slice(&std::fs::read(s.join("locks/smoke.json")).unwrap()).unwrap()
     };
-    let (a, b) = (lock(&local), lock(&cluster));
+    let a = lock(&local);
     let inst = a["instances"].as_object().unwrap();
     assert_eq!(inst.len(), 22);
-    for (id, e) in inst {
-        let c = e["content"].as_str().unwrap();
-        assert_eq!(b["instances"][id]["content"].as_str(), Some(c), "{id}");
-        let (da, db) = (local.join("objects").join(c), cluster.join("objects").join(c));
-        let mut files: Vec<_> = std::fs::read_dir(&da)
-            .unwrap()
-            .flatten()
-            .map(|e| e.file_name())
-            .collect();
-        files.sort();
-        assert!(!files.is_empty());
-        for f in files {
-            assert_eq!(
-                std::fs::read(da.join(&f)).unwrap(),
-                std::fs::read(db.join(&f)).unwrap(),
-                "{id}: {f:?} differs"
-            );
+    for other in [&cluster, &interrupted] {
+        let b = lock(other);
+        for (id, e) in inst {
+            let c = e["content"].as_str().unwrap();
+            assert_eq!(b["instances"][id]["content"].as_str(), Some(c), "{id}");
+            let (da, db) = (local.join("objects").join(c), other.join("objects").join(c));
+            let mut files: Vec<_> = std::fs::read_dir(&da)
+                .unwrap()
+                .flatten()
+                .map(|e| e.file_name())
+                .collect();
+            files.sort();
+            assert!(!files.is_empty());
+            for f in files {
+                assert_eq!(
+                    std::fs::read(da.join(&f)).unwrap(),
+                    std::fs::read(db.join(&f)).unwrap(),
+                    "{id}: {f:?} differs"
+                );
+            }
         }
     }
 }
