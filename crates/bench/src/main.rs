@@ -104,6 +104,35 @@ fn bench_sample(repeat: usize) -> Result<()> {
             Ok(())
         })?);
     }
+    // The yardstick: the same number of rand_distr StandardNormal draws from Xoshiro256++, scaled and
+    // stored like ours.
+    let mut standard = f64::INFINITY;
+    let w_n = plan.cfg.width() as usize;
+    for _ in 0..repeat.min(5) {
+        standard = standard.min(best(1, || {
+            sink += (0..blocks)
+                .into_par_iter()
+                .map_init(
+                    || vec![0.0f64; 3 * w_n],
+                    |buf, b| {
+                        use rand::{RngExt, SeedableRng};
+                        let mut rng = rand_xoshiro::Xoshiro256PlusPlus::seed_from_u64(b as u64);
+                        let n = (plan.n_nets as usize - b as usize * BLOCK_NETS).min(BLOCK_NETS);
+                        let mut s = 0.0;
+                        for _ in 0..n {
+                            s += rng.sample::<f64, _>(rand_distr::StandardNormal);
+                            for x in buf.iter_mut() {
+                                *x = 0.7 * rng.sample::<f64, _>(rand_distr::StandardNormal);
+                            }
+                            s += buf[0];
+                        }
+                        s
+                    },
+                )
+                .sum::<f64>();
+            Ok(())
+        })?);
+    }
     let width = plan.cfg.width() as f64;
     let n_draws = plan.n_nets as f64 * (1.0 + width * 3.0); // b1, then W0, b0, W1 per neuron
     println!(
@@ -118,6 +147,11 @@ fn bench_sample(repeat: usize) -> Result<()> {
         n_draws
     );
     println!("  draws and evaluation, no I/O:  {:.3} s", compute);
+    println!(
+        "  rand_distr StandardNormal draws, same count: {:.3} s  (stage / these: {:.2})",
+        standard,
+        full / standard
+    );
     pair_ratios.sort_by(f64::total_cmp);
     println!(
         "  ratio stage / draws:           {:.2} of the best times; {:.2} median of {} back-to-back pairs (range {:.2}-{:.2})  (targets: <= 0.35 s, <= 1.5)",
