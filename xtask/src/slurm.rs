@@ -8,7 +8,8 @@
 //! store lock for the whole run, polls `squeue` and the jobs' result files, records results in the pipeline
 //! lock as they arrive, and on a failure cancels the failed job's dependants (`scancel`; jobs are also
 //! submitted with `--kill-on-invalid-dep=yes`). Finished work stays cached, so a re-run submits only what is
-//! missing.
+//! missing. The submitted job ids are kept in `slurm-jobs.json` until the run ends; if xtask dies, the next run
+//! cancels them before it starts (their run directory under tmp/ is gone by then).
 
 use crate::pipeline::{Instance, Pipeline, Resources};
 use crate::run::{self, Binaries, Outcome};
