@@ -467,16 +467,22 @@ mod tests {
     #[test]
     fn fused_path_gives_the_bits_of_the_two_pass_path() {
         // Widths with and without a remainder of four; small and large exponent steps (sigma_W = 20).
-        for (width, sw, sb) in [(1000, 1.0, 1.0), (7, 20.0, 1.0), (10, 3.0, 0.0), (3, 1.0, 0.5)] {
-            let pts: Vec<Vec<f64>> = [-0.01, -0.006, -0.002, 0.002, 0.006, 0.01]
-                .iter()
-                .map(|&x| vec![x])
-                .collect();
+        let six = [-0.01, -0.006, -0.002, 0.002, 0.006, 0.01];
+        let three = [0.1, 0.3, 0.5];
+        for (width, sw, sb, points) in [
+            (1000, 1.0, 1.0, &six[..]),
+            (7, 20.0, 1.0, &six[..]),
+            (10, 3.0, 0.0, &six[..]),
+            (3, 1.0, 0.5, &six[..]),
+            (9, 2.0, 1.0, &three[..]),
+        ] {
+            let pts: Vec<Vec<f64>> = points.iter().map(|&x| vec![x]).collect();
+            let p = pts.len();
             let cfg = Config::new(Arch::GaussNet, 1, width, sw, sb, &pts).unwrap();
             let s = Sampler::new(&cfg);
             assert!(s.uses_progression());
             let n = 37;
-            let (mut a, mut b) = (vec![0.0; 6 * n], vec![0.0; 6 * n]);
+            let (mut a, mut b) = (vec![0.0; p * n], vec![0.0; p * n]);
             s.block(9, 2, 1, n, &mut a, &mut Scratch::default());
             let mut rng = Xoshiro256PlusPlus::from_seed(stream_seed(&s.id, 9, 2, 1));
             s.block_two_pass(&mut rng, n, &mut b, &mut Scratch::default());
