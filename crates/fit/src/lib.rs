@@ -524,11 +524,13 @@ pub fn run(args: &Args) -> Result<String> {
         let estimate = setup.fit(s, &est.values, &used);
         let boot: Vec<f64> = reps.iter().filter_map(|r| setup.fit(s, r, &used)).collect();
         let ok = boot.len() * 10 >= reps.len() * 9;
+        // The exact value over the same points as the estimate, so that the two compare (a mean over other
+        // widths differs, e.g. u_4 ~ 1/N); over all points in range only when none is resolvable.
         let exact_v = ex.as_ref().and_then(|e| {
             let all: Vec<usize> = (0..xs.len())
                 .filter(|&j| s.x_max.is_none_or(|m| xs[j] <= m))
                 .collect();
-            setup.fit(s, &e.values, &all)
+            setup.fit(s, &e.values, if used.is_empty() { &all } else { &used })
         });
         f.id.push(s.id.clone());
         f.quantity.push(s.quantity.to_string());

@@ -372,3 +372,72 @@ fn bad_sweeps_are_refused() {
         assert!(!out.exists());
     }
 }
+
+#[test]
+fn exact_means_are_taken_over_the_points_the_estimate_uses() {
+    // Erf widths 2, 4 and 1000: at N = 1000 the quartic signal is far below the noise of 20 x 3000 networks, so
+    // that point is excluded; the exact mean must then be over N = 2 and 4 too (u_4 ~ 1/N differs a lot).
+    let dir = tempfile::tempdir().unwrap();
+    let d = dir.path();
+    let inputs: Vec<PathBuf> = ["2", "4", "1000"]
+        .iter()
+        .map(|n| {
+            let sd = sample(
+                d,
+                &format!("s{n}"),
+                &[
+                    "--arch",
+                    "erf",
+                    "-N",
+                    n,
+                    "--sigma-w",
+                    "1",
+                    "--sigma-b",
+                    "0.2",
+                    "--points=-1,0.5,1",
+                    "--n-bags",
+                    "20",
+                    "--n-nets",
+                    "3000",
+                    "--seed",
+                    "3",
+                ],
+            );
+            moments(d, &format!("m{n}"), &sd)
+        })
+        .collect();
+    let refs: Vec<&Path> = inputs.iter().map(|p| p.as_path()).collect();
+    let out = d.join("f");
+    let f = fit_ok(
+        &refs,
+        &["--sweep", "width", "--cutoff", "5", "--bootstrap", "100"],
+        &out,
+    );
+    let pts = Table::read(&out.join("points.parquet"), "fit").unwrap();
+    let (q, x, ex, ok) = (
+        pts.str("quantity").unwrap(),
+        pts.f64("x").unwrap(),
+        pts.f64("exact").unwrap(),
+        pts.bool("resolvable").unwrap(),
+    );
+    let rows: Vec<usize> = (0..q.len()).filter(|&i| q[i] == "u4_mean").collect();
+    assert_eq!(rows.len(), 3);
+    let used: Vec<usize> = rows.iter().copied().filter(|&i| ok[i]).collect();
+    assert!(
+        !used.is_empty() && used.len() < rows.len(),
+        "the test needs some but not all points excluded: {:?}",
+        rows.iter().map(|&i| (x[i], ok[i])).collect::<Vec<_>>()
+    );
+    let mean_used = used.iter().map(|&i| ex[i].unwrap()).sum::<f64>() / used.len() as f64;
+    let mean_all = rows.iter().map(|&i| ex[i].unwrap()).sum::<f64>() / rows.len() as f64;
+    let (_, _, _, exact) = f.get("u4_sign");
+    let exact = exact.unwrap();
+    assert!(
+        (exact - mean_used).abs() <= 1e-12 * mean_used.abs(),
+        "{exact} vs {mean_used}"
+    );
+    assert!(
+        (exact - mean_all).abs() > 0.1 * mean_used.abs(),
+        "the check cannot tell the two apart"
+    );
+}
