@@ -32,8 +32,10 @@ enum Cmd {
     Run {
         /// Pipeline name (pipelines/NAME.toml) or path to a pipeline file.
         name: String,
-        /// Stage instances run in parallel (local executor; under Slurm the scheduler decides).
-        #[arg(short, long, default_value_t = 1)]
+        /// Stage instances run in parallel (local executor; under Slurm the scheduler decides). Each stage uses
+        /// every core; two at a time overlap one stage's serial phases (start-up, hashing, writing) with
+        /// another's computation: the paper run took 200 s with 2 against 233 s with 1.
+        #[arg(short, long, default_value_t = 2)]
         jobs: usize,
         /// Re-run this stage (block name, stage kind or instance id) and everything that depends on it.
         #[arg(long, value_name = "STAGE")]
