@@ -88,8 +88,13 @@ up() {
     local t
     for t in $(seq 1 60); do
         if SLURM_CONF=$CONF sinfo -h -n localhost -o %t 2>/dev/null | grep -qx idle; then
-            echo "slurm-local: node localhost idle ($CONF)"
-            return
+            # An idle node is not yet proof that jobs run: submit one and wait for it.
+            if SLURM_CONF=$CONF timeout 120 sbatch --wait --quiet --output=/dev/null --time=1 --wrap true; then
+                echo "slurm-local: node localhost idle and running jobs ($CONF)"
+                return
+            fi
+            echo "--- slurmd.log"; tail -20 "$DIR/slurmd.log" 2>/dev/null || true
+            die "the node is idle but a test job did not complete within 120 s"
         fi
         sleep 1
     done

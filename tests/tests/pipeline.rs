@@ -548,6 +548,41 @@ fn gc_removes_only_what_no_lock_reaches() {
     );
 }
 
+/// Runs `c` like `Command::output`, but fails the test (after killing it) if it takes longer than `secs`: a
+/// Slurm cluster that stops running jobs must not hang the test suite.
+fn output_within(c: &mut Command, secs: u64) -> Output {
+    let (out, err) = (tempfile::tempfile().unwrap(), tempfile::tempfile().unwrap());
+    let mut child = c
+        .stdout(out.try_clone().unwrap())
+        .stderr(err.try_clone().unwrap())
+        .spawn()
+        .unwrap();
+    let t0 = std::time::Instant::now();
+    let status = loop {
+        if let Some(st) = child.try_wait().unwrap() {
+            break st;
+        }
+        if t0.elapsed().as_secs() > secs {
+            child.kill().unwrap();
+            child.wait().unwrap();
+            panic!("{c:?} did not finish within {secs} s");
+        }
+        std::thread::sleep(std::time::Duration::from_millis(100));
+    };
+    let read = |mut f: std::fs::File| {
+        use std::io::{Read, Seek};
+        let mut v = Vec::new();
+        f.seek(std::io::SeekFrom::Start(0)).unwrap();
+        f.read_to_end(&mut v).unwrap();
+        v
+    };
+    Output {
+        status,
+        stdout: read(out),
+        stderr: read(err),
+    }
+}
+
 /// Runs only where a Slurm cluster is up (`scripts/slurm-local.sh up`, SLURM_CONF set) and NNQFT_SLURM_TEST=1,
 /// as `.ci/run` arranges; elsewhere it says it was skipped.
 #[test]
@@ -572,11 +607,12 @@ fn slurm_executor_matches_local_bytes_cancels_dependants_and_resumes() {
     assert_ne!(bad, text);
     std::fs::write(&broken, bad).unwrap();
     let slurm = |pipe: &str| {
-        xtask(&cluster)
-            .env("NNQFT_SLURM_POLL_MS", "300")
-            .args(["run", pipe, "--executor", "slurm"])
-            .output()
-            .unwrap()
+        output_within(
+            xtask(&cluster)
+                .env("NNQFT_SLURM_POLL_MS", "300")
+                .args(["run", pipe, "--executor", "slurm"]),
+            600,
+        )
     };
     let o = slurm(broken.to_str().unwrap());
     let t = text_of(&o);
@@ -663,11 +699,12 @@ fn slurm_executor_matches_local_bytes_cancels_dependants_and_resumes() {
     }
     child.kill().unwrap();
     child.wait().unwrap();
-    let o = xtask(&interrupted)
-        .env("NNQFT_SLURM_POLL_MS", "300")
-        .args(["run", smoke, "--executor", "slurm"])
-        .output()
-        .unwrap();
+    let o = output_within(
+        xtask(&interrupted)
+            .env("NNQFT_SLURM_POLL_MS", "300")
+            .args(["run", smoke, "--executor", "slurm"]),
+        600,
+    );
     let t = text_of(&o);
     assert!(o.status.success(), "{t}");
     assert!(t.contains("left by an interrupted Slurm run"), "{t}");
