@@ -9,7 +9,7 @@ use nnqft_physics::combos::{Index, pair_and_rest6};
 use nnqft_physics::exact::{self, Exact, wick};
 use nnqft_physics::kernel;
 use nnqft_physics::moments::{BagSums, TailStats, Tree};
-use nnqft_store::{open_table, read_all, verify};
+use nnqft_store::{check_columns, open_table, read_all, verify};
 use rayon::prelude::*;
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
@@ -72,7 +72,7 @@ pub fn accumulate_inputs(inputs: &[PathBuf]) -> Result<BagMoments> {
             _ => {}
         }
         let n_rg = builder.metadata().num_row_groups();
-        files.push((path, meta, n_rg));
+        files.push((path, builder.schema().clone(), n_rg));
     }
     let (_, sample_params) = first.context("no input given")?;
     let cfg = nnqft_sample::config_from_params(&sample_params)?;
@@ -84,8 +84,8 @@ pub fn accumulate_inputs(inputs: &[PathBuf]) -> Result<BagMoments> {
     ];
     required.extend((0..p).map(|i| (format!("f_{i}"), DataType::Float64)));
     let required_ref: Vec<(&str, DataType)> = required.iter().map(|(n, t)| (n.as_str(), t.clone())).collect();
-    for (path, _, _) in &files {
-        open_table(path, nnqft_sample::STAGE, &required_ref)?;
+    for (path, schema, _) in &files {
+        check_columns(path, schema, &required_ref)?;
     }
     let tree = Tree::new(p);
     let tasks: Vec<(usize, usize)> = files

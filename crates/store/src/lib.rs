@@ -18,7 +18,7 @@ pub use columns::{Col, Table, write_columns};
 pub use error::StoreError;
 pub use manifest::{MANIFEST, Manifest, ManifestEntry, content_hash, hash_file, verify};
 pub use staging::Staging;
-pub use table::{Meta, TableWriter, open_table, read_all};
+pub use table::{Meta, TableWriter, check_columns, open_table, read_all};
 
 /// Version of the artifact layout and metadata keys; bump on incompatible change.
 pub const SCHEMA_VERSION: u32 = 1;

@@ -185,7 +185,20 @@ pub fn open_table(
             meta.schema_version
         )));
     }
-    let schema = builder.schema();
+    check_columns(path, builder.schema(), required)?;
+    Ok((meta, builder))
+}
+
+/// Checks that the table at `path` (whose Arrow schema is `schema`) has the `required` columns and types.
+pub fn check_columns(
+    path: &Path,
+    schema: &SchemaRef,
+    required: &[(&str, DataType)],
+) -> Result<(), StoreError> {
+    let bad = |detail: String| StoreError::WrongSchema {
+        path: path.into(),
+        detail,
+    };
     for (name, ty) in required {
         match schema.field_with_name(name) {
             Ok(f) if f.data_type() == ty => {}
@@ -198,7 +211,7 @@ pub fn open_table(
             Err(_) => return Err(bad(format!("column {name} ({ty}) is missing"))),
         }
     }
-    Ok((meta, builder))
+    Ok(())
 }
 
 /// Reads every batch of a reader, mapping decoding errors to [`StoreError::Corrupt`].
