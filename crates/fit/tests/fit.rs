@@ -243,6 +243,37 @@ fn noise_free_inputs_give_the_exact_slopes() {
     assert!((est + 5.0).abs() < EXACT_SLOPE, "{est}");
 }
 
+/// Moments of Erf ensembles (sigma_b = 0.2, points -1, 0.5, 1; 20 bags x 3000 nets) at the given widths.
+fn erf_sweep(d: &Path, tag: &str, widths: &[&str], seed: &str) -> Vec<PathBuf> {
+    widths
+        .iter()
+        .map(|n| {
+            let sd = sample(
+                d,
+                &format!("s{tag}{n}"),
+                &[
+                    "--arch",
+                    "erf",
+                    "-N",
+                    n,
+                    "--sigma-w",
+                    "1",
+                    "--sigma-b",
+                    "0.2",
+                    "--points=-1,0.5,1",
+                    "--n-bags",
+                    "20",
+                    "--n-nets",
+                    "3000",
+                    "--seed",
+                    seed,
+                ],
+            );
+            moments(d, &format!("m{tag}{n}"), &sd)
+        })
+        .collect()
+}
+
 #[test]
 fn bootstrap_intervals_cover_the_exact_value_at_about_95_percent() {
     let dir = tempfile::tempdir().unwrap();
@@ -251,33 +282,7 @@ fn bootstrap_intervals_cover_the_exact_value_at_about_95_percent() {
     let (mut hit_mean, mut hit_slope) = (0, 0);
     for seed in 0..seeds {
         let s = seed.to_string();
-        let inputs: Vec<PathBuf> = ["2", "4"]
-            .iter()
-            .map(|n| {
-                let sd = sample(
-                    d,
-                    &format!("s{seed}_{n}"),
-                    &[
-                        "--arch",
-                        "erf",
-                        "-N",
-                        n,
-                        "--sigma-w",
-                        "1",
-                        "--sigma-b",
-                        "0.2",
-                        "--points=-1,0.5,1",
-                        "--n-bags",
-                        "20",
-                        "--n-nets",
-                        "3000",
-                        "--seed",
-                        &s,
-                    ],
-                );
-                moments(d, &format!("m{seed}_{n}"), &sd)
-            })
-            .collect();
+        let inputs = erf_sweep(d, &format!("{seed}_"), &["2", "4"], &s);
         let refs: Vec<&Path> = inputs.iter().map(|p| p.as_path()).collect();
         let f = fit_ok(
             &refs,
@@ -379,33 +384,7 @@ fn exact_means_are_taken_over_the_points_the_estimate_uses() {
     // that point is excluded; the exact mean must then be over N = 2 and 4 too (u_4 ~ 1/N differs a lot).
     let dir = tempfile::tempdir().unwrap();
     let d = dir.path();
-    let inputs: Vec<PathBuf> = ["2", "4", "1000"]
-        .iter()
-        .map(|n| {
-            let sd = sample(
-                d,
-                &format!("s{n}"),
-                &[
-                    "--arch",
-                    "erf",
-                    "-N",
-                    n,
-                    "--sigma-w",
-                    "1",
-                    "--sigma-b",
-                    "0.2",
-                    "--points=-1,0.5,1",
-                    "--n-bags",
-                    "20",
-                    "--n-nets",
-                    "3000",
-                    "--seed",
-                    "3",
-                ],
-            );
-            moments(d, &format!("m{n}"), &sd)
-        })
-        .collect();
+    let inputs = erf_sweep(d, "", &["2", "4", "1000"], "3");
     let refs: Vec<&Path> = inputs.iter().map(|p| p.as_path()).collect();
     let out = d.join("f");
     let f = fit_ok(

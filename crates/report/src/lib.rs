@@ -309,7 +309,7 @@ fn width_plots(f: &Fit) -> String {
         );
     }
     // <|m_n|> vs N with the background.
-    for (i, n) in [2, 4, 6].iter().enumerate() {
+    for n in [2, 4, 6] {
         let rows = f.series(&format!("m{n}_abs"));
         let bg_line: Vec<_> = rows
             .iter()
@@ -318,7 +318,6 @@ fn width_plots(f: &Fit) -> String {
         let mut series = vec![s("background (std over bags / G_0)", Style::Dashed, 5, bg_line)];
         series.extend(measured(&format!("<|m_{n}|> (95% bootstrap)"), 0, &rows));
         series.push(s("exact", Style::Line, 3, exact_line(&rows)));
-        let _ = i;
         if let Some(fr) = f.fit(&format!("m{n}_abs_vs_N")).and_then(|r| r.estimate) {
             series.push(s(
                 &format!("fitted slope {fr:.2}"),
