@@ -206,7 +206,7 @@ fn real_main(cli: &Cli) -> Result<ExitCode> {
             }
             let t0 = std::time::Instant::now();
             let report = if *executor == Executor::Slurm && !dry_run {
-                slurm::run(&p, &store, &bins, force, &slurm::SlurmOpts { flags })?
+                slurm::run(&p, &store, &bins, force, &flags)?
             } else {
                 run::run(
                     &p,

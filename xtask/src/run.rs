@@ -215,7 +215,7 @@ pub enum Outcome {
 }
 
 /// Instances that `i` reads, directly or transitively (`i` excluded).
-fn upstream(instances: &[Instance], i: usize) -> Vec<bool> {
+pub fn upstream(instances: &[Instance], i: usize) -> Vec<bool> {
     let mut mark = vec![false; instances.len()];
     let mut todo = instances[i].inputs.clone();
     while let Some(u) = todo.pop() {

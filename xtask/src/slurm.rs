@@ -52,13 +52,6 @@ pub fn builtin_resources() -> Resources {
     }
 }
 
-/// Options of a Slurm run.
-#[derive(Debug, Clone, Default)]
-pub struct SlurmOpts {
-    /// Resources from the command line: override the pipeline file.
-    pub flags: Resources,
-}
-
 fn leftovers_file(store: &Store) -> PathBuf {
     store.root.join("slurm-jobs.json")
 }
@@ -202,7 +195,8 @@ pub fn run(
     store: &Store,
     bins: &Binaries,
     force: &[String],
-    opts: &SlurmOpts,
+    // Resources from the command line: they override the pipeline file.
+    flags: &Resources,
 ) -> Result<Option<String>> {
     let forced = run::forced_mask(p, force)?;
     let n = p.instances.len();
@@ -290,7 +284,7 @@ pub fn run(
     let mut submitted: Vec<String> = Vec::new();
     for jn in 0..jobs.len() {
         let first = &p.instances[jobs[jn].instances[0]];
-        let res = opts.flags.or(&first.slurm).or(&builtin);
+        let res = flags.or(&first.slurm).or(&builtin);
         let deps: BTreeSet<String> = jobs[jn]
             .instances
             .iter()
@@ -546,9 +540,12 @@ pub fn job(store: &Store, rundir: &Path, indices: &[usize], array: bool) -> Resu
         .with_context(|| format!("instance {i} is not in {}", plan_path.display()))?;
     let failed_file = rundir.join("failed").join(format!("{i}.txt"));
     let res = (|| -> Result<JobResult> {
+        // Contents of what this instance reads (a report reads its whole upstream's run summary).
         let mut content = plan.known.clone();
+        let up = run::upstream(&plan.instances, i);
         for (j, c) in content.iter_mut().enumerate() {
-            if c.is_none()
+            if up[j]
+                && c.is_none()
                 && let Ok(b) = std::fs::read(rundir.join("results").join(format!("{j}.json")))
             {
                 let r: JobResult = serde_json::from_slice(&b)?;
