@@ -9,7 +9,7 @@ use nnqft_physics::combos::{Index, pair_and_rest6};
 use nnqft_physics::exact::{self, Exact, wick};
 use nnqft_physics::kernel;
 use nnqft_physics::moments::{BagSums, TailStats, Tree};
-use nnqft_store::{check_columns, open_table, read_all, verify};
+use nnqft_store::{check_columns, column, open_table, read_all, verify};
 use rayon::prelude::*;
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
@@ -152,18 +152,10 @@ fn row_group_sums(path: &Path, rg: usize, p: usize, tree: &Tree) -> Result<Vec<(
         .build()?;
     let mut out: Vec<(u32, BagSums)> = Vec::new();
     for batch in read_all(path, reader)? {
-        let bag = batch
-            .column_by_name("bag")
-            .and_then(|c| c.as_any().downcast_ref::<UInt32Array>())
-            .context("bag column")?;
+        let bag = column::<UInt32Array>(path, &batch, "bag")?;
         let cols: Vec<&Float64Array> = (0..p)
-            .map(|i| {
-                batch
-                    .column_by_name(&format!("f_{i}"))
-                    .and_then(|c| c.as_any().downcast_ref::<Float64Array>())
-                    .with_context(|| format!("{}: column f_{i}", path.display()))
-            })
-            .collect::<Result<_>>()?;
+            .map(|i| column::<Float64Array>(path, &batch, &format!("f_{i}")))
+            .collect::<Result<_, _>>()?;
         if cols.iter().any(|c| c.null_count() > 0) || bag.null_count() > 0 {
             bail!("{}: null values in the sample table", path.display());
         }

@@ -7,7 +7,7 @@ use arrow_array::{
     Array, ArrayRef, BooleanArray, Float64Array, ListArray, RecordBatch, UInt8Array, UInt16Array,
 };
 use arrow_schema::{DataType, Field, Schema, SchemaRef};
-use nnqft_store::{Meta, Staging, TableWriter, open_table, read_all, verify};
+use nnqft_store::{Meta, Staging, TableWriter, column, open_table, read_all, verify};
 use std::path::Path;
 use std::sync::Arc;
 
@@ -153,12 +153,6 @@ pub fn write_moments(m: &Moments, out: &Path) -> Result<String> {
     Ok(staging.publish()?)
 }
 
-fn f64_col<'a>(b: &'a RecordBatch, name: &str) -> Result<&'a Float64Array> {
-    b.column_by_name(name)
-        .and_then(|c| c.as_any().downcast_ref::<Float64Array>())
-        .with_context(|| format!("column {name}"))
-}
-
 /// Verifies and reads a moments artifact directory.
 pub fn read_moments(dir: &Path) -> Result<Moments> {
     verify(dir).with_context(|| format!("input {}", dir.display()))?;
@@ -173,28 +167,16 @@ pub fn read_moments(dir: &Path) -> Result<Moments> {
     let bags: Vec<u32> = serde_json::from_value(meta.params["bags"].clone()).context("bags in metadata")?;
     let mut rows = Vec::new();
     for b in read_all(&path, builder.build()?)? {
-        let n = b
-            .column_by_name("n")
-            .and_then(|c| c.as_any().downcast_ref::<UInt8Array>())
-            .context("n")?;
-        let combo = b
-            .column_by_name("combo")
-            .and_then(|c| c.as_any().downcast_ref::<ListArray>())
-            .context("combo")?;
-        let g_bag = b
-            .column_by_name("g_bag")
-            .and_then(|c| c.as_any().downcast_ref::<ListArray>())
-            .context("g_bag")?;
-        let res = b
-            .column_by_name("resolvable")
-            .and_then(|c| c.as_any().downcast_ref::<BooleanArray>())
-            .context("resolvable")?;
+        let n = column::<UInt8Array>(&path, &b, "n")?;
+        let combo = column::<ListArray>(&path, &b, "combo")?;
+        let g_bag = column::<ListArray>(&path, &b, "g_bag")?;
+        let res = column::<BooleanArray>(&path, &b, "resolvable")?;
         let c: Vec<&Float64Array> = f64_fields()
             .iter()
-            .map(|f| f64_col(&b, f))
-            .collect::<Result<_>>()?;
-        let max_share = f64_col(&b, "max_share")?;
-        let tail_ratio = f64_col(&b, "tail_ratio")?;
+            .map(|f| column::<Float64Array>(&path, &b, f))
+            .collect::<Result<_, _>>()?;
+        let max_share = column::<Float64Array>(&path, &b, "max_share")?;
+        let tail_ratio = column::<Float64Array>(&path, &b, "tail_ratio")?;
         let opt = |a: &Float64Array, i: usize| if a.is_null(i) { None } else { Some(a.value(i)) };
         for i in 0..b.num_rows() {
             let cv = combo.value(i);

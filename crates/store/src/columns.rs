@@ -9,6 +9,25 @@ use arrow_schema::{Field, Schema};
 use std::path::Path;
 use std::sync::Arc;
 
+/// Column `name` of a batch read from `path`, as Arrow array type `T`; an error names the file, the column and
+/// what was found.
+pub fn column<'a, T: Array + 'static>(
+    path: &Path,
+    b: &'a RecordBatch,
+    name: &str,
+) -> Result<&'a T, StoreError> {
+    let a = b.column_by_name(name).ok_or_else(|| StoreError::WrongSchema {
+        path: path.into(),
+        detail: format!("column {name} is missing"),
+    })?;
+    a.as_any()
+        .downcast_ref::<T>()
+        .ok_or_else(|| StoreError::WrongSchema {
+            path: path.into(),
+            detail: format!("column {name} has type {}", a.data_type()),
+        })
+}
+
 /// A column under construction.
 #[derive(Debug)]
 pub enum Col {
@@ -80,31 +99,15 @@ impl Table {
         self.batches.iter().map(|b| b.num_rows()).sum()
     }
 
-    fn column(&self, name: &str) -> Result<Vec<ArrayRef>, StoreError> {
-        self.batches
-            .iter()
-            .map(|b| {
-                b.column_by_name(name)
-                    .cloned()
-                    .ok_or_else(|| StoreError::WrongSchema {
-                        path: self.path.clone(),
-                        detail: format!("column {name} is missing"),
-                    })
-            })
-            .collect()
-    }
-
-    fn typed<T: 'static, R>(&self, name: &str, f: impl Fn(&T, usize) -> R) -> Result<Vec<R>, StoreError> {
+    fn typed<T: Array + 'static, R>(
+        &self,
+        name: &str,
+        f: impl Fn(&T, usize) -> R,
+    ) -> Result<Vec<R>, StoreError> {
         let mut out = Vec::new();
-        for a in self.column(name)? {
-            let t = a
-                .as_any()
-                .downcast_ref::<T>()
-                .ok_or_else(|| StoreError::WrongSchema {
-                    path: self.path.clone(),
-                    detail: format!("column {name} has type {}", a.data_type()),
-                })?;
-            out.extend((0..a.len()).map(|i| f(t, i)));
+        for b in &self.batches {
+            let t = column::<T>(&self.path, b, name)?;
+            out.extend((0..t.len()).map(|i| f(t, i)));
         }
         Ok(out)
     }

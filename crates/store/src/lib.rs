@@ -14,7 +14,7 @@ mod manifest;
 mod staging;
 mod table;
 
-pub use columns::{Col, Table, write_columns};
+pub use columns::{Col, Table, column, write_columns};
 pub use error::StoreError;
 pub use manifest::{MANIFEST, Manifest, ManifestEntry, content_hash, hash_file, verify};
 pub use staging::Staging;
