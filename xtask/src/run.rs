@@ -309,8 +309,7 @@ pub fn execute(
             } else {
                 stderr_path
             };
-            let lines: Vec<&str> = err.lines().collect();
-            let tail = lines[lines.len().saturating_sub(20)..].join("\n");
+            let tail = last_lines(&err, 20);
             return Ok(Outcome::Failed(format!(
                 "{} (stderr: {})\n{tail}",
                 o,
@@ -323,6 +322,12 @@ pub fn execute(
         })
     })();
     res.unwrap_or_else(|e| Outcome::Failed(format!("{e:#}")))
+}
+
+/// The last `n` lines of a log, for error messages.
+pub fn last_lines(text: &str, n: usize) -> String {
+    let lines: Vec<&str> = text.lines().collect();
+    lines[lines.len().saturating_sub(n)..].join("\n")
 }
 
 pub fn forced_mask(p: &Pipeline, force: &[String]) -> Result<Vec<bool>> {

@@ -183,12 +183,6 @@ fn final_state(job: &str) -> String {
     )
 }
 
-fn tail(path: &Path, n: usize) -> String {
-    let t = std::fs::read_to_string(path).unwrap_or_default();
-    let lines: Vec<&str> = t.lines().collect();
-    lines[lines.len().saturating_sub(n)..].join("\n")
-}
-
 /// Runs the pipeline on Slurm; returns the content hash of the last report instance, if any.
 pub fn run(
     p: &Pipeline,
@@ -425,7 +419,7 @@ pub fn run(
             // Not listed and no result yet: allow the shared filesystem a moment, then call it failed.
             let since = *vanished.entry(i).or_insert_with(Instant::now);
             if since.elapsed() >= grace {
-                let t = tail(&err_file(i), 20);
+                let t = run::last_lines(&std::fs::read_to_string(err_file(i)).unwrap_or_default(), 20);
                 failures.push((
                     i,
                     format!(
