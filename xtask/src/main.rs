@@ -92,6 +92,12 @@ enum Cmd {
         /// sample, moments or all.
         #[arg(default_value = "all")]
         which: String,
+        /// Repetitions (rounds of the sample benchmark).
+        #[arg(long)]
+        repeat: Option<usize>,
+        /// Cap the sampling loops' vector level: baseline, avx2 or avx512 (same output bits at every level).
+        #[arg(long)]
+        simd: Option<String>,
     },
 }
 
@@ -327,11 +333,18 @@ fn real_main(cli: &Cli) -> Result<ExitCode> {
             );
             Ok(ExitCode::SUCCESS)
         }
-        Cmd::Bench { which } => {
-            let st = std::process::Command::new(std::env::var("CARGO").unwrap_or_else(|_| "cargo".into()))
-                .current_dir(root())
-                .args(["run", "--release", "--quiet", "-p", "nnqft-bench", "--", which])
-                .status()?;
+        Cmd::Bench { which, repeat, simd } => {
+            let mut cmd =
+                std::process::Command::new(std::env::var("CARGO").unwrap_or_else(|_| "cargo".into()));
+            cmd.current_dir(root())
+                .args(["run", "--release", "--quiet", "-p", "nnqft-bench", "--", which]);
+            if let Some(r) = repeat {
+                cmd.arg(format!("--repeat={r}"));
+            }
+            if let Some(l) = simd {
+                cmd.arg(format!("--simd={l}"));
+            }
+            let st = cmd.status()?;
             Ok(if st.success() {
                 ExitCode::SUCCESS
             } else {

@@ -76,29 +76,10 @@ pub struct Scratch {
     acc: Vec<[f64; 4]>,
 }
 
-/// acc[q][l] += sum over neurons i = l (mod 4) of v_i a_i e_i^q: four interleaved partial sums per point, in a
-/// fixed order, so the result is deterministic; AVX2 is used where present (lane-wise identical rounding).
-fn progression_sums(v: &[f64], a: &[f64], e: &[f64], acc: &mut [[f64; 4]]) {
-    // Not `fastexp::with_avx2`: a closure of this size is not inlined into the AVX2 function, so the loop
-    // would stay on the baseline target. A named `#[target_feature]` function does the job.
-    #[cfg(target_arch = "x86_64")]
-    {
-        if std::arch::is_x86_feature_detected!("avx2") {
-            // SAFETY: AVX2 support was just checked; plain IEEE arithmetic, no FMA (see fastexp::with_avx2).
-            #[allow(unsafe_code)]
-            unsafe {
-                progression_sums_avx2(v, a, e, acc)
-            };
-            return;
-        }
-    }
-    progression_sums_body(v, a, e, acc)
-}
-
-#[cfg(target_arch = "x86_64")]
-#[target_feature(enable = "avx2")]
-fn progression_sums_avx2(v: &[f64], a: &[f64], e: &[f64], acc: &mut [[f64; 4]]) {
-    progression_sums_body(v, a, e, acc)
+crate::multiversion! {
+    /// acc[q][l] += sum over neurons i = l (mod 4) of v_i a_i e_i^q: four interleaved partial sums per point, in
+    /// a fixed order, so the result is deterministic whatever the vector level.
+    fn progression_sums / progression_sums_at(v: &[f64], a: &[f64], e: &[f64], acc: &mut [[f64; 4]]) => progression_sums_body
 }
 
 #[inline(always)]
@@ -201,7 +182,11 @@ impl Sampler {
         assert_eq!(out.len(), p * n, "output buffer must hold P * n values");
         let mut rng = Xoshiro256PlusPlus::from_seed(stream_seed(&self.id, seed, bag, block));
         #[cfg(target_arch = "x86_64")]
-        if self.cfg.d() == 1 && self.progression.is_some() && std::arch::is_x86_feature_detected!("avx2") {
+        if self.cfg.d() == 1
+            && self.progression.is_some()
+            && fastexp::Level::active() != fastexp::Level::Baseline
+            && std::arch::is_x86_feature_detected!("avx2")
+        {
             // SAFETY: AVX2 support was just checked; plain IEEE arithmetic, no FMA (see fastexp::with_avx2).
             #[allow(unsafe_code)]
             unsafe {

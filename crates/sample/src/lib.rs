@@ -8,6 +8,7 @@
 use anyhow::{Context, Result, bail};
 use arrow_array::{ArrayRef, Float64Array, RecordBatch, UInt32Array};
 use arrow_schema::{DataType, Field, Schema, SchemaRef};
+use nnqft_physics::fastexp::Level;
 use nnqft_physics::sampler::{BLOCK_NETS, Sampler, Scratch, check_counts};
 use nnqft_physics::{Arch, Config};
 use nnqft_store::{Meta, Staging, TableWriter};
@@ -340,8 +341,22 @@ fn block_len(n_nets: u64, block: u32) -> usize {
     (n_nets - block as u64 * BLOCK_NETS as u64).min(BLOCK_NETS as u64) as usize
 }
 
+/// Environment variable that caps the vector extension of the sampling loops (`baseline`, `avx2`, `avx512`).
+/// The output is the same bits at every level; this is for measuring and testing that.
+pub const SIMD_ENV: &str = "NNQFT_SIMD";
+
+/// Applies [`SIMD_ENV`] if it is set.
+pub fn simd_from_env() -> Result<()> {
+    if let Ok(v) = std::env::var(SIMD_ENV) {
+        let level = Level::parse(&v).map_err(|e| anyhow::anyhow!("{SIMD_ENV}: {e}"))?;
+        Level::cap(Some(level));
+    }
+    Ok(())
+}
+
 /// Entry point of the binary: validate, then sample.
 pub fn run(args: &Args) -> Result<String> {
+    simd_from_env()?;
     let plan = args.plan()?;
     let out = args
         .out

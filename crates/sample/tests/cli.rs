@@ -52,6 +52,62 @@ fn bytes_are_identical_for_one_and_two_threads() {
 }
 
 #[test]
+fn bytes_are_identical_at_every_simd_level() {
+    // AVX-512, AVX2 and the baseline target must round alike (DESIGN invariant 3); the levels this CPU lacks
+    // fall back to narrower ones, so on a CPU without AVX-512 this compares fewer distinct paths.
+    let dir = tempfile::tempdir().unwrap();
+    let mut files = Vec::new();
+    for level in ["baseline", "avx2", "avx512"] {
+        for (args, tag) in [(BASE, "d1"), (&BASE_D2[..], "d2")] {
+            let out = dir.path().join(format!("{level}-{tag}"));
+            let o = bin()
+                .args(args)
+                .arg("--out")
+                .arg(&out)
+                .env("NNQFT_SIMD", level)
+                .output()
+                .unwrap();
+            assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
+            files.push((level, tag, std::fs::read(out.join("samples.parquet")).unwrap()));
+        }
+    }
+    for (level, tag, bytes) in &files {
+        let (_, _, reference) = files.iter().find(|(_, t, _)| t == tag).unwrap();
+        assert!(bytes == reference, "{level} ({tag}) differs from baseline");
+    }
+    let o = bin()
+        .args(BASE)
+        .arg("--out")
+        .arg(dir.path().join("bad"))
+        .env("NNQFT_SIMD", "avx9")
+        .output()
+        .unwrap();
+    assert!(!o.status.success());
+    assert!(String::from_utf8_lossy(&o.stderr).contains("NNQFT_SIMD: unknown SIMD level 'avx9'"));
+    assert!(!dir.path().join("bad").exists());
+}
+
+/// Two-dimensional inputs on a line (the progression path without the fused d = 1 loop), wide exponent steps.
+const BASE_D2: [&str; 16] = [
+    "--arch",
+    "gaussnet",
+    "--d",
+    "2",
+    "--width",
+    "30",
+    "--sigma-w",
+    "3",
+    "--sigma-b",
+    "1",
+    "--points=0.1,0.2;0.3,0.1;0.5,0.0",
+    "--n-bags",
+    "2",
+    "--n-nets",
+    "1500",
+    "--seed=2",
+];
+
+#[test]
 fn parameter_file_and_flags_agree() {
     let dir = tempfile::tempdir().unwrap();
     let toml = dir.path().join("p.toml");
