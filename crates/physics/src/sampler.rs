@@ -187,7 +187,7 @@ impl Sampler {
             && fastexp::Level::active() != fastexp::Level::Baseline
             && std::arch::is_x86_feature_detected!("avx2")
         {
-            // SAFETY: AVX2 support was just checked; plain IEEE arithmetic, no FMA (see fastexp::with_avx2).
+            // SAFETY: AVX2 support was just checked; plain IEEE arithmetic, no FMA (see fastexp::Level).
             #[allow(unsafe_code)]
             unsafe {
                 self.block_fused_avx2(&mut rng, n, out, scratch)

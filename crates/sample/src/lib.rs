@@ -26,6 +26,8 @@ pub const STAGE: &str = "sample";
 ///
 /// Parameters come from --params FILE (TOML or JSON, keys as the long flags with '_' for '-') and/or flags;
 /// flags override the file. Output: DIR/samples.parquet (columns bag, net, f_0..f_{P-1}) and DIR/manifest.json.
+/// The environment variable NNQFT_SIMD=baseline|avx2|avx512 caps the vector extension the sampling loops use
+/// (default: the CPU's widest); the output is the same bytes at every level.
 #[derive(Debug, Clone, Default, clap::Parser, Serialize, Deserialize)]
 #[command(name = "nnqft-sample", version)]
 #[serde(deny_unknown_fields)]
