@@ -216,9 +216,10 @@ impl Level {
 }
 
 /// Defines `pub fn NAME(args)`, which runs the `#[inline(always)]` function `BODY(args)` compiled for
-/// [`Level::active`] (the widest the CPU has unless capped), and `pub fn NAME_AT(level, args)`, which runs it at a given level (a level the CPU
-/// lacks falls back to the baseline). A named `#[target_feature]` function per level is what makes the body
-/// compile for that target: a closure passed to one is inlined into it only when it is small.
+/// [`Level::active`] (the widest the CPU has unless capped), and `pub fn NAME_AT(level, args)`, which runs it at
+/// a given level (a level the CPU lacks falls back to the widest narrower one it has). A named
+/// `#[target_feature]` function per level is what makes the body compile for that target: a closure passed to
+/// one is inlined into it only when it is small.
 #[macro_export]
 macro_rules! multiversion {
     ($(#[$meta:meta])* $vis:vis fn $name:ident / $name_at:ident ($($arg:ident : $ty:ty),* $(,)?) $(-> $ret:ty)? => $body:path) => {
