@@ -53,14 +53,20 @@ impl Ziggurat {
 
     /// One standard normal variate.
     #[inline(always)]
-    pub fn sample<R: Rng + ?Sized>(&self, rng: &mut R) -> f64 {
+    pub fn sample<R: Rng + Clone>(&self, rng: &mut R) -> f64 {
         let bits = rng.next_u64();
         let u = 2.0 * ((bits >> 11) as f64 * TWO_M53) - 1.0;
         let i = (bits & LAYER_MASK) as usize;
         if u.abs() < self.ratio[i] {
             return u * self.x[i];
         }
-        self.slow(rng, u, i)
+        // The slow path works on a copy of the generator: were the caller's generator passed to a call, its
+        // state would have to live in memory for the whole loop, and every draw would wait on a store and a
+        // reload of it. With a copy, the caller's state stays in registers.
+        let mut copy = rng.clone();
+        let x = self.slow(&mut copy, u, i);
+        *rng = copy;
+        x
     }
 
     #[cold]

@@ -216,7 +216,16 @@ impl Sampler {
     /// [`Sampler::draw`] + [`Sampler::evaluate`], so the outputs are the same bits as that path's.
     #[cfg(target_arch = "x86_64")]
     #[target_feature(enable = "avx2")]
-    fn block_fused_avx2(&self, rng: &mut Xoshiro256PlusPlus, n: usize, out: &mut [f64], sc: &mut Scratch) {
+    fn block_fused_avx2(
+        &self,
+        rng_out: &mut Xoshiro256PlusPlus,
+        n: usize,
+        out: &mut [f64],
+        sc: &mut Scratch,
+    ) {
+        // A local generator, so that its state stays in registers (see `Ziggurat::sample`).
+        let mut local = rng_out.clone();
+        let rng = &mut local;
         let p = self.cfg.n_points();
         let width = self.cfg.width() as usize;
         let sw = self.cfg.sigma_w();
@@ -275,12 +284,15 @@ impl Sampler {
                 out[q * n + k] = b1 + sum * self.shift[q];
             }
         }
+        *rng_out = local;
     }
 
     /// Draws b1 (returned), then W0 (scaled by `w_scale`) and b0 into the scratch buffers, which must be sized.
     /// Shared by both sampling paths, so they draw the same numbers in the same order.
-    #[inline(always)]
-    fn draw_first(&self, rng: &mut Xoshiro256PlusPlus, sc: &mut Scratch, w_scale: f64) -> f64 {
+    #[inline(never)]
+    fn draw_first(&self, rng_out: &mut Xoshiro256PlusPlus, sc: &mut Scratch, w_scale: f64) -> f64 {
+        let mut local = rng_out.clone();
+        let rng = &mut local;
         let sb = self.cfg.sigma_b();
         let z = &self.normal;
         let b1 = if sb > 0.0 { sb * z.sample(rng) } else { 0.0 };
@@ -294,6 +306,7 @@ impl Sampler {
         } else {
             sc.b0.fill(0.0);
         }
+        *rng_out = local;
         b1
     }
 
@@ -313,10 +326,13 @@ impl Sampler {
         sc.a.resize(width, 0.0);
         sc.e.resize(width, 0.0);
         sc.z.resize(width, 0.0);
-        let b1 = self.draw_first(rng, sc, w_scale);
+        // A local generator, so that its state stays in registers (see `Ziggurat::sample`).
+        let mut local = rng.clone();
+        let b1 = self.draw_first(&mut local, sc, w_scale);
         for x in sc.v.iter_mut() {
-            *x = v_scale * z.sample(rng);
+            *x = v_scale * z.sample(&mut local);
         }
+        *rng = local;
         b1
     }
 
