@@ -257,16 +257,8 @@ impl Sampler {
     /// [`Sampler::draw`] + [`Sampler::evaluate`], so the outputs are the same bits as that path's.
     #[cfg(target_arch = "x86_64")]
     #[target_feature(enable = "avx2")]
-    fn block_fused_avx2(
-        &self,
-        rng_out: &mut Xoshiro256PlusPlus,
-        n: usize,
-        out: &mut [f64],
-        sc: &mut Scratch,
-    ) {
-        // A local generator, so that its state stays in registers (see `Ziggurat::sample`).
-        let mut local = rng_out.clone();
-        let rng = &mut local;
+    fn block_fused_avx2(&self, rng: &mut Xoshiro256PlusPlus, n: usize, out: &mut [f64], sc: &mut Scratch) {
+        // The draws happen in `draw_first` and `w1_power_sums`, each on its own copy of the generator.
         let p = self.cfg.n_points();
         let width = self.cfg.width() as usize;
         let sw = self.cfg.sigma_w();
@@ -302,7 +294,6 @@ impl Sampler {
                 out[q * n + k] = b1 + sum * self.shift[q];
             }
         }
-        *rng_out = local;
     }
 
     /// Draws b1 (returned), then W0 (scaled by `w_scale`) and b0 into the scratch buffers, which must be sized.
