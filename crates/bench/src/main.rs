@@ -9,8 +9,8 @@
 
 use anyhow::Result;
 use clap::Parser;
-use nnqft_physics::fastexp::Level;
 use nnqft_physics::sampler::{BLOCK_NETS, Sampler, Scratch};
+use nnqft_physics::simd::Level;
 use rayon::prelude::*;
 use std::time::Instant;
 

@@ -5,7 +5,7 @@
 //! ln2/256 + r with |r| <= ln2/512, e^x = 2^m 2^(j/256) e^r, with 2^(j/256) from a table of correctly rounded
 //! constants (a vector gather), e^r by a degree-5 Taylor polynomial (truncation error < 1e-20 relative) and 2^m
 //! set directly in the exponent bits. Results depend only on the input, never on the vector width (no
-//! reassociation, no FMA), so every [`Level`] gives the same bits.
+//! reassociation, no FMA), so every [`Level`](crate::simd::Level) gives the same bits.
 
 /// Entries of the table of 2^(j/256).
 const TABLE_BITS: u32 = 8;
@@ -22,22 +22,10 @@ const ROUND_MAGIC: f64 = 6_755_399_441_055_744.0;
 const X_MIN: f64 = -708.0;
 const X_MAX: f64 = 709.0;
 
-/// 2^(j/256) for j = 0..255, each the f64 nearest to the exact value (computed with 60-digit decimal arithmetic;
-/// the unit test `table_is_correctly_rounded` checks every entry in double-double arithmetic).
-static TABLE: [f64; TABLE_LEN] = table_from_bits(TABLE_HEX);
-
-const fn table_from_bits(bits: [u64; TABLE_LEN]) -> [f64; TABLE_LEN] {
-    let mut t = [0.0; TABLE_LEN];
-    let mut j = 0;
-    while j < TABLE_LEN {
-        t[j] = f64::from_bits(bits[j]);
-        j += 1;
-    }
-    t
-}
-
+/// The bits of 2^(j/256) for j = 0..255, each the f64 nearest to the exact value (computed with 60-digit decimal
+/// arithmetic; the unit test `table_is_correctly_rounded` checks every entry in double-double arithmetic).
 #[rustfmt::skip]
-const TABLE_HEX: [u64; TABLE_LEN] = [
+static TABLE: [u64; TABLE_LEN] = [
     0x3ff0000000000000, 0x3ff00b1afa5abcbf, 0x3ff0163da9fb3335, 0x3ff02168143b0281,
     0x3ff02c9a3e778061, 0x3ff037d42e11bbcc, 0x3ff04315e86e7f85, 0x3ff04e5f72f654b1,
     0x3ff059b0d3158574, 0x3ff0650a0e3c1f89, 0x3ff0706b29ddf6de, 0x3ff07bd42b72a836,
@@ -118,148 +106,9 @@ pub fn exp(x: f64) -> f64 {
     // The low mantissa bits of t hold k = 256 m + j (two's complement): j indexes the table, m goes into the
     // exponent field (bits above the exponent's 11 fall off the shift, as does the 2^51 of ROUND_MAGIC).
     let bits = t.to_bits();
-    let tj = TABLE[(bits & (TABLE_LEN as u64 - 1)) as usize];
+    let tj = f64::from_bits(TABLE[(bits & (TABLE_LEN as u64 - 1)) as usize]);
     let scale = f64::from_bits((bits >> TABLE_BITS).wrapping_add(1023) << 52);
     (tj + tj * q) * scale
-}
-
-/// The vector extension an elementwise loop is compiled for. Every loop dispatched this way does plain IEEE
-/// arithmetic (no FMA, no reassociation), so AVX-512, AVX2 and the baseline target (SSE2) round lane by lane
-/// alike and give bit-identical results; only their speed differs.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum Level {
-    Baseline,
-    Avx2,
-    Avx512,
-}
-
-/// The widest level the dispatched loops may use (0: no cap); see [`Level::cap`].
-static CAP: std::sync::atomic::AtomicU8 = std::sync::atomic::AtomicU8::new(0);
-
-impl Level {
-    /// The widest level this CPU supports.
-    #[inline]
-    pub fn detect() -> Level {
-        #[cfg(target_arch = "x86_64")]
-        {
-            if std::arch::is_x86_feature_detected!("avx512f") {
-                return Level::Avx512;
-            }
-            if std::arch::is_x86_feature_detected!("avx2") {
-                return Level::Avx2;
-            }
-        }
-        Level::Baseline
-    }
-
-    /// The level the dispatched loops use: the CPU's widest, or narrower if [`Level::cap`] said so.
-    #[inline]
-    pub fn active() -> Level {
-        let best = Level::detect();
-        match CAP.load(std::sync::atomic::Ordering::Relaxed) {
-            0 => best,
-            c => Level::from_rank(c - 1).min_with(best),
-        }
-    }
-
-    /// Caps the level of every dispatched loop in this process (None: no cap). The results are the same bits
-    /// at every level; this exists to measure and test that.
-    pub fn cap(level: Option<Level>) {
-        let v = level.map_or(0, |l| l as u8 + 1);
-        CAP.store(v, std::sync::atomic::Ordering::Relaxed);
-    }
-
-    /// Every level this CPU supports, narrowest first (for tests that compare them).
-    pub fn supported() -> Vec<Level> {
-        let best = Level::detect();
-        [Level::Baseline, Level::Avx2, Level::Avx512]
-            .into_iter()
-            .filter(|l| *l as u8 <= best as u8)
-            .collect()
-    }
-
-    /// Parses `baseline`, `avx2` or `avx512`.
-    pub fn parse(s: &str) -> Result<Level, String> {
-        match s.to_ascii_lowercase().as_str() {
-            "baseline" | "sse2" => Ok(Level::Baseline),
-            "avx2" => Ok(Level::Avx2),
-            "avx512" => Ok(Level::Avx512),
-            _ => Err(format!(
-                "unknown SIMD level '{s}': expected baseline, avx2 or avx512"
-            )),
-        }
-    }
-
-    pub fn name(self) -> &'static str {
-        match self {
-            Level::Baseline => "baseline",
-            Level::Avx2 => "avx2",
-            Level::Avx512 => "avx512",
-        }
-    }
-
-    fn from_rank(r: u8) -> Level {
-        match r {
-            0 => Level::Baseline,
-            1 => Level::Avx2,
-            _ => Level::Avx512,
-        }
-    }
-
-    fn min_with(self, other: Level) -> Level {
-        if (self as u8) <= (other as u8) {
-            self
-        } else {
-            other
-        }
-    }
-}
-
-/// Defines `pub fn NAME(args)`, which runs the `#[inline(always)]` function `BODY(args)` compiled for
-/// [`Level::active`] (the widest the CPU has unless capped), and `pub fn NAME_AT(level, args)`, which runs it at
-/// a given level (a level the CPU lacks falls back to the widest narrower one it has). A named
-/// `#[target_feature]` function per level is what makes the body compile for that target: a closure passed to
-/// one is inlined into it only when it is small.
-#[macro_export]
-macro_rules! multiversion {
-    ($(#[$meta:meta])* $vis:vis fn $name:ident / $name_at:ident ($($arg:ident : $ty:ty),* $(,)?) $(-> $ret:ty)? => $body:path) => {
-        $(#[$meta])*
-        $vis fn $name($($arg: $ty),*) $(-> $ret)? {
-            $name_at($crate::fastexp::Level::active(), $($arg),*)
-        }
-
-        /// The same at a given [`Level`](crate::fastexp::Level) (used by tests to compare the levels).
-        $vis fn $name_at(level: $crate::fastexp::Level, $($arg: $ty),*) $(-> $ret)? {
-            #[cfg(target_arch = "x86_64")]
-            {
-                #[target_feature(enable = "avx512f")]
-                fn avx512($($arg: $ty),*) $(-> $ret)? {
-                    $body($($arg),*)
-                }
-                #[target_feature(enable = "avx2")]
-                fn avx2($($arg: $ty),*) $(-> $ret)? {
-                    $body($($arg),*)
-                }
-                match level {
-                    $crate::fastexp::Level::Avx512 if std::arch::is_x86_feature_detected!("avx512f") => {
-                        // SAFETY: AVX-512F support was just checked; the body is plain IEEE arithmetic.
-                        #[allow(unsafe_code)]
-                        return unsafe { avx512($($arg),*) };
-                    }
-                    $crate::fastexp::Level::Avx2 | $crate::fastexp::Level::Avx512
-                        if std::arch::is_x86_feature_detected!("avx2") =>
-                    {
-                        // SAFETY: AVX2 support was just checked; the body is plain IEEE arithmetic.
-                        #[allow(unsafe_code)]
-                        return unsafe { avx2($($arg),*) };
-                    }
-                    _ => {}
-                }
-            }
-            let _ = level;
-            $body($($arg),*)
-        }
-    };
 }
 
 #[inline(always)]
@@ -269,8 +118,8 @@ fn exp_in_place_body(xs: &mut [f64]) {
     }
 }
 
-multiversion! {
-    /// Applies [`exp`] elementwise in place, with the widest vectors the CPU has (see [`Level`]).
+crate::multiversion! {
+    /// Applies [`exp`] elementwise in place, with the widest vectors the CPU has (see [`Level`](crate::simd::Level)).
     pub fn exp_in_place / exp_in_place_at(xs: &mut [f64]) => exp_in_place_body
 }
 
@@ -310,7 +159,7 @@ fn exp_in_place_auto_body(xs: &mut [f64]) {
     }
 }
 
-multiversion! {
+crate::multiversion! {
     /// Like [`exp_in_place`], choosing the cheaper [`exp_small`] when every |x| <= [`SMALL`] (the exponent steps
     /// of closely spaced points). The choice depends only on the data, so results stay deterministic.
     pub fn exp_in_place_auto / exp_in_place_auto_at(xs: &mut [f64]) => exp_in_place_auto_body
@@ -339,6 +188,12 @@ mod tests {
         let (p, e) = two_prod(a.0, b.0);
         two_sum(p, e + a.0 * b.1 + a.1 * b.0)
     }
+    /// a / n for a small integer n: the quotient's error comes back exactly from an FMA.
+    fn dd_div(a: (f64, f64), n: f64) -> (f64, f64) {
+        let q = a.0 / n;
+        let r = (-q).mul_add(n, a.0);
+        two_sum(q, (r + a.1) / n)
+    }
 
     #[test]
     fn table_is_correctly_rounded() {
@@ -353,15 +208,10 @@ mod tests {
             let y = dd_mul(ln2, (j as f64 / 256.0, 0.0));
             let (mut sum, mut term) = ((1.0, 0.0), (1.0, 0.0));
             for n in 1..40 {
-                term = dd_mul(term, y);
-                term = dd_mul(term, (1.0 / n as f64, 0.0));
-                // 1/n is rounded for n not a power of two: correct it with its remainder.
-                let inv = 1.0 / n as f64;
-                let rem = (-inv).mul_add(n as f64, 1.0) / n as f64;
-                term = dd_add(term, dd_mul(term, (rem / inv, 0.0)));
+                term = dd_div(dd_mul(term, y), n as f64);
                 sum = dd_add(sum, term);
             }
-            let t = super::TABLE[j];
+            let t = f64::from_bits(super::TABLE[j]);
             let dist = |v: f64| ((v - sum.0) - sum.1).abs();
             let (up, down) = (f64::from_bits(t.to_bits() + 1), f64::from_bits(t.to_bits() - 1));
             assert!(
@@ -401,7 +251,7 @@ mod tests {
         // Every vector level this CPU has gives the bits of the scalar code, for both kinds of input.
         let wide: Vec<f64> = (0..1001).map(|i| -30.0 + 0.0637 * i as f64).collect();
         let narrow: Vec<f64> = (0..1001).map(|i| -0.05 + 1e-4 * i as f64).collect();
-        for level in super::Level::supported() {
+        for level in crate::simd::Level::supported() {
             let mut v = wide.clone();
             super::exp_in_place_at(level, &mut v);
             let mut w = narrow.clone();

@@ -16,6 +16,7 @@ pub mod normal;
 pub mod params;
 pub mod quad;
 pub mod sampler;
+pub mod simd;
 pub mod stats;
 pub mod tol;
 

@@ -225,10 +225,10 @@ impl Sampler {
         #[cfg(target_arch = "x86_64")]
         if self.cfg.d() == 1
             && self.progression.is_some()
-            && fastexp::Level::active() != fastexp::Level::Baseline
+            && crate::simd::Level::active() != crate::simd::Level::Baseline
             && std::arch::is_x86_feature_detected!("avx2")
         {
-            // SAFETY: AVX2 support was just checked; plain IEEE arithmetic, no FMA (see fastexp::Level).
+            // SAFETY: AVX2 support was just checked; plain IEEE arithmetic, no FMA (see crate::simd::Level).
             #[allow(unsafe_code)]
             unsafe {
                 self.block_fused_avx2(&mut rng, n, out, scratch)

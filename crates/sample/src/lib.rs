@@ -8,8 +8,8 @@
 use anyhow::{Context, Result, bail};
 use arrow_array::{ArrayRef, Float64Array, RecordBatch, UInt32Array};
 use arrow_schema::{DataType, Field, Schema, SchemaRef};
-use nnqft_physics::fastexp::Level;
 use nnqft_physics::sampler::{BLOCK_NETS, Sampler, Scratch, check_counts};
+use nnqft_physics::simd::Level;
 use nnqft_physics::{Arch, Config};
 use nnqft_store::{Meta, Staging, TableWriter};
 use rayon::prelude::*;
