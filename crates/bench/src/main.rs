@@ -70,14 +70,10 @@ fn time_draws(sampler: &Sampler, plan: &nnqft_sample::Plan, blocks: u32, sink: &
     *sink += (0..blocks)
         .into_par_iter()
         .map_init(Scratch::default, |sc, b| {
-            sampler.draws_only(1, 0, b, block_len(plan, b), sc)
+            sampler.draws_only(1, 0, b, nnqft_sample::block_len(plan.n_nets, b), sc)
         })
         .sum::<f64>();
     s.elapsed().as_secs_f64()
-}
-
-fn block_len(plan: &nnqft_sample::Plan, b: u32) -> usize {
-    (plan.n_nets as usize - b as usize * BLOCK_NETS).min(BLOCK_NETS)
 }
 
 fn quartiles(mut v: Vec<f64>) -> (f64, f64, f64) {
@@ -95,9 +91,12 @@ fn bench_sample(repeat: usize) -> Result<()> {
     let mut k = 0;
     let mut stage = || -> Result<f64> {
         k += 1;
+        let out = dir.path().join(format!("s{k}"));
         let s = Instant::now();
-        nnqft_sample::sample(&plan, &dir.path().join(format!("s{k}")), false)?;
-        Ok(s.elapsed().as_secs_f64())
+        nnqft_sample::sample(&plan, &out, false)?;
+        let t = s.elapsed().as_secs_f64();
+        std::fs::remove_dir_all(&out)?; // 30 stage outputs would otherwise pile up (1.5 MB each)
+        Ok(t)
     };
     // This shared machine's speed drifts by tens of percent within seconds, so stage and draws are timed in
     // rounds of stage, draws, draws, stage (a linear drift within a round cancels), and the ratio is taken per
@@ -115,7 +114,7 @@ fn bench_sample(repeat: usize) -> Result<()> {
         sink += (0..blocks)
             .into_par_iter()
             .map_init(Scratch::default, |sc, b| {
-                let n = block_len(&plan, b);
+                let n = nnqft_sample::block_len(plan.n_nets, b);
                 let mut out = vec![0.0; 6 * n];
                 sampler.block(1, 0, b, n, &mut out, sc);
                 out[0]
@@ -142,7 +141,7 @@ fn bench_sample(repeat: usize) -> Result<()> {
                         use rand::{RngExt, SeedableRng};
                         let mut rng = rand_xoshiro::Xoshiro256PlusPlus::seed_from_u64(b as u64);
                         let mut s = 0.0;
-                        for _ in 0..block_len(&plan, b) {
+                        for _ in 0..nnqft_sample::block_len(plan.n_nets, b) {
                             s += rng.sample::<f64, _>(rand_distr::StandardNormal);
                             for x in buf.iter_mut() {
                                 *x = 0.7 * rng.sample::<f64, _>(rand_distr::StandardNormal);

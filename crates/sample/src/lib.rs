@@ -339,7 +339,8 @@ pub fn sample(plan: &Plan, out: &Path, show_progress: bool) -> Result<String> {
     Ok(staging.publish()?)
 }
 
-fn block_len(n_nets: u64, block: u32) -> usize {
+/// Networks in block `block` of a bag of `n_nets` (the last block may be short).
+pub fn block_len(n_nets: u64, block: u32) -> usize {
     (n_nets - block as u64 * BLOCK_NETS as u64).min(BLOCK_NETS as u64) as usize
 }
 
