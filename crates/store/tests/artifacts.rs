@@ -146,3 +146,52 @@ fn wrong_stage_and_missing_columns_are_named() {
         .to_string();
     assert!(e.contains("missing"), "{e}");
 }
+
+#[test]
+fn snappy_compressed_tables_are_read() {
+    // pyarrow writes snappy by default; a table written that way (here by parquet-rs with the same codec and the
+    // nnqft metadata) must read back with its values intact.
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("snappy.parquet");
+    let schema = Arc::new(Schema::new(vec![
+        Field::new("bag", DataType::UInt32, false),
+        Field::new("f_0", DataType::Float64, false),
+    ]));
+    let meta = [
+        ("nnqft.stage", "sample"),
+        ("nnqft.params", "{\"a\":1}"),
+        ("nnqft.inputs", "[]"),
+        ("nnqft.schema_version", "1"),
+        ("nnqft.tool_version", "pyarrow"),
+    ]
+    .iter()
+    .map(|(k, v)| parquet::file::metadata::KeyValue::new(k.to_string(), v.to_string()))
+    .collect();
+    let props = parquet::file::properties::WriterProperties::builder()
+        .set_compression(parquet::basic::Compression::SNAPPY)
+        .set_key_value_metadata(Some(meta))
+        .build();
+    let f: Vec<f64> = (0..5000).map(|i| (i % 7) as f64 * 0.5).collect();
+    let batch = RecordBatch::try_new(
+        schema.clone(),
+        vec![
+            Arc::new(UInt32Array::from(vec![3u32; 5000])),
+            Arc::new(Float64Array::from(f.clone())),
+        ],
+    )
+    .unwrap();
+    let mut w = parquet::arrow::ArrowWriter::try_new(std::fs::File::create(&path).unwrap(), schema, Some(props))
+        .unwrap();
+    w.write(&batch).unwrap();
+    w.close().unwrap();
+    let (m, builder) = open_table(&path, "sample", &cols()).unwrap();
+    let codec = builder.metadata().row_group(0).column(1).compression();
+    assert_eq!(codec, parquet::basic::Compression::SNAPPY, "the file really is snappy");
+    assert_eq!(m.params["a"], 1);
+    let batches = read_all(&path, builder.build().unwrap()).unwrap();
+    let got: Vec<f64> = batches
+        .iter()
+        .flat_map(|b| nnqft_store::column::<Float64Array>(&path, b, "f_0").unwrap().values().to_vec())
+        .collect();
+    assert_eq!(got, f);
+}
