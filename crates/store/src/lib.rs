@@ -7,7 +7,9 @@
 //! fsync + rename, so nothing is ever visible half-written.
 //!
 //! This crate knows nothing about the store layout of `xtask`; it handles one artifact directory at a time.
+//! [`cli`] holds what the stage binaries share besides artifacts (error reporting, memory bound, `--check-batch`).
 
+pub mod cli;
 mod columns;
 mod error;
 mod manifest;
@@ -15,7 +17,7 @@ mod staging;
 mod table;
 
 pub use columns::{Col, Table, column, write_columns};
-pub use error::StoreError;
+pub use error::{StoreError, is_disk_full};
 pub use manifest::{MANIFEST, Manifest, ManifestEntry, content_hash, hash_file, verify};
 pub use staging::Staging;
 pub use table::{Meta, TableWriter, check_columns, open_table, read_all};

@@ -89,10 +89,7 @@ impl TableWriter {
             .set_max_row_group_row_count(Some(MAX_ROW_GROUP_ROWS))
             .set_key_value_metadata(Some(meta.key_values()))
             .build();
-        let inner = ArrowWriter::try_new(file, schema, Some(props)).map_err(|e| StoreError::Corrupt {
-            path: path.into(),
-            detail: e.to_string(),
-        })?;
+        let inner = ArrowWriter::try_new(file, schema, Some(props)).map_err(|e| StoreError::write(path, e))?;
         Ok(TableWriter {
             path: path.into(),
             inner,
@@ -100,26 +97,17 @@ impl TableWriter {
     }
 
     pub fn write(&mut self, batch: &RecordBatch) -> Result<(), StoreError> {
-        self.inner.write(batch).map_err(|e| StoreError::Corrupt {
-            path: self.path.clone(),
-            detail: e.to_string(),
-        })
+        self.inner.write(batch).map_err(|e| StoreError::write(&self.path, e))
     }
 
     /// Ends the current row group (so row groups can be aligned with bags).
     pub fn flush(&mut self) -> Result<(), StoreError> {
-        self.inner.flush().map_err(|e| StoreError::Corrupt {
-            path: self.path.clone(),
-            detail: e.to_string(),
-        })
+        self.inner.flush().map_err(|e| StoreError::write(&self.path, e))
     }
 
     pub fn finish(self) -> Result<(), StoreError> {
         let path = self.path.clone();
-        let file = self.inner.into_inner().map_err(|e| StoreError::Corrupt {
-            path: path.clone(),
-            detail: e.to_string(),
-        })?;
+        let file = self.inner.into_inner().map_err(|e| StoreError::write(&path, e))?;
         file.sync_all().map_err(|e| StoreError::io(&path, e))
     }
 }

@@ -195,3 +195,37 @@ fn snappy_compressed_tables_are_read() {
         .collect();
     assert_eq!(got, f);
 }
+
+#[test]
+fn a_full_disk_is_named_as_such() {
+    // /dev/full answers every write with ENOSPC, as a full disk does.
+    let full = Path::new("/dev/full");
+    if !full.exists() {
+        eprintln!("skipped: no /dev/full on this system");
+        return;
+    }
+    let schema = Arc::new(Schema::new(vec![Field::new("f_0", DataType::Float64, false)]));
+    let meta = Meta::new("sample", serde_json::json!({}), vec![]);
+    let batch = RecordBatch::try_new(
+        schema.clone(),
+        vec![Arc::new(Float64Array::from(vec![0.5; 100_000]))],
+    )
+    .unwrap();
+    let err = TableWriter::create(full, schema, &meta)
+        .and_then(|mut w| {
+            w.write(&batch)?;
+            w.flush()?;
+            w.finish()
+        })
+        .expect_err("nothing can be written to /dev/full");
+    assert!(matches!(err, StoreError::DiskFull { .. }), "{err:?}");
+    let msg = err.to_string();
+    assert!(
+        msg.starts_with("disk full while writing /dev/full: free space and re-run"),
+        "{msg}"
+    );
+    assert!(!msg.contains("not a readable Parquet table"), "{msg}");
+    // The same for plain file writes that go through StoreError::io (manifests, staging).
+    let e = std::fs::write(full, b"x").map_err(|e| StoreError::io(full, e)).unwrap_err();
+    assert!(matches!(e, StoreError::DiskFull { .. }), "{e:?}");
+}
