@@ -11,7 +11,7 @@ use arrow_schema::{DataType, Field, Schema, SchemaRef};
 use nnqft_physics::sampler::{BLOCK_NETS, Sampler, Scratch, check_counts};
 use nnqft_physics::simd::Level;
 use nnqft_physics::{Arch, Config};
-use nnqft_store::{Meta, Staging, TableWriter};
+use nnqft_store::{CHUNK_METADATA_BYTES, MAX_ROW_GROUP_ROWS, Meta, Staging, TableWriter};
 use rayon::prelude::*;
 use serde::{Deserialize, Serialize};
 use std::path::{Path, PathBuf};
@@ -203,17 +203,83 @@ impl Args {
             Some(s) => parse_range(s, n_bags)?,
             None => (0, n_bags as u32),
         };
-        Ok(Plan {
+        let plan = Plan {
             cfg,
             n_bags,
             n_nets,
             seed: a.seed.unwrap_or(0),
             bags,
-        })
+        };
+        plan.check_memory(rayon::current_num_threads())?;
+        Ok(plan)
+    }
+
+    /// The plan and the output directory: every check that needs no output (the `--check-batch` validation).
+    fn checked(&self) -> Result<(Plan, &Path)> {
+        let plan = self.plan()?;
+        let out = self
+            .out
+            .as_deref()
+            .context("parameter out is required (--out DIR)")?;
+        Ok((plan, out))
+    }
+
+    /// Validates the parameters (file and flags) and the work bound without writing anything.
+    pub fn validate(&self) -> Result<()> {
+        self.checked().map(|_| ())
     }
 }
 
+/// Blocks per worker thread in one wave of [`sample`].
+const WAVE_BLOCKS_PER_THREAD: usize = 16;
+/// Waves of outputs held at once: one being sampled, one in the channel, one being written.
+const WAVES_IN_FLIGHT: f64 = 3.0;
+/// Copies of the current row group the Parquet writer holds (Arrow columns and encoded pages).
+const ROW_GROUP_COPIES: f64 = 2.0;
+
 impl Plan {
+    /// Estimated peak memory of [`sample`] with `threads` worker threads, in bytes: the Parquet metadata of every
+    /// row group (kept until the file is closed), the waves of block outputs in flight, the writer's current row
+    /// group and each thread's scratch buffers. Returns the total and a description of its parts.
+    pub fn memory_bytes(&self, threads: usize) -> (f64, String) {
+        let p = self.cfg.n_points() as f64;
+        let bags = (self.bags.1 - self.bags.0) as f64;
+        let row_groups = bags * self.n_nets.div_ceil(MAX_ROW_GROUP_ROWS as u64) as f64;
+        let footer = row_groups * (p + 2.0) * CHUNK_METADATA_BYTES as f64;
+        let blocks = bags * self.n_nets.div_ceil(BLOCK_NETS as u64) as f64;
+        let wave_blocks = ((WAVE_BLOCKS_PER_THREAD * threads) as f64).min(blocks);
+        let block_values = p * self.n_nets.min(BLOCK_NETS as u64) as f64;
+        let waves = WAVES_IN_FLIGHT * wave_blocks * block_values * 8.0;
+        let row_group = ROW_GROUP_COPIES * self.n_nets.min(MAX_ROW_GROUP_ROWS as u64) as f64 * (p + 2.0) * 8.0;
+        let width = self.cfg.width() as f64;
+        let scratch = threads as f64 * 8.0 * (width * (self.cfg.d() as f64 + 5.0) + 5.0 * p);
+        let total = footer + waves + row_group + scratch;
+        let parts = format!(
+            "Parquet metadata of {row_groups:.0} row groups x {} columns: {}; sample buffers of {threads} threads \
+             at width {}: {}",
+            p + 2.0,
+            nnqft_store::cli::bytes(footer),
+            self.cfg.width(),
+            nnqft_store::cli::bytes(waves + row_group + scratch)
+        );
+        (total, parts)
+    }
+
+    /// Refuses a plan whose [`Plan::memory_bytes`] exceed the memory available.
+    fn check_memory(&self, threads: usize) -> Result<()> {
+        let (needed, parts) = self.memory_bytes(threads);
+        nnqft_store::cli::check_memory(
+            &format!(
+                "sampling {} bags x {} networks at {} points ({parts})",
+                self.bags.1 - self.bags.0,
+                self.n_nets,
+                self.cfg.n_points()
+            ),
+            needed,
+            "draw fewer bags per run (shards: --bags START..END), fewer networks or points, or a smaller width",
+        )
+    }
+
     /// Canonical parameters recorded in the artifact (the configuration is everything but `bags`).
     pub fn params(&self) -> serde_json::Value {
         serde_json::json!({
@@ -278,14 +344,20 @@ pub fn sample(plan: &Plan, out: &Path, show_progress: bool) -> Result<String> {
     let mut writer = TableWriter::create(&staging.path().join(TABLE), schema.clone(), &meta)?;
     let sampler = Sampler::new(&plan.cfg);
     let blocks_per_bag = plan.n_nets.div_ceil(BLOCK_NETS as u64) as u32;
-    let tasks: Vec<(u32, u32)> = (plan.bags.0..plan.bags.1)
-        .flat_map(|bag| (0..blocks_per_bag).map(move |b| (bag, b)))
-        .collect();
+    // (bag, block) of task t, in the writing order; generated one wave at a time (a list of all tasks took 8
+    // bytes per block: 34 GB for 2^32 bags).
+    let n_tasks = (plan.bags.1 - plan.bags.0) as u64 * blocks_per_bag as u64;
+    let task = |t: u64| {
+        (
+            plan.bags.0 + (t / blocks_per_bag as u64) as u32,
+            (t % blocks_per_bag as u64) as u32,
+        )
+    };
     let pb = progress((plan.bags.1 - plan.bags.0) as u64 * plan.n_nets, show_progress);
     // Blocks are sampled in waves (one barrier each) so that memory stays bounded and the writer overlaps the
     // next wave; 16 blocks per thread keeps the idle time at the end of a wave small (a wave of 4 per thread
     // left one thread idle for most of a block at the end of every bag of 30000 networks: ~5%).
-    let wave = 16 * rayon::current_num_threads().max(1);
+    let wave = (WAVE_BLOCKS_PER_THREAD * rayon::current_num_threads().max(1)) as u64;
     // Encoding and compressing Parquet runs on its own thread, overlapping the sampling of the next wave;
     // waves are sent in order, so the bytes do not depend on timing.
     type Wave = Vec<((u32, u32), Vec<f64>)>;
@@ -314,29 +386,69 @@ pub fn sample(plan: &Plan, out: &Path, show_progress: bool) -> Result<String> {
             }
             Ok(writer)
         });
-        for chunk in tasks.chunks(wave) {
-            let results: Vec<Vec<f64>> = chunk
+        let mut bad = None;
+        for start in (0..n_tasks).step_by(wave as usize) {
+            let chunk: Vec<(u32, u32)> = (start..(start + wave).min(n_tasks)).map(task).collect();
+            let results: Vec<(Vec<f64>, Option<usize>)> = chunk
                 .par_iter()
                 .map_init(Scratch::default, |scratch, &(bag, block)| {
                     let n = block_len(plan.n_nets, block);
                     let mut out = vec![0.0; p * n];
                     sampler.block(plan.seed, bag, block, n, &mut out, scratch);
-                    out
+                    let first_bad = out.iter().position(|v| !v.is_finite());
+                    (out, first_bad)
                 })
                 .collect();
-            if tx.send(chunk.iter().copied().zip(results).collect()).is_err() {
+            if let Some((&(bag, block), (out, Some(i)))) =
+                chunk.iter().zip(&results).find(|(_, (_, b))| b.is_some())
+            {
+                let (n, i) = (block_len(plan.n_nets, block), *i);
+                bad = Some((bag, block * BLOCK_NETS as u32 + (i % n) as u32, i / n, out[i]));
+                break;
+            }
+            let wave_out = chunk.into_iter().zip(results.into_iter().map(|(o, _)| o)).collect();
+            if tx.send(wave_out).is_err() {
                 break; // the writer failed; its error is reported below
             }
         }
         drop(tx);
-        handle
+        let writer = handle
             .join()
-            .map_err(|_| anyhow::anyhow!("the Parquet writer thread panicked"))?
+            .map_err(|_| anyhow::anyhow!("the Parquet writer thread panicked"))??;
+        if let Some((bag, net, q, v)) = bad {
+            bail!(
+                "network {net} of bag {bag} has the non-finite output f_{q} = {v} at point {q} {:?}: the arithmetic \
+                 overflowed; {}. Nothing was written",
+                plan.cfg.point(q),
+                overflow_suspect(&plan.cfg)
+            );
+        }
+        Ok(writer)
     })?;
     let writer = written;
     writer.finish()?;
     pb.finish_and_clear();
     Ok(staging.publish()?)
+}
+
+/// The parameter that most likely made a network's output overflow: the largest of sigma_W, sigma_b and the
+/// coordinates (pre-activations have variance s(x) = sigma_b^2 + sigma_W^2 |x|^2 / d, outputs scale with sigma_W).
+fn overflow_suspect(cfg: &Config) -> String {
+    let x_max = (0..cfg.n_points())
+        .flat_map(|i| cfg.point(i).iter().map(|v| v.abs()))
+        .fold(0.0, f64::max);
+    let s_max = (0..cfg.n_points()).map(|i| cfg.s(i)).fold(0.0, f64::max);
+    let (name, value) = [
+        ("sigma_w", cfg.sigma_w()),
+        ("sigma_b", cfg.sigma_b()),
+        ("the largest |coordinate| of the points", x_max),
+    ]
+    .into_iter()
+    .fold(("", f64::NEG_INFINITY), |a, b| if b.1 > a.1 { b } else { a });
+    format!(
+        "{name} = {value:e} is likely too large (the pre-activation variance s(x) = sigma_b^2 + sigma_W^2 |x|^2 / d \
+         reaches {s_max:e}, and outputs scale like sigma_W sqrt(s)); use a smaller value"
+    )
 }
 
 /// Networks in block `block` of a bag of `n_nets` (the last block may be short).
@@ -360,11 +472,7 @@ pub fn simd_from_env() -> Result<()> {
 /// Entry point of the binary: validate, then sample.
 pub fn run(args: &Args) -> Result<String> {
     simd_from_env()?;
-    let plan = args.plan()?;
-    let out = args
-        .out
-        .as_ref()
-        .context("parameter out is required (--out DIR)")?;
+    let (plan, out) = args.checked()?;
     if out.exists() {
         bail!("--out {}: already exists; give a new directory", out.display());
     }

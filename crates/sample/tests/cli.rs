@@ -253,3 +253,152 @@ fn help_explains_every_parameter() {
         assert!(help.contains(p), "--help lacks {p}");
     }
 }
+
+#[test]
+fn work_that_cannot_fit_in_memory_is_refused_before_allocating() {
+    // 2^32 - 1 one-network bags: one Parquet row group per bag, about 1 KB of writer metadata per column chunk
+    // (measured), so terabytes whatever the machine; a width of 1e12 needs 8 bytes x 6e12 scratch per thread.
+    let dir = tempfile::tempdir().unwrap();
+    for (bags, width, expect) in [
+        ("4294967295", "1", "4294967295 bags x 1 networks"),
+        ("2", "1000000000000", "at width 1000000000000"),
+    ] {
+        let out = dir.path().join("o");
+        let o = bin()
+            .args(["--arch", "erf", "--sigma-w", "1", "--sigma-b", "0", "--points", "0.1", "--n-nets", "1"])
+            .args(["--n-bags", bags, "--width", width])
+            .arg("--out")
+            .arg(&out)
+            .output()
+            .unwrap();
+        let err = String::from_utf8_lossy(&o.stderr);
+        assert_eq!(o.status.code(), Some(1), "{err}");
+        assert!(err.contains(expect) && err.contains("TiB) of memory but"), "{err}");
+        assert!(err.contains("is available"), "{err}");
+        assert!(!out.exists());
+    }
+    assert_eq!(std::fs::read_dir(dir.path()).unwrap().count(), 0);
+}
+
+#[test]
+fn non_finite_outputs_are_refused_naming_the_network_and_the_parameter() {
+    // ReLU at sigma_W = 1e160: W1 W0 x ~ 1e320 / sqrt(N), beyond the largest double (1.8e308), so the outputs
+    // overflow; at sigma_W = 1e100 they are about 1e200 and finite.
+    let dir = tempfile::tempdir().unwrap();
+    let args = |sigma_w: &str, out: &Path| {
+        bin()
+            .args([
+                "--arch", "relu", "--width", "3", "--sigma-b", "1", "--points", "0.5,1", "--n-bags", "2",
+                "--n-nets", "1500", "--sigma-w", sigma_w,
+            ])
+            .arg("--out")
+            .arg(out)
+            .output()
+            .unwrap()
+    };
+    let out = dir.path().join("huge");
+    let o = args("1e160", &out);
+    let err = String::from_utf8_lossy(&o.stderr);
+    assert_eq!(o.status.code(), Some(1), "{err}");
+    assert!(err.contains("of bag 0 has the non-finite output f_"), "{err}");
+    assert!(err.contains("sigma_w = 1e160 is likely too large"), "{err}");
+    assert!(!out.exists());
+    let out = dir.path().join("large");
+    let o = args("1e100", &out);
+    assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
+    let names: Vec<_> = std::fs::read_dir(dir.path()).unwrap().map(|e| e.unwrap().file_name()).collect();
+    assert_eq!(names, vec![std::ffi::OsString::from("large")], "no temporary directory is left");
+}
+
+#[test]
+fn an_error_with_stderr_on_a_full_disk_exits_cleanly() {
+    // eprintln! panics when stderr cannot be written (exit code 101); the stage must still exit with 1.
+    let Ok(full) = std::fs::OpenOptions::new().write(true).open("/dev/full") else {
+        eprintln!("skipped: no /dev/full on this system");
+        return;
+    };
+    let dir = tempfile::tempdir().unwrap();
+    let o = bin()
+        .args(["--arch", "erf", "--width", "0", "--sigma-w", "1", "--sigma-b", "0", "--points", "0.1"])
+        .args(["--n-bags", "2", "--n-nets", "10", "--out"])
+        .arg(dir.path().join("o"))
+        .stderr(full)
+        .output()
+        .unwrap();
+    assert_eq!(o.status.code(), Some(1));
+}
+
+/// Runs `nnqft-sample --check-batch` on `vectors`; the parsed JSON answer.
+fn check_batch(dir: &Path, vectors: &serde_json::Value) -> Vec<Option<String>> {
+    let file = dir.join("batch.json");
+    std::fs::write(&file, vectors.to_string()).unwrap();
+    let o = bin().arg("--check-batch").arg(&file).output().unwrap();
+    assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
+    serde_json::from_slice(&o.stdout).unwrap()
+}
+
+#[test]
+fn check_batch_validates_every_vector_without_reading_or_writing_outputs() {
+    let dir = tempfile::tempdir().unwrap();
+    let params = |name: &str, v: serde_json::Value| {
+        let p = dir.path().join(name);
+        std::fs::write(&p, v.to_string()).unwrap();
+        p.to_str().unwrap().to_string()
+    };
+    let good = serde_json::json!({"arch": "gaussnet", "width": 2, "sigma_w": 1.0, "sigma_b": 1.0,
+        "points": [0.1, 0.2], "n_bags": 4, "n_nets": 1000});
+    let with = |k: &str, v: serde_json::Value| {
+        let mut g = good.clone();
+        g[k] = v;
+        g
+    };
+    let ok = params("ok.json", good.clone());
+    let arch = params("arch.json", with("arch", "gausnet".into()));
+    let width = params("width.json", with("width", 0.into()));
+    let unknown = params("unknown.json", with("widht", 3.into()));
+    let bags = params("bags.json", with("n_bags", 4294967295u64.into()));
+    let out = dir.path().join("never").to_str().unwrap().to_string();
+    let missing = dir.path().join("missing.json").to_str().unwrap().to_string();
+    let got = check_batch(
+        dir.path(),
+        &serde_json::json!([
+            ["--params", ok, "--quiet", "--out", out],
+            ["--params", arch, "--quiet", "--out", out],
+            ["--params", width, "--quiet", "--out", out],
+            ["--params", unknown, "--quiet", "--out", out],
+            ["--params", bags, "--quiet", "--n-nets", "1", "--out", out],
+            ["--params", ok, "--quiet", "--bags", "3..9", "--out", out],
+            ["--params", ok, "--quiet"],
+            ["--params", missing, "--quiet", "--out", out],
+            ["--params", ok, "--sigma-w", "x", "--out", out],
+        ]),
+    );
+    let expect: [Option<&str>; 9] = [
+        None,
+        Some("architecture 'gausnet' is unknown: expected gaussnet, erf or relu"),
+        Some("width N = 0 is invalid"),
+        Some("unknown field `widht`"),
+        Some("4294967295 bags x 1 networks"),
+        Some("bags = 3..9 is invalid: need START < END <= n_bags = 4"),
+        Some("parameter out is required"),
+        Some("missing.json"),
+        Some("invalid value 'x' for '--sigma-w <SIGMA_W>'"),
+    ];
+    assert_eq!(got.len(), expect.len(), "{got:?}");
+    for (i, (g, e)) in got.iter().zip(expect).enumerate() {
+        match (g, e) {
+            (None, None) => {}
+            (Some(g), Some(e)) => assert!(g.contains(e), "vector {i}: '{g}' lacks '{e}'"),
+            _ => panic!("vector {i}: got {g:?}, expected {e:?}"),
+        }
+    }
+    assert!(!Path::new(&out).exists(), "validation wrote its --out");
+    // An unreadable batch is an error, not an empty answer.
+    let o = bin().arg("--check-batch").arg(&missing).output().unwrap();
+    assert_eq!(o.status.code(), Some(1));
+    assert!(String::from_utf8_lossy(&o.stderr).contains("missing.json"));
+    std::fs::write(dir.path().join("bad.json"), "[[1]]").unwrap();
+    let o = bin().arg("--check-batch").arg(dir.path().join("bad.json")).output().unwrap();
+    assert_eq!(o.status.code(), Some(1));
+    assert!(String::from_utf8_lossy(&o.stderr).contains("not a JSON array of argument vectors"));
+}

@@ -127,7 +127,7 @@ fn clap_message(e: &clap::Error) -> String {
         .filter(|l| !l.is_empty() && !l.starts_with("Usage:") && !l.starts_with("For more information"))
         .map(|l| l.strip_prefix("error: ").unwrap_or(l))
         .collect::<Vec<_>>()
-        .join(" ")
+        .join("; ")
 }
 
 /// Memory available to a new process in bytes, and where the figure comes from: `MemAvailable` of

@@ -20,7 +20,9 @@ pub use columns::{Col, Table, column, write_columns};
 pub use error::{StoreError, is_disk_full};
 pub use manifest::{MANIFEST, Manifest, ManifestEntry, content_hash, hash_file, verify};
 pub use staging::Staging;
-pub use table::{Meta, TableWriter, check_columns, open_table, read_all};
+pub use table::{
+    CHUNK_METADATA_BYTES, MAX_ROW_GROUP_ROWS, Meta, TableWriter, check_columns, open_table, read_all,
+};
 
 /// Version of the artifact layout and metadata keys; bump on incompatible change.
 pub const SCHEMA_VERSION: u32 = 1;

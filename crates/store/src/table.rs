@@ -63,7 +63,12 @@ impl std::fmt::Debug for TableWriter {
 }
 
 /// Rows per row group unless the caller flushes earlier.
-const MAX_ROW_GROUP_ROWS: usize = 1 << 16;
+pub const MAX_ROW_GROUP_ROWS: usize = 1 << 16;
+
+/// Memory the Parquet writer keeps per column chunk (one column of one row group) until the file is closed:
+/// the chunk's metadata and page indexes. Measured: 1.0 KB (100000 one-row row groups of 3 columns: 306 MB peak
+/// resident; of 9 columns: 876 MB).
+pub const CHUNK_METADATA_BYTES: u64 = 1024;
 
 impl TableWriter {
     pub fn create(path: &Path, schema: SchemaRef, meta: &Meta) -> Result<Self, StoreError> {
