@@ -34,7 +34,7 @@ pub fn archive(
     root: &Path,
     out: &Path,
 ) -> Result<usize> {
-    let lock = store.read_lock(&pipeline.name)?;
+    let lock = store.read_lock(&pipeline.lock_name)?;
     if lock.instances.is_empty() {
         bail!(
             "pipeline {} has no lock in {}: run it first",
@@ -46,7 +46,7 @@ pub fn archive(
     files.insert("pipeline.toml".into(), pipeline.text.clone().into_bytes());
     files.insert(
         "lock.json".into(),
-        std::fs::read(store.lock_path(&pipeline.name))?,
+        std::fs::read(store.lock_path(&pipeline.lock_name))?,
     );
     let rustc = std::process::Command::new("rustc")
         .arg("-V")
@@ -91,9 +91,14 @@ pub fn archive(
         .map(|(n, b)| format!("{}  {n}\n", blake3::hash(b).to_hex()))
         .collect();
     files.insert("CHECKSUMS.b3".into(), sums.into_bytes());
-    let tmp = out.with_extension("tmp");
-    {
-        let f = std::fs::File::create(&tmp).with_context(|| format!("creating {}", tmp.display()))?;
+    // A temporary name of our own beside the target (never a file of the user's), renamed when complete.
+    let tmp = crate::store::tmp_beside(out);
+    let written = (|| -> Result<()> {
+        let f = std::fs::OpenOptions::new()
+            .write(true)
+            .create_new(true)
+            .open(&tmp)
+            .with_context(|| format!("creating {}", tmp.display()))?;
         let mut b = tar::Builder::new(f);
         for (name, bytes) in &files {
             let mut h = tar::Header::new_gnu();
@@ -106,8 +111,13 @@ pub fn archive(
             b.append_data(&mut h, format!("{TOP}/{name}"), bytes.as_slice())?;
         }
         b.into_inner()?.sync_all()?;
+        std::fs::rename(&tmp, out).with_context(|| format!("renaming into {}", out.display()))?;
+        Ok(())
+    })();
+    if written.is_err() {
+        let _ = std::fs::remove_file(&tmp);
     }
-    std::fs::rename(&tmp, out)?;
+    written?;
     Ok(files.len())
 }
 
@@ -127,8 +137,10 @@ fn safe_rel(path: &Path) -> Result<PathBuf> {
     Ok(rel)
 }
 
-/// Imports an archive into the store; returns the pipeline name.
-pub fn import(store: &Store, file: &Path) -> Result<String> {
+/// Imports an archive into the store; returns the pipeline (lock) name. Every value of `lock.json` that
+/// becomes a path is checked first (`PipelineLock::check`); `as_name` records the lock under another name;
+/// a different lock of the same name is replaced only with `force`.
+pub fn import(store: &Store, file: &Path, as_name: Option<&str>, force: bool) -> Result<String> {
     let f = std::fs::File::open(file).with_context(|| format!("opening {}", file.display()))?;
     let staging = store.tmp().join(format!("import-{}", std::process::id()));
     let _ = std::fs::remove_dir_all(&staging);
@@ -187,10 +199,29 @@ pub fn import(store: &Store, file: &Path) -> Result<String> {
         {
             bail!("refused: {extra} is not listed in CHECKSUMS.b3");
         }
-        let lock: PipelineLock = serde_json::from_slice(
+        let mut lock: PipelineLock = serde_json::from_slice(
             &std::fs::read(staging.join("lock.json")).context("refused: no lock.json")?,
         )
         .context("refused: malformed lock.json")?;
+        lock.check("refused: lock.json")
+            .map_err(|e| anyhow::anyhow!("{e:#}"))?;
+        if let Some(n) = as_name {
+            crate::names::check_pipeline_name("--as", n)?;
+            lock.pipeline = n.to_string();
+        }
+        let existing = store.read_lock(&lock.pipeline)?;
+        if !existing.instances.is_empty()
+            && (existing.instances != lock.instances || existing.source != lock.source)
+            && !force
+        {
+            bail!(
+                "refused: the store already has a different lock for pipeline {} ({}); import it under another \
+                 name with --as NAME, or replace that lock with --force (the objects only it reaches then \
+                 become garbage for gc)",
+                lock.pipeline,
+                store.lock_path(&lock.pipeline).display()
+            );
+        }
         for e in lock.instances.values() {
             let dir = staging.join("objects").join(&e.content);
             nnqft_store::verify(&dir).with_context(|| format!("refused: object {}", e.content))?;
@@ -201,6 +232,9 @@ pub fn import(store: &Store, file: &Path) -> Result<String> {
         // Everything checked: move into place.
         for e in lock.instances.values() {
             let dest = store.object(&e.content);
+            if dest.exists() && store.verify_strict(&e.content).is_err() {
+                store.quarantine(&e.content)?;
+            }
             if !dest.exists() {
                 std::fs::rename(staging.join("objects").join(&e.content), &dest)?;
             }

@@ -2,6 +2,7 @@
 
 mod archive;
 mod identity;
+mod names;
 mod pipeline;
 mod run;
 mod slurm;
@@ -40,7 +41,8 @@ enum Cmd {
         /// Re-run this stage (block name, stage kind or instance id) and everything that depends on it.
         #[arg(long, value_name = "STAGE")]
         force: Vec<String>,
-        /// Print the plan (cached / will run, and why) without running anything.
+        /// Check every instance's parameters and print the plan (cached / will run, and why) without running
+        /// anything.
         #[arg(long)]
         dry_run: bool,
         /// Where stages run: here (`local`), or as Slurm batch jobs (`slurm`; the store must be on a filesystem
@@ -77,7 +79,8 @@ enum Cmd {
         #[arg(long)]
         dry_run: bool,
     },
-    /// Re-hash every stored object; non-zero exit on any mismatch.
+    /// Re-hash every stored object, quarantine what is damaged (corrupt/, recomputed by the next run) and
+    /// report stray files and lock entries whose object is missing; non-zero exit on any finding.
     Verify,
     /// Write a deterministic tarball of a pipeline's lock, artifacts, checksums and provenance.
     Archive {
@@ -86,7 +89,15 @@ enum Cmd {
         out: PathBuf,
     },
     /// Verify an archive and import it into the store, so that `run` finds its stages cached.
-    Import { file: PathBuf },
+    Import {
+        file: PathBuf,
+        /// Record the imported lock under this pipeline name instead of the archive's.
+        #[arg(long = "as", value_name = "NAME")]
+        as_name: Option<String>,
+        /// Replace a different lock of the same name (its objects become garbage for gc).
+        #[arg(long)]
+        force: bool,
+    },
     /// Run the benchmarks (release build) and print their figures.
     Bench {
         /// sample, moments or all.
@@ -178,8 +189,40 @@ fn main() -> ExitCode {
     }
 }
 
+fn load(name: &str) -> Result<Pipeline> {
+    let path = pipeline_path(name);
+    if !path.exists() && !name.ends_with(".toml") && !name.contains('/') {
+        let mut known: Vec<String> = std::fs::read_dir(root().join("pipelines"))
+            .map(|rd| {
+                rd.flatten()
+                    .filter_map(|e| {
+                        let p = e.path();
+                        (p.extension()? == "toml")
+                            .then(|| p.file_stem().map(|s| s.to_string_lossy().into_owned()))?
+                    })
+                    .collect()
+            })
+            .unwrap_or_default();
+        known.sort();
+        bail!(
+            "no pipeline named {name:?} (pipelines/{name}.toml does not exist); the shipped pipelines are: {}; \
+             or give the path of a pipeline file",
+            known.join(", ")
+        );
+    }
+    Pipeline::load(&path, &root().join("pipelines"))
+}
+
 fn real_main(cli: &Cli) -> Result<ExitCode> {
-    let store = Store::open(&store_root(cli))?;
+    let creates = matches!(
+        cli.cmd,
+        Cmd::Run { .. } | Cmd::Import { .. } | Cmd::Job { .. } | Cmd::Bench { .. }
+    );
+    let store = if creates {
+        Store::open(&store_root(cli))?
+    } else {
+        Store::open_existing(&store_root(cli))?
+    };
     match &cli.cmd {
         Cmd::Run {
             name,
@@ -192,7 +235,7 @@ fn real_main(cli: &Cli) -> Result<ExitCode> {
             cpus,
             mem,
         } => {
-            let p = Pipeline::load(&pipeline_path(name))?;
+            let p = load(name)?;
             let flags = pipeline::Resources {
                 partition: partition.clone(),
                 time: time.clone(),
@@ -205,7 +248,8 @@ fn real_main(cli: &Cli) -> Result<ExitCode> {
             if cpus == &Some(0) {
                 bail!("--cpus 0 is invalid: give at least 1");
             }
-            let bins = binaries(!dry_run)?;
+            let bins = binaries(true)?;
+            run::validate(&p, &bins)?;
             let _lock = if *dry_run { None } else { Some(store.lock()?) };
             if !dry_run {
                 slurm::cancel_leftovers(&store);
@@ -253,7 +297,7 @@ fn real_main(cli: &Cli) -> Result<ExitCode> {
             Ok(ExitCode::SUCCESS)
         }
         Cmd::Status { name } => {
-            let p = Pipeline::load(&pipeline_path(name))?;
+            let p = load(name)?;
             let bins = binaries(false)?;
             run::status(&p, &store, &bins)?;
             Ok(ExitCode::SUCCESS)
@@ -280,14 +324,13 @@ fn real_main(cli: &Cli) -> Result<ExitCode> {
                 bytes += b;
                 count += 1;
                 if !dry_run {
-                    std::fs::remove_dir_all(&dir)?;
-                    let _ = std::fs::remove_file(store.root.join("objects").join(format!("{o}.stat")));
+                    store.remove_object(&o)?;
                 }
             }
             if !dry_run {
                 for e in std::fs::read_dir(store.root.join("keys"))?.flatten() {
-                    let c = std::fs::read_to_string(e.path()).unwrap_or_default();
-                    if !reachable.contains(c.trim()) {
+                    let key = e.file_name().to_string_lossy().into_owned();
+                    if store.key_content(&key).is_none_or(|c| !reachable.contains(&c)) {
                         std::fs::remove_file(e.path())?;
                     }
                 }
@@ -300,32 +343,36 @@ fn real_main(cli: &Cli) -> Result<ExitCode> {
         }
         Cmd::Verify => {
             let _lock = store.lock()?;
-            let objects = store.objects()?;
-            let mut bad = 0;
-            for o in &objects {
-                if let Err(e) = store.verify_object(o) {
-                    println!("CORRUPT {o}: {e:#}");
-                    bad += 1;
-                }
+            let v = store.verify_all()?;
+            for l in &v.findings {
+                println!("{l}");
             }
-            println!("verified {} object(s): {} corrupt", objects.len(), bad);
-            Ok(if bad > 0 {
-                ExitCode::FAILURE
-            } else {
+            println!(
+                "verified {} object(s): {} corrupt (quarantined in {}; the next run recomputes them), {} stray \
+                 entr(y/ies), {} lock entr(y/ies) without their object",
+                v.objects,
+                v.corrupt,
+                store.root.join("corrupt").display(),
+                v.stray,
+                v.missing
+            );
+            Ok(if v.findings.is_empty() {
                 ExitCode::SUCCESS
+            } else {
+                ExitCode::FAILURE
             })
         }
         Cmd::Archive { name, out } => {
-            let p = Pipeline::load(&pipeline_path(name))?;
+            let p = load(name)?;
             let bins = binaries(false)?;
             let _lock = store.lock()?;
             let n = archive::archive(&store, &p, &bins.identity, &root(), out)?;
             println!("archived {} ({n} files) to {}", p.name, out.display());
             Ok(ExitCode::SUCCESS)
         }
-        Cmd::Import { file } => {
+        Cmd::Import { file, as_name, force } => {
             let _lock = store.lock()?;
-            let name = archive::import(&store, file)?;
+            let name = archive::import(&store, file, as_name.as_deref(), *force)?;
             println!(
                 "imported pipeline {name} from {} into {}",
                 file.display(),

@@ -29,6 +29,7 @@
 //! moments stage merges them exactly (per-bag sums). The split is part of the pipeline, not of the executor,
 //! so local and Slurm runs produce the same objects.
 
+use crate::names;
 use anyhow::{Result, anyhow, bail};
 use serde_json::Value;
 use std::collections::{BTreeMap, HashMap};
@@ -109,7 +110,14 @@ pub struct Instance {
 
 #[derive(Debug, Clone)]
 pub struct Pipeline {
+    /// The file's stem: what the report and the messages call it.
     pub name: String,
+    /// Names the pipeline's lock and log directory in the store: the stem for a shipped pipeline
+    /// (`pipelines/NAME.toml`), else the stem (made safe) and a hash of the file's absolute path, so that a
+    /// user's `other/smoke.toml` never shares a lock with the shipped `smoke`.
+    pub lock_name: String,
+    /// Where the lock says it came from: `pipelines/NAME.toml` for a shipped one, else the absolute path.
+    pub source: String,
     pub path: PathBuf,
     pub text: String,
     pub stages: Vec<StageDef>,
@@ -119,7 +127,7 @@ pub struct Pipeline {
 
 /// Line (1-based) where `needle` is assigned (`needle =`) after the header of stage `stage`, else where it
 /// first occurs, else the header's line.
-fn line_of(text: &str, stage: &str, needle: &str) -> usize {
+pub fn line_of(text: &str, stage: &str, needle: &str) -> usize {
     line_after(text, &format!("[stages.{stage}]"), needle)
 }
 
@@ -140,16 +148,31 @@ fn to_json(v: &toml::Value) -> Value {
 }
 
 impl Pipeline {
-    pub fn load(path: &Path) -> Result<Self> {
+    /// Reads and parses a pipeline file; `shipped` is the directory of the shipped pipelines.
+    pub fn load(path: &Path, shipped: &Path) -> Result<Self> {
         let text = std::fs::read_to_string(path)
             .map_err(|e| anyhow!("{}: cannot read pipeline file: {e}", path.display()))?;
         let name = path
             .file_stem()
             .map(|s| s.to_string_lossy().into_owned())
             .unwrap_or_default();
-        Self::parse(&name, path, &text)
+        let abs = std::fs::canonicalize(path).unwrap_or_else(|_| path.to_path_buf());
+        let is_shipped = abs
+            .parent()
+            .is_some_and(|d| std::fs::canonicalize(shipped).is_ok_and(|s| s == d));
+        let mut p = Self::parse(&name, path, &text)?;
+        if is_shipped && names::check_pipeline_name("pipeline", &name).is_ok() {
+            p.lock_name = name.clone();
+            p.source = format!("pipelines/{name}.toml");
+        } else {
+            let h = blake3::hash(abs.to_string_lossy().as_bytes()).to_hex();
+            p.lock_name = format!("{}-{}", names::sanitize_name(&name), &h[..names::SHORT_HASH_LEN]);
+            p.source = abs.display().to_string();
+        }
+        Ok(p)
     }
 
+    /// Parses a pipeline's text; `name` names it, and its lock until [`Pipeline::load`] says otherwise.
     pub fn parse(name: &str, path: &Path, text: &str) -> Result<Self> {
         let file = path.display();
         let doc: toml::Table = text.parse().map_err(|e: toml::de::Error| {
@@ -180,6 +203,7 @@ impl Pipeline {
         let mut stages = Vec::new();
         for (sname, sv) in stages_t {
             let line = |needle: &str| line_of(text, sname, needle);
+            names::check_stage_name(&format!("{file}:{}: stage name", line(sname)), sname)?;
             let t = sv
                 .as_table()
                 .ok_or_else(|| anyhow!("{file}:{}: stages.{sname} must be a table", line(sname)))?;
@@ -244,6 +268,14 @@ impl Pipeline {
                             "{file}:{}: stage {sname}: sweep {k} is empty; give at least one value",
                             line("sweep")
                         );
+                    }
+                    for (a, x) in list.iter().enumerate() {
+                        if list[..a].contains(x) {
+                            bail!(
+                                "{file}:{}: stage {sname}: sweep {k} lists the value {x} twice; give each value once",
+                                line(k)
+                            );
+                        }
                     }
                     sweep.push((k.clone(), list.iter().map(to_json).collect()));
                 }
@@ -415,6 +447,8 @@ impl Pipeline {
         }
         Ok(Pipeline {
             name: name.into(),
+            lock_name: names::sanitize_name(name),
+            source: path.display().to_string(),
             path: path.into(),
             text: text.into(),
             stages,

@@ -111,7 +111,7 @@ fn reasons(
 
 /// Assesses every instance: cached or will run (and why), walking in topological order.
 pub fn assess(p: &Pipeline, store: &Store, bins: &Binaries, forced: &[bool]) -> Result<Vec<State>> {
-    let lock = store.read_lock(&p.name)?;
+    let lock = store.read_lock(&p.lock_name)?;
     let mut content: Vec<Option<String>> = vec![None; p.instances.len()];
     let mut out = Vec::new();
     for (i, inst) in p.instances.iter().enumerate() {
@@ -144,16 +144,16 @@ pub fn assess(p: &Pipeline, store: &Store, bins: &Binaries, forced: &[bool]) -> 
     Ok(out)
 }
 
-/// Command line of one stage instance.
-fn command(
+/// Arguments of one stage instance after the program name: its inputs, its parameters as flags (a sample
+/// stage reads them from `params_file`), the run summary of a report, and `--out`.
+fn stage_args(
     inst: &Instance,
-    bins: &Binaries,
     inputs: &[(String, PathBuf)],
     out: &Path,
-    work: &Path,
+    params_file: &Path,
     run_info: Option<&Path>,
-) -> Result<Command> {
-    let mut c = Command::new(bins.path(&inst.kind));
+) -> Vec<std::ffi::OsString> {
+    let mut c: Vec<std::ffi::OsString> = Vec::new();
     let flag = |k: &str, v: &Value| -> Option<String> {
         let v = match v {
             Value::Bool(true) => return Some(format!("--{}", k.replace('_', "-"))),
@@ -171,34 +171,150 @@ fn command(
         };
         Some(format!("--{}={v}", k.replace('_', "-")))
     };
+    let flags = |c: &mut Vec<std::ffi::OsString>| {
+        for (k, v) in &inst.params {
+            c.extend(flag(k, v).map(Into::into));
+        }
+    };
     match inst.kind.as_str() {
         "sample" => {
-            let pf = work.join("params.json");
-            std::fs::write(&pf, serde_json::to_vec(&inst.params)?)?;
-            c.arg("--params").arg(pf).arg("--quiet");
+            c.extend(["--params".into(), params_file.into(), "--quiet".into()]);
         }
         "report" => {
             for (kind, path) in inputs {
-                c.arg(if kind == "flow" { "--flow" } else { "--fit" }).arg(path);
+                c.push(if kind == "flow" { "--flow" } else { "--fit" }.into());
+                c.push(path.into());
             }
             if let Some(r) = run_info {
-                c.arg("--run-info").arg(r);
+                c.extend(["--run-info".into(), r.into()]);
             }
-            for (k, v) in &inst.params {
-                c.args(flag(k, v));
-            }
+            flags(&mut c);
         }
         _ => {
-            for (_, path) in inputs {
-                c.arg(path);
+            c.extend(inputs.iter().map(|(_, path)| path.into()));
+            flags(&mut c);
+        }
+    }
+    c.extend(["--out".into(), out.into()]);
+    c
+}
+
+/// Command line of one stage instance (its parameter file, if any, written into `work`).
+fn command(
+    inst: &Instance,
+    bins: &Binaries,
+    inputs: &[(String, PathBuf)],
+    out: &Path,
+    work: &Path,
+    run_info: Option<&Path>,
+) -> Result<Command> {
+    let pf = work.join("params.json");
+    if inst.kind == "sample" {
+        std::fs::write(&pf, serde_json::to_vec(&inst.params)?)?;
+    }
+    let mut c = Command::new(bins.path(&inst.kind));
+    c.args(stage_args(inst, inputs, out, &pf, run_info));
+    Ok(c)
+}
+
+/// Most invalid instances listed in one error.
+const MAX_LISTED_ERRORS: usize = 20;
+
+/// Validates every instance's parameters with its stage binary (`nnqft-KIND --check-batch FILE`: the same
+/// argument parsing and checks as a real run, with placeholder inputs, nothing read or written), one call per
+/// stage kind, before anything runs. Errors cite the pipeline file and the line of the offending parameter.
+pub fn validate(p: &Pipeline, bins: &Binaries) -> Result<()> {
+    static SEQ: std::sync::atomic::AtomicU64 = std::sync::atomic::AtomicU64::new(0);
+    let dir = std::env::temp_dir().join(format!(
+        "nnqft-check-{}-{}",
+        std::process::id(),
+        SEQ.fetch_add(1, std::sync::atomic::Ordering::Relaxed)
+    ));
+    std::fs::create_dir_all(&dir).with_context(|| format!("creating {}", dir.display()))?;
+    let res = validate_in(p, bins, &dir);
+    let _ = std::fs::remove_dir_all(&dir);
+    res
+}
+
+fn validate_in(p: &Pipeline, bins: &Binaries, dir: &Path) -> Result<()> {
+    let mut by_kind: BTreeMap<&str, Vec<usize>> = BTreeMap::new();
+    for (i, inst) in p.instances.iter().enumerate() {
+        by_kind.entry(inst.kind.as_str()).or_default().push(i);
+    }
+    let mut errors = Vec::new();
+    for (kind, members) in by_kind {
+        let mut batch = Vec::new();
+        for &i in &members {
+            let inst = &p.instances[i];
+            let pf = dir.join(format!("params-{i}.json"));
+            if inst.kind == "sample" {
+                std::fs::write(&pf, serde_json::to_vec(&inst.params)?)?;
             }
-            for (k, v) in &inst.params {
-                c.args(flag(k, v));
+            let inputs: Vec<(String, PathBuf)> = inst
+                .inputs
+                .iter()
+                .enumerate()
+                .map(|(k, &u)| (p.instances[u].kind.clone(), dir.join(format!("input-{i}-{k}"))))
+                .collect();
+            let info = (inst.kind == "report").then(|| dir.join("run-info.json"));
+            let args: Vec<String> = stage_args(inst, &inputs, &dir.join("out"), &pf, info.as_deref())
+                .into_iter()
+                .map(|a| a.to_string_lossy().into_owned())
+                .collect();
+            batch.push(args);
+        }
+        let bf = dir.join(format!("batch-{kind}.json"));
+        std::fs::write(&bf, serde_json::to_vec(&batch)?)?;
+        let exe = bins.path(kind);
+        let o = Command::new(&exe)
+            .arg("--check-batch")
+            .arg(&bf)
+            .output()
+            .with_context(|| format!("starting {} to check parameters", exe.display()))?;
+        let verdicts: Vec<Option<String>> = serde_json::from_slice(&o.stdout)
+            .ok()
+            .filter(|v: &Vec<Option<String>>| o.status.success() && v.len() == members.len())
+            .with_context(|| {
+                format!(
+                    "{} --check-batch gave no verdicts ({}): {}",
+                    exe.display(),
+                    o.status,
+                    last_lines(&String::from_utf8_lossy(&o.stderr), 5)
+                )
+            })?;
+        for (&i, v) in members.iter().zip(verdicts) {
+            if let Some(msg) = v {
+                let inst = &p.instances[i];
+                // The line of the first parameter the message names, else the stage's header.
+                let key = inst
+                    .params
+                    .keys()
+                    .chain(std::iter::once(&"".to_string()))
+                    .find(|k| {
+                        !k.is_empty() && (msg.contains(k.as_str()) || msg.contains(&k.replace('_', "-")))
+                    })
+                    .cloned()
+                    .unwrap_or_else(|| inst.stage.clone());
+                let line = crate::pipeline::line_of(&p.text, &inst.stage, &key);
+                errors.push(format!(
+                    "{}:{line}: stage {}: {}: {msg}",
+                    p.path.display(),
+                    inst.stage,
+                    inst.id
+                ));
             }
         }
     }
-    c.arg("--out").arg(out);
-    Ok(c)
+    if !errors.is_empty() {
+        let n = errors.len();
+        errors.truncate(MAX_LISTED_ERRORS);
+        bail!(
+            "{n} stage instance(s) have invalid parameters; nothing was run:\n  {}{}",
+            errors.join("\n  "),
+            if n > MAX_LISTED_ERRORS { "\n  ..." } else { "" }
+        );
+    }
+    Ok(())
 }
 
 /// Options of `run`.
@@ -263,23 +379,49 @@ pub fn key_of(
     (stage_key(inst, &bins.identity[&inst.kind], &hashes, &extra), info)
 }
 
+/// The pipeline's lock, ready to be updated by a run: it must belong to this pipeline file (else the run is
+/// refused, naming both files), and entries of instances the pipeline no longer has are dropped.
+pub fn lock_for_run(p: &Pipeline, store: &Store) -> Result<crate::store::PipelineLock> {
+    let mut lock = store.read_lock(&p.lock_name)?;
+    if let Some(src) = &lock.source
+        && src != &p.source
+        && !lock.instances.is_empty()
+    {
+        bail!(
+            "{} belongs to the pipeline file {src}, not to {}: rename this pipeline file, or remove that lock              (its objects then become garbage for gc)",
+            store.lock_path(&p.lock_name).display(),
+            p.source
+        );
+    }
+    lock.pipeline = p.lock_name.clone();
+    lock.source = Some(p.source.clone());
+    let ids: std::collections::BTreeSet<&str> = p.instances.iter().map(|i| i.id.as_str()).collect();
+    lock.instances.retain(|id, _| ids.contains(id.as_str()));
+    Ok(lock)
+}
+
+/// Where a failed instance's stderr is kept: `logs/<lock name>/<encoded instance id>.stderr`.
+pub fn log_path(store: &Store, lock_name: &str, id: &str) -> PathBuf {
+    store
+        .root
+        .join("logs")
+        .join(lock_name)
+        .join(format!("{}.stderr", crate::names::file_name(id)))
+}
+
 /// Runs one stage instance in `work` (which must exist) and publishes its output into the store. The same
-/// code path serves the local executor and a Slurm job.
+/// code path serves the local executor and a Slurm job. `lock_name` names the log directory.
 pub fn execute(
     store: &Store,
     bins: &Binaries,
-    pipeline: &str,
+    lock_name: &str,
     inst: &Instance,
     inputs: &[(String, PathBuf)],
     work: &Path,
     info: Option<&str>,
 ) -> Outcome {
     let t0 = Instant::now();
-    let log = store
-        .root
-        .join("logs")
-        .join(pipeline)
-        .join(format!("{}.stderr", inst.id));
+    let log = log_path(store, lock_name, &inst.id);
     let res = (|| -> Result<Outcome> {
         let info_path = match info {
             Some(s) => {
@@ -377,9 +519,11 @@ pub fn run(p: &Pipeline, store: &Store, bins: &Binaries, opts: &RunOpts) -> Resu
         print_plan(p, store, bins, &forced)?;
         return Ok(None);
     }
-    let mut lock = store.read_lock(&p.name)?;
-    lock.pipeline = p.name.clone();
+    let mut lock = lock_for_run(p, store)?;
+    store.write_lock(&lock)?;
     let mut content: Vec<Option<String>> = vec![None; n];
+    // Keys being computed now: an identical instance (same key) waits for the first and is then cached.
+    let mut running_keys: std::collections::BTreeSet<String> = Default::default();
     let mut failed: Vec<Option<String>> = vec![None; n];
     let mut started = vec![false; n];
     let jobs = opts.jobs.max(1);
@@ -412,9 +556,12 @@ pub fn run(p: &Pipeline, store: &Store, bins: &Binaries, opts: &RunOpts) -> Resu
                 if !inst.inputs.iter().all(|&u| content[u].is_some()) {
                     continue;
                 }
+                let (key, info) = key_of(&p.name, &p.instances, i, &content, bins);
+                if running_keys.contains(&key) {
+                    continue;
+                }
                 started[i] = true;
                 progressed = true;
-                let (key, info) = key_of(&p.name, &p.instances, i, &content, bins);
                 if !forced[i]
                     && let Some(c) = store.key_content(&key).filter(|c| store.intact(c))
                 {
@@ -432,8 +579,10 @@ pub fn run(p: &Pipeline, store: &Store, bins: &Binaries, opts: &RunOpts) -> Resu
                 let inputs = input_paths(store, &p.instances, i, &content);
                 println!("[{:>width$}/{n}] running {}", finished + running + 1, inst.id);
                 running += 1;
+                running_keys.insert(key.clone());
                 let tx = tx.clone();
-                let (store, bins, name, inst) = (store.clone(), bins.clone(), p.name.clone(), inst.clone());
+                let (store, bins, name, inst) =
+                    (store.clone(), bins.clone(), p.lock_name.clone(), inst.clone());
                 std::thread::spawn(move || {
                     let o = execute(&store, &bins, &name, &inst, &inputs, &work, info.as_deref());
                     let _ = tx.send((i, key, o));
@@ -445,6 +594,7 @@ pub fn run(p: &Pipeline, store: &Store, bins: &Binaries, opts: &RunOpts) -> Resu
         }
         let (i, key, outcome) = rx.recv().context("worker channel")?;
         running -= 1;
+        running_keys.remove(&key);
         finished += 1;
         let inst = &p.instances[i];
         match outcome {

@@ -25,6 +25,8 @@ use std::time::{Duration, Instant};
 #[derive(Debug, Serialize, Deserialize)]
 struct Plan {
     pipeline: String,
+    /// Names the log directory (`Pipeline::lock_name`).
+    lock_name: String,
     bins: Binaries,
     instances: Vec<Instance>,
     /// Content hashes known when the plan was made (cached instances).
@@ -195,8 +197,7 @@ pub fn run(
     let forced = run::forced_mask(p, force)?;
     let n = p.instances.len();
     let width = n.to_string().len();
-    let mut lock = store.read_lock(&p.name)?;
-    lock.pipeline = p.name.clone();
+    let mut lock = run::lock_for_run(p, store)?;
     let mut content: Vec<Option<String>> = vec![None; n];
     let mut report = None;
     let mut finished = 0usize;
@@ -231,13 +232,14 @@ pub fn run(
     for d in ["results", "failed", "work"] {
         std::fs::create_dir_all(rundir.join(d))?;
     }
-    let logs = store_root.join("logs").join(&p.name).join("slurm");
+    let logs = store_root.join("logs").join(&p.lock_name).join("slurm");
     std::fs::create_dir_all(&logs)?;
     let mut plan_bins = bins.clone();
     plan_bins.dir =
         std::fs::canonicalize(&bins.dir).with_context(|| format!("stage binaries {}", bins.dir.display()))?;
     let plan = Plan {
         pipeline: p.name.clone(),
+        lock_name: p.lock_name.clone(),
         bins: plan_bins,
         instances: p.instances.clone(),
         known: content.clone(),
@@ -378,6 +380,8 @@ pub fn run(
             if let Ok(b) = std::fs::read(&rfile) {
                 let r: JobResult = serde_json::from_slice(&b)
                     .with_context(|| format!("{}: malformed job result", rfile.display()))?;
+                crate::names::check_hash(&format!("{}: key", rfile.display()), &r.key)?;
+                crate::names::check_hash(&format!("{}: content", rfile.display()), &r.content)?;
                 pending.remove(&i);
                 finished += 1;
                 if r.cached {
@@ -573,7 +577,7 @@ pub fn job(store: &Store, rundir: &Path, indices: &[usize], array: bool) -> Resu
         match run::execute(
             store,
             &plan.bins,
-            &plan.pipeline,
+            &plan.lock_name,
             inst,
             &inputs,
             &work,

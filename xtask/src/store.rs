@@ -6,10 +6,16 @@
 //!   objects/<content-hash>.stat  sizes and mtimes seen at the last full verification (stat cache)
 //!   keys/<stage-key>             content hash produced by that stage key (the action cache)
 //!   locks/<pipeline>.json        per pipeline: every instance's key, content, parameters, identity, timing
+//!   logs/<pipeline>/<instance>.stderr   stderr of a failed stage (instance id percent-encoded)
+//!   corrupt/<content-hash>[-N]   objects found damaged (quarantined; the next run recomputes them)
 //!   tmp/                         stage outputs being written (removed at the start of every run)
 //!   store.lock                   advisory lock: one writer at a time; released when the process dies
 //! ```
+//!
+//! Every hash read from disk (keys/, locks/, archives) is checked to be 64 lowercase hex digits before it is
+//! used in a path, and every pipeline name to be in the safe alphabet (`crate::names`).
 
+use crate::names::{self, check_hash, check_pipeline_name};
 use anyhow::{Context, Result, bail};
 use serde::{Deserialize, Serialize};
 use std::collections::BTreeMap;
@@ -40,7 +46,29 @@ pub struct LockEntry {
 #[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
 pub struct PipelineLock {
     pub pipeline: String,
+    /// The pipeline file this lock belongs to (as the user named it), so that two files never share a lock
+    /// silently; absent in locks written before it was recorded.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub source: Option<String>,
     pub instances: BTreeMap<String, LockEntry>,
+}
+
+impl PipelineLock {
+    /// Checks every value that the store will use in a path: the pipeline name, keys, content hashes.
+    /// `origin` names the file in the message.
+    pub fn check(&self, origin: &str) -> Result<()> {
+        check_pipeline_name(&format!("{origin}: pipeline"), &self.pipeline)?;
+        for (id, e) in &self.instances {
+            check_hash(&format!("{origin}: instances.{id:?}.key"), &e.key)?;
+            check_hash(&format!("{origin}: instances.{id:?}.content"), &e.content)?;
+            for (k, (input, c)) in e.inputs.iter().enumerate() {
+                if !c.is_empty() {
+                    check_hash(&format!("{origin}: instances.{id:?}.inputs[{k}] ({input})"), c)?;
+                }
+            }
+        }
+        Ok(())
+    }
 }
 
 /// The held advisory lock; dropping it releases the lock.
@@ -49,18 +77,39 @@ pub struct StoreLock {
     _file: File,
 }
 
+/// A temporary name beside `path` that no other writer (thread or process) uses: `.NAME.tmp-PID-N`.
+pub fn tmp_beside(path: &Path) -> PathBuf {
+    static COUNTER: std::sync::atomic::AtomicU64 = std::sync::atomic::AtomicU64::new(0);
+    let n = COUNTER.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+    let name = path
+        .file_name()
+        .map(|s| s.to_string_lossy().into_owned())
+        .unwrap_or_default();
+    path.with_file_name(format!(".{name}.tmp-{}-{n}", std::process::id()))
+}
+
+/// Writes `path` whole or not at all (a temporary file of its own, fsync, rename).
 pub fn write_atomic(path: &Path, bytes: &[u8]) -> Result<()> {
-    let tmp = path.with_extension(format!("tmp-{}", std::process::id()));
-    {
-        let mut f = File::create(&tmp).with_context(|| format!("writing {}", tmp.display()))?;
-        f.write_all(bytes)?;
+    let tmp = tmp_beside(path);
+    let res = (|| -> Result<()> {
+        let mut f = std::fs::OpenOptions::new()
+            .write(true)
+            .create_new(true)
+            .open(&tmp)
+            .with_context(|| format!("writing {}", tmp.display()))?;
+        f.write_all(bytes)
+            .with_context(|| format!("writing {}", tmp.display()))?;
         f.sync_all()?;
+        std::fs::rename(&tmp, path).with_context(|| format!("renaming into {}", path.display()))
+    })();
+    if res.is_err() {
+        let _ = std::fs::remove_file(&tmp);
     }
-    std::fs::rename(&tmp, path).with_context(|| format!("renaming into {}", path.display()))?;
-    Ok(())
+    res
 }
 
 impl Store {
+    /// Opens a store, creating it if needed (`run`, `import`).
     pub fn open(root: &Path) -> Result<Self> {
         for d in ["objects", "keys", "locks", "tmp"] {
             std::fs::create_dir_all(root.join(d))
@@ -69,6 +118,18 @@ impl Store {
         Ok(Store {
             root: root.to_path_buf(),
         })
+    }
+
+    /// Opens a store that must already exist (`verify`, `gc`, `status`, `archive`, `show`): a mistyped path
+    /// is an error, not a new empty store.
+    pub fn open_existing(root: &Path) -> Result<Self> {
+        if !root.join("objects").is_dir() {
+            bail!(
+                "{} is not an nnqft store (no objects/ directory): check --store or NNQFT_STORE",
+                root.display()
+            );
+        }
+        Self::open(root)
     }
 
     /// Takes the store's advisory lock, waiting (with a message naming the holder) if another process holds it.
@@ -108,21 +169,44 @@ impl Store {
         Ok(StoreLock { _file: f })
     }
 
+    /// The directory of an object; `content` must be a checked hash.
     pub fn object(&self, content: &str) -> PathBuf {
+        debug_assert!(names::is_hash(content), "unchecked content hash {content:?}");
         self.root.join("objects").join(content)
+    }
+
+    fn stat_path(&self, content: &str) -> PathBuf {
+        self.root.join("objects").join(format!("{content}.stat"))
     }
 
     pub fn tmp(&self) -> PathBuf {
         self.root.join("tmp")
     }
 
+    /// The content hash recorded for a stage key; a key file that does not hold a hash (empty, truncated,
+    /// tampered) counts as absent, with a warning, so the stage runs again.
     pub fn key_content(&self, key: &str) -> Option<String> {
-        std::fs::read_to_string(self.root.join("keys").join(key))
-            .ok()
-            .map(|s| s.trim().to_string())
+        if !names::is_hash(key) {
+            return None;
+        }
+        let path = self.root.join("keys").join(key);
+        let s = std::fs::read_to_string(&path).ok()?;
+        let c = s.trim();
+        if names::is_hash(c) {
+            Some(c.to_string())
+        } else {
+            eprintln!(
+                "warning: {} does not hold a content hash ({:?}); the stage will run again",
+                path.display(),
+                c.chars().take(80).collect::<String>()
+            );
+            None
+        }
     }
 
     pub fn set_key(&self, key: &str, content: &str) -> Result<()> {
+        check_hash("stage key", key)?;
+        check_hash("content hash", content)?;
         write_atomic(
             &self.root.join("keys").join(key),
             format!("{content}\n").as_bytes(),
@@ -156,7 +240,43 @@ impl Store {
             );
         }
         let stat = serde_json::to_vec(&Self::stat_of(&dir)?)?;
-        write_atomic(&self.root.join("objects").join(format!("{content}.stat")), &stat)
+        write_atomic(&self.stat_path(content), &stat)
+    }
+
+    /// Fully re-hashes an object, and stray files that its manifest does not list count as damage too.
+    pub fn verify_strict(&self, content: &str) -> Result<()> {
+        self.verify_object(content)?;
+        let dir = self.object(content);
+        let listed: std::collections::BTreeSet<String> = nnqft_store::Manifest::read(&dir)?
+            .files
+            .into_iter()
+            .map(|e| e.file)
+            .collect();
+        for e in std::fs::read_dir(&dir)? {
+            let name = e?.file_name().to_string_lossy().into_owned();
+            if name != nnqft_store::MANIFEST && !listed.contains(&name) {
+                bail!("{}: stray file {name} not listed in the manifest", dir.display());
+            }
+        }
+        Ok(())
+    }
+
+    /// Moves a damaged object to `corrupt/` (under a fresh name if that hash was quarantined before) and
+    /// drops its stat record, so that it counts as missing and the next run recomputes it. Returns where it went.
+    pub fn quarantine(&self, content: &str) -> Result<PathBuf> {
+        let dir = self.object(content);
+        let bad = self.root.join("corrupt");
+        std::fs::create_dir_all(&bad).with_context(|| format!("creating {}", bad.display()))?;
+        let _ = std::fs::remove_file(self.stat_path(content));
+        let mut dest = bad.join(content);
+        let mut k = 1;
+        while dest.exists() {
+            dest = bad.join(format!("{content}-{k}"));
+            k += 1;
+        }
+        std::fs::rename(&dir, &dest)
+            .with_context(|| format!("moving {} to {}", dir.display(), dest.display()))?;
+        Ok(dest)
     }
 
     /// Whether an object is present and intact: unchanged sizes and mtimes since the last verification, or a
@@ -166,10 +286,9 @@ impl Store {
         if !dir.is_dir() {
             return false;
         }
-        let cached: Option<BTreeMap<String, (u64, u128)>> =
-            std::fs::read(self.root.join("objects").join(format!("{content}.stat")))
-                .ok()
-                .and_then(|b| serde_json::from_slice(&b).ok());
+        let cached: Option<BTreeMap<String, (u64, u128)>> = std::fs::read(self.stat_path(content))
+            .ok()
+            .and_then(|b| serde_json::from_slice(&b).ok());
         if let (Some(c), Ok(now)) = (cached, Self::stat_of(&dir))
             && c == now
         {
@@ -179,19 +298,27 @@ impl Store {
             Ok(()) => true,
             Err(e) => {
                 eprintln!("warning: {e:#}; the object will be recomputed");
-                let bad = self.root.join("corrupt");
-                let _ = std::fs::create_dir_all(&bad);
-                let _ = std::fs::rename(&dir, bad.join(content));
-                let _ = std::fs::remove_file(self.root.join("objects").join(format!("{content}.stat")));
+                if let Err(q) = self.quarantine(content) {
+                    eprintln!("warning: {q:#}");
+                }
                 false
             }
         }
     }
 
-    /// Moves a finished artifact directory into the store under its content hash; returns the hash.
+    /// Moves a finished artifact directory into the store under its content hash; returns the hash. A
+    /// destination that is already there is kept only if it verifies; a damaged one is quarantined and
+    /// replaced by the fresh copy.
     pub fn publish(&self, out: &Path) -> Result<String> {
         let content = nnqft_store::content_hash(out)?;
         let dest = self.object(&content);
+        if dest.exists() && self.verify_strict(&content).is_err() {
+            let q = self.quarantine(&content)?;
+            eprintln!(
+                "warning: stored object {content} was damaged (moved to {}); replaced by the fresh result",
+                q.display()
+            );
+        }
         if dest.exists() {
             std::fs::remove_dir_all(out)?;
         } else {
@@ -206,16 +333,24 @@ impl Store {
         Ok(content)
     }
 
+    /// `locks/<pipeline>.json`; `pipeline` must be a checked name.
     pub fn lock_path(&self, pipeline: &str) -> PathBuf {
+        debug_assert!(check_pipeline_name("pipeline", pipeline).is_ok(), "{pipeline:?}");
         self.root.join("locks").join(format!("{pipeline}.json"))
     }
 
+    fn parse_lock(p: &Path, b: &[u8]) -> Result<PipelineLock> {
+        let lock: PipelineLock =
+            serde_json::from_slice(b).with_context(|| format!("{}: malformed lock file", p.display()))?;
+        lock.check(&p.display().to_string())?;
+        Ok(lock)
+    }
+
     pub fn read_lock(&self, pipeline: &str) -> Result<PipelineLock> {
+        check_pipeline_name("pipeline", pipeline)?;
         let p = self.lock_path(pipeline);
         match std::fs::read(&p) {
-            Ok(b) => {
-                serde_json::from_slice(&b).with_context(|| format!("{}: malformed lock file", p.display()))
-            }
+            Ok(b) => Self::parse_lock(&p, &b),
             Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(PipelineLock {
                 pipeline: pipeline.into(),
                 ..Default::default()
@@ -225,6 +360,7 @@ impl Store {
     }
 
     pub fn write_lock(&self, lock: &PipelineLock) -> Result<()> {
+        lock.check("lock")?;
         write_atomic(
             &self.lock_path(&lock.pipeline),
             &(serde_json::to_string_pretty(lock)? + "\n").into_bytes(),
@@ -237,10 +373,7 @@ impl Store {
         for e in std::fs::read_dir(self.root.join("locks"))? {
             let p = e?.path();
             if p.extension().is_some_and(|x| x == "json") {
-                v.push(
-                    serde_json::from_slice(&std::fs::read(&p)?)
-                        .with_context(|| format!("{}: malformed lock file", p.display()))?,
-                );
+                v.push(Self::parse_lock(&p, &std::fs::read(&p)?)?);
             }
         }
         Ok(v)
@@ -251,11 +384,79 @@ impl Store {
         let mut v = Vec::new();
         for e in std::fs::read_dir(self.root.join("objects"))? {
             let e = e?;
-            if e.file_type()?.is_dir() {
-                v.push(e.file_name().to_string_lossy().into_owned());
+            let name = e.file_name().to_string_lossy().into_owned();
+            if e.file_type()?.is_dir() && names::is_hash(&name) {
+                v.push(name);
             }
         }
         v.sort();
+        Ok(v)
+    }
+}
+
+/// What `verify` found.
+#[derive(Debug, Default)]
+pub struct Verified {
+    pub objects: usize,
+    pub corrupt: usize,
+    pub stray: usize,
+    pub missing: usize,
+    /// One line per finding.
+    pub findings: Vec<String>,
+}
+
+impl Store {
+    /// Removes an object so that an interruption never leaves half of it under its name: first renamed into
+    /// tmp/ (atomic), then deleted there (tmp/ is emptied at the start of every locked command).
+    pub fn remove_object(&self, content: &str) -> Result<()> {
+        let _ = std::fs::remove_file(self.stat_path(content));
+        let doomed = self.tmp().join(format!("gc-{content}"));
+        let _ = std::fs::remove_dir_all(&doomed);
+        std::fs::rename(self.object(content), &doomed)
+            .with_context(|| format!("moving {} aside", self.object(content).display()))?;
+        std::fs::remove_dir_all(&doomed).with_context(|| format!("removing {}", doomed.display()))
+    }
+
+    /// `verify`: re-hashes every object (stray files included) and quarantines the damaged ones; names stray
+    /// entries of objects/ and lock entries whose object is missing.
+    pub fn verify_all(&self) -> Result<Verified> {
+        let mut v = Verified::default();
+        for o in self.objects()? {
+            v.objects += 1;
+            if let Err(e) = self.verify_strict(&o) {
+                let q = self.quarantine(&o)?;
+                v.findings
+                    .push(format!("CORRUPT {o}: {e:#} (moved to {})", q.display()));
+                v.corrupt += 1;
+            }
+        }
+        for e in std::fs::read_dir(self.root.join("objects"))? {
+            let e = e?;
+            let name = e.file_name().to_string_lossy().into_owned();
+            let ok = match name.strip_suffix(".stat") {
+                Some(h) => names::is_hash(h) && self.object(h).is_dir() && e.file_type()?.is_file(),
+                None => names::is_hash(&name) && e.file_type()?.is_dir(),
+            };
+            if !ok {
+                v.findings.push(format!(
+                    "STRAY {}: not an object of this store (left in place)",
+                    e.path().display()
+                ));
+                v.stray += 1;
+            }
+        }
+        for lock in self.all_locks()? {
+            for (id, e) in &lock.instances {
+                if !self.object(&e.content).is_dir() {
+                    v.findings.push(format!(
+                        "MISSING {}: lock {} records {id} but the object is not in the store (run the \
+                         pipeline to recompute it)",
+                        e.content, lock.pipeline
+                    ));
+                    v.missing += 1;
+                }
+            }
+        }
         Ok(v)
     }
 }

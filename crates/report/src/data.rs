@@ -8,6 +8,10 @@ use std::path::{Path, PathBuf};
 pub struct FitRow {
     pub id: String,
     pub quantity: String,
+    /// slope, coef_a, coef_b or mean.
+    pub kind: String,
+    /// Upper end of the sweep range of the fit (sigma_W ranges), None for the whole sweep.
+    pub x_max: Option<f64>,
     pub estimate: Option<f64>,
     pub lo: Option<f64>,
     pub hi: Option<f64>,
@@ -35,6 +39,7 @@ pub struct ComboRow {
     pub x: f64,
     pub n: u64,
     pub m: Option<f64>,
+    pub m_exact: Option<f64>,
     pub u: Option<f64>,
     pub u_exact: Option<f64>,
 }
@@ -95,6 +100,7 @@ pub fn read_fit(dir: &Path) -> Result<Fit> {
         _ => (format!("{arch} couplings"), arch.clone()),
     };
     let n = f.rows();
+    let (kind, x_max) = (f.str("kind")?, f.f64("x_max")?);
     let (id, q, est, lo, hi, ex, pr, nu, exc, note) = (
         f.str("id")?,
         f.str("quantity")?,
@@ -111,6 +117,8 @@ pub fn read_fit(dir: &Path) -> Result<Fit> {
         .map(|i| FitRow {
             id: id[i].clone(),
             quantity: q[i].clone(),
+            kind: kind[i].clone(),
+            x_max: x_max[i],
             estimate: est[i],
             lo: lo[i],
             hi: hi[i],
@@ -143,6 +151,7 @@ pub fn read_fit(dir: &Path) -> Result<Fit> {
             resolvable: pres[i],
         })
         .collect();
+    let cme = c.f64("m_exact")?;
     let (cx, cn, cm, cu, cue) = (
         c.f64("x")?,
         c.u64("n")?,
@@ -155,6 +164,7 @@ pub fn read_fit(dir: &Path) -> Result<Fit> {
             x: cx[i].unwrap_or(f64::NAN),
             n: cn[i],
             m: cm[i],
+            m_exact: cme[i],
             u: cu[i],
             u_exact: cue[i],
         })

@@ -1,0 +1,573 @@
+//! End-to-end tests of the store's defences (issue 13): values from archives and pipeline files never become
+//! paths outside the store, damaged objects are quarantined and recomputed, identical instances run once,
+//! locks of different pipeline files never collide, and the lesser cases (temporary names, killed runs,
+//! interrupted gc, mistyped stores, stray files).
+
+use nnqft_e2e::*;
+use std::io::{BufRead, BufReader};
+use std::path::{Path, PathBuf};
+use std::process::Stdio;
+
+/// A one-stage pipeline (a small sample) with its parameters' tail given.
+fn tiny(dir: &Path, name: &str, extra: &str) -> PathBuf {
+    let p = dir.join(name);
+    std::fs::write(
+        &p,
+        format!(
+            "[stages.s]\nstage = \"sample\"\nparams = {{ arch = \"erf\", width = 3, sigma_w = 1.0, sigma_b = 0.5, points = [0.1, 0.2], n_bags = 2, n_nets = 200{extra} }}\n"
+        ),
+    )
+    .unwrap();
+    p
+}
+
+/// Every file under `dir` (recursively).
+fn files_under(dir: &Path) -> Vec<PathBuf> {
+    let mut v = Vec::new();
+    if let Ok(rd) = std::fs::read_dir(dir) {
+        for e in rd.flatten() {
+            let p = e.path();
+            if p.is_dir() {
+                v.extend(files_under(&p));
+            } else {
+                v.push(p);
+            }
+        }
+    }
+    v
+}
+
+/// The single lock file of a store.
+fn the_lock(store: &Path) -> (PathBuf, serde_json::Value) {
+    let locks: Vec<PathBuf> = std::fs::read_dir(store.join("locks"))
+        .unwrap()
+        .flatten()
+        .map(|e| e.path())
+        .filter(|p| p.extension().is_some_and(|x| x == "json"))
+        .collect();
+    assert_eq!(locks.len(), 1, "{locks:?}");
+    let v = serde_json::from_slice(&std::fs::read(&locks[0]).unwrap()).unwrap();
+    (locks[0].clone(), v)
+}
+
+/// Copies an archive with `edit` applied to its lock.json, and CHECKSUMS.b3 recomputed to match (as an
+/// attacker would).
+fn tamper_lock(good: &Path, bad: &Path, edit: impl Fn(&mut serde_json::Value)) {
+    let mut lock_bytes = Vec::new();
+    let mut ar = tar::Archive::new(std::fs::File::open(good).unwrap());
+    for e in ar.entries().unwrap() {
+        let mut e = e.unwrap();
+        if e.path().unwrap().ends_with("lock.json") {
+            std::io::Read::read_to_end(&mut e, &mut lock_bytes).unwrap();
+        }
+    }
+    let mut lock: serde_json::Value = serde_json::from_slice(&lock_bytes).unwrap();
+    edit(&mut lock);
+    let new_lock = serde_json::to_vec_pretty(&lock).unwrap();
+    let (old_h, new_h) = (blake3_hex(&lock_bytes), blake3_hex(&new_lock));
+    rewrite(good, bad, move |p, b| {
+        if p.ends_with("lock.json") {
+            Some((p.into(), tar::EntryType::Regular, new_lock.clone()))
+        } else if p.ends_with("CHECKSUMS.b3") {
+            let s = String::from_utf8(b).unwrap().replace(&old_h, &new_h);
+            Some((p.into(), tar::EntryType::Regular, s.into_bytes()))
+        } else {
+            Some((p.into(), tar::EntryType::Regular, b))
+        }
+    });
+}
+
+fn blake3_hex(b: &[u8]) -> String {
+    blake3::hash(b).to_hex().to_string()
+}
+
+#[test]
+fn import_refuses_lock_values_that_would_become_paths() {
+    let dir = tempfile::tempdir().unwrap();
+    let store = dir.path().join("store");
+    let p = tiny(dir.path(), "t.toml", "");
+    ok(run(&store, &["run", p.to_str().unwrap()]));
+    let good = dir.path().join("good.tar");
+    ok(run(
+        &store,
+        &["archive", p.to_str().unwrap(), "--out", good.to_str().unwrap()],
+    ));
+    let evil = dir.path().join("evil");
+    let evil_s = evil.to_str().unwrap().to_string();
+    type Edit = Box<dyn Fn(&mut serde_json::Value)>;
+    let first = |l: &mut serde_json::Value| -> String {
+        l["instances"].as_object().unwrap().keys().next().unwrap().clone()
+    };
+    let cases: Vec<(&str, Edit, &str)> = vec![
+        (
+            "key",
+            Box::new(move |l| {
+                let id = first(l);
+                l["instances"][&id]["key"] = "../../../evil".into();
+            }),
+            ".key = \"../../../evil\" is not a content hash",
+        ),
+        (
+            "absolute key",
+            Box::new({
+                let e = evil_s.clone();
+                move |l| {
+                    let id = first(l);
+                    l["instances"][&id]["key"] = e.clone().into();
+                }
+            }),
+            "is not a content hash",
+        ),
+        (
+            "content",
+            Box::new(move |l| {
+                let id = first(l);
+                l["instances"][&id]["content"] = "../keys".into();
+            }),
+            ".content = \"../keys\" is not a content hash",
+        ),
+        (
+            "pipeline",
+            Box::new({
+                let e = evil_s.clone();
+                move |l| l["pipeline"] = e.clone().into()
+            }),
+            "pipeline = ",
+        ),
+        (
+            "pipeline dotdot",
+            Box::new(|l| l["pipeline"] = "../../evil".into()),
+            "is not a valid pipeline name",
+        ),
+    ];
+    for (name, edit, expect) in cases {
+        let bad = dir.path().join(format!("{}.tar", name.replace(' ', "_")));
+        tamper_lock(&good, &bad, edit);
+        let fresh = dir.path().join(format!("fresh-{}", name.replace(' ', "_")));
+        let o = run(&fresh, &["import", bad.to_str().unwrap()]);
+        let t = text(&o);
+        assert!(
+            !o.status.success() && t.contains("refused") && t.contains(expect),
+            "{name}: '{t}' lacks '{expect}'"
+        );
+        assert!(objects(&fresh).is_empty(), "{name}: objects imported");
+        assert!(
+            std::fs::read_dir(fresh.join("keys")).unwrap().next().is_none(),
+            "{name}: keys written"
+        );
+        assert!(
+            std::fs::read_dir(fresh.join("locks")).unwrap().next().is_none(),
+            "{name}: lock written"
+        );
+        assert!(
+            !evil.exists() && !evil.with_extension("json").exists() && !dir.path().join("evil.json").exists(),
+            "{name}: wrote outside the store"
+        );
+    }
+    // The untampered archive still imports.
+    ok(run(
+        &dir.path().join("fresh-good"),
+        &["import", good.to_str().unwrap()],
+    ));
+}
+
+#[test]
+fn hostile_stage_names_and_duplicate_sweep_values_are_refused_at_parse_time() {
+    let dir = tempfile::tempdir().unwrap();
+    let store = dir.path().join("store");
+    let body = "params = { arch = \"erf\", width = 3, sigma_w = 1.0, sigma_b = 0.5, points = [0.1], n_bags = 2, n_nets = 10 }\n";
+    let cases = [
+        (
+            "dotdot.toml",
+            format!("[stages.\"../../x\"]\nstage = \"sample\"\n{body}"),
+            "dotdot.toml:1: stage name = \"../../x\" is not a valid name",
+        ),
+        (
+            "newline.toml",
+            format!("[stages.\"a\\nb\"]\nstage = \"sample\"\n{body}"),
+            "is not a valid name",
+        ),
+        (
+            "dup.toml",
+            format!("[stages.s]\nstage = \"sample\"\nsweep = {{ seed = [1, 2, 1] }}\n{body}"),
+            "dup.toml:3: stage s: sweep seed lists the value 1 twice",
+        ),
+    ];
+    for (name, text_, expect) in cases {
+        let f = dir.path().join(name);
+        std::fs::write(&f, text_).unwrap();
+        let o = run(&store, &["run", f.to_str().unwrap()]);
+        let t = text(&o);
+        assert!(
+            !o.status.success() && t.contains(expect),
+            "{name}: '{t}' lacks '{expect}'"
+        );
+        assert!(objects(&store).is_empty(), "{name}: something ran");
+    }
+}
+
+/// A stage directory whose `nnqft-sample` always fails (after saying so on stderr); the other stages are the
+/// real ones.
+fn failing_sample_bins(dir: &Path) -> PathBuf {
+    let fake = dir.join("fake-bin");
+    std::fs::create_dir_all(&fake).unwrap();
+    for k in ["moments", "fit", "flow", "report"] {
+        std::os::unix::fs::symlink(
+            bin_dir().join(format!("nnqft-{k}")),
+            fake.join(format!("nnqft-{k}")),
+        )
+        .unwrap();
+    }
+    let script = fake.join("nnqft-sample");
+    std::fs::write(
+        &script,
+        "#!/bin/sh\nif [ \"$1\" = --check-batch ]; then echo '[null]'; exit 0; fi\necho 'injected failure' >&2\nexit 1\n",
+    )
+    .unwrap();
+    use std::os::unix::fs::PermissionsExt;
+    std::fs::set_permissions(&script, std::fs::Permissions::from_mode(0o755)).unwrap();
+    fake
+}
+
+#[test]
+fn a_sweep_value_cannot_place_a_log_outside_the_store() {
+    let dir = tempfile::tempdir().unwrap();
+    let store = dir.path().join("a").join("b").join("store");
+    let pipe = dir.path().join("escape.toml");
+    std::fs::write(
+        &pipe,
+        "[stages.s]\nstage = \"sample\"\nsweep = { seed = [\"../../../../../../../../escaped\"] }\nparams = { arch = \"erf\", width = 3, sigma_w = 1.0, sigma_b = 0.5, points = [0.1], n_bags = 2, n_nets = 10 }\n",
+    )
+    .unwrap();
+    let o = xtask(&store)
+        .env("NNQFT_BIN_DIR", failing_sample_bins(dir.path()))
+        .args(["run", pipe.to_str().unwrap()])
+        .output()
+        .unwrap();
+    let t = text(&o);
+    assert!(!o.status.success() && t.contains("injected failure"), "{t}");
+    let logs: Vec<PathBuf> = files_under(dir.path())
+        .into_iter()
+        .filter(|p| p.to_string_lossy().ends_with(".stderr"))
+        .collect();
+    assert_eq!(logs.len(), 1, "{logs:?}");
+    assert!(
+        logs[0].starts_with(store.join("logs")),
+        "log outside the store: {}",
+        logs[0].display()
+    );
+    assert!(
+        std::fs::read_to_string(&logs[0])
+            .unwrap()
+            .contains("injected failure"),
+        "{}",
+        logs[0].display()
+    );
+    assert!(
+        t.contains(&logs[0].display().to_string()),
+        "the message names the log: {t}"
+    );
+}
+
+#[test]
+fn an_empty_key_file_is_not_the_objects_directory() {
+    let dir = tempfile::tempdir().unwrap();
+    let store = dir.path().join("store");
+    let p = tiny(dir.path(), "t.toml", "");
+    ok(run(&store, &["run", p.to_str().unwrap()]));
+    let before = objects(&store);
+    assert_eq!(before.len(), 1);
+    let key = std::fs::read_dir(store.join("keys"))
+        .unwrap()
+        .next()
+        .unwrap()
+        .unwrap()
+        .path();
+    std::fs::write(&key, "").unwrap();
+    let again = ok(run(&store, &["run", p.to_str().unwrap()]));
+    assert!(again.contains("does not hold a content hash"), "{again}");
+    assert_eq!(executed(&again), vec!["s"], "{again}");
+    assert_eq!(objects(&store), before, "the object must survive, unmoved");
+    assert!(!store.join("corrupt").exists(), "nothing was corrupt");
+    assert!(ok(run(&store, &["verify"])).contains("0 corrupt"));
+}
+
+/// Flips a byte in the middle of `f`, keeping its size and modification time.
+fn rot(f: &Path) {
+    let mtime = std::fs::metadata(f).unwrap().modified().unwrap();
+    let mut bytes = std::fs::read(f).unwrap();
+    let mid = bytes.len() / 2;
+    bytes[mid] ^= 0x10;
+    std::fs::write(f, &bytes).unwrap();
+    std::fs::File::options()
+        .write(true)
+        .open(f)
+        .unwrap()
+        .set_modified(mtime)
+        .unwrap();
+}
+
+#[test]
+fn bit_rot_with_size_and_mtime_kept_is_quarantined_by_verify_and_replaced_on_publish() {
+    let dir = tempfile::tempdir().unwrap();
+    let store = dir.path().join("store");
+    let p = tiny(dir.path(), "t.toml", "");
+    let p = p.to_str().unwrap();
+    ok(run(&store, &["run", p]));
+    let obj = store.join("objects").join(&objects(&store)[0]);
+    rot(&obj.join("samples.parquet"));
+    // The stat cache cannot see it: status trusts the object ...
+    assert!(ok(run(&store, &["status", p])).contains("cached  s"));
+    // ... until verify, which quarantines it.
+    let v = run(&store, &["verify"]);
+    let vt = text(&v);
+    assert!(
+        !v.status.success() && vt.contains("CORRUPT") && vt.contains("quarantined"),
+        "{vt}"
+    );
+    assert!(!obj.exists(), "verify must move the damaged object away");
+    assert_eq!(std::fs::read_dir(store.join("corrupt")).unwrap().count(), 1);
+    let st = ok(run(&store, &["status", p]));
+    assert!(st.contains("stale   s"), "{st}");
+    let again = ok(run(&store, &["run", p]));
+    assert_eq!(executed(&again), vec!["s"], "{again}");
+    assert!(ok(run(&store, &["verify"])).contains("0 corrupt"));
+
+    // Rot again, and publish over it without verify: --force recomputes and replaces the damaged copy.
+    rot(&obj.join("samples.parquet"));
+    let forced = ok(run(&store, &["run", p, "--force", "s"]));
+    assert!(
+        forced.contains("was damaged") || executed(&forced) == vec!["s"],
+        "{forced}"
+    );
+    assert!(ok(run(&store, &["verify"])).contains("0 corrupt"));
+    assert_eq!(
+        std::fs::read_dir(store.join("corrupt")).unwrap().count(),
+        2,
+        "both copies kept aside"
+    );
+}
+
+#[test]
+fn identical_instances_run_once() {
+    let dir = tempfile::tempdir().unwrap();
+    let params = "params = { arch = \"erf\", width = 3, sigma_w = 1.0, sigma_b = 0.5, points = [0.1, 0.2], n_bags = 2, n_nets = 2000, seed = 7 }\n";
+    let pipe = dir.path().join("twins.toml");
+    std::fs::write(
+        &pipe,
+        format!("[stages.a]\nstage = \"sample\"\n{params}\n[stages.b]\nstage = \"sample\"\n{params}\n[stages.c]\nstage = \"sample\"\n{params}"),
+    )
+    .unwrap();
+    for _ in 0..3 {
+        let store = tempfile::tempdir_in(dir.path()).unwrap();
+        let out = ok(run(store.path(), &["run", pipe.to_str().unwrap(), "-j", "3"]));
+        assert_eq!(executed(&out).len(), 1, "{out}");
+        assert_eq!(cached(&out), 2, "{out}");
+    }
+}
+
+#[test]
+fn locks_of_different_pipeline_files_never_collide_and_drop_removed_instances() {
+    let dir = tempfile::tempdir().unwrap();
+    let store = dir.path().join("store");
+    let (a, b) = (dir.path().join("a"), dir.path().join("b"));
+    std::fs::create_dir_all(&a).unwrap();
+    std::fs::create_dir_all(&b).unwrap();
+    let pa = tiny(&a, "study.toml", ", seed = 1");
+    let pb = tiny(&b, "study.toml", ", seed = 2");
+    ok(run(&store, &["run", pa.to_str().unwrap()]));
+    ok(run(&store, &["run", pb.to_str().unwrap()]));
+    assert_eq!(std::fs::read_dir(store.join("locks")).unwrap().count(), 2);
+    assert!(ok(run(&store, &["gc"])).contains("gc removed 0 unreachable"));
+    for p in [&pa, &pb] {
+        let r = ok(run(&store, &["run", p.to_str().unwrap()]));
+        assert!(executed(&r).is_empty(), "{r}");
+    }
+
+    // An archive of a's lock, imported into a store that has another lock of the same name: refused, unless
+    // under another name (--as) or with --force.
+    let ar = dir.path().join("a.tar");
+    ok(run(
+        &store,
+        &["archive", pa.to_str().unwrap(), "--out", ar.to_str().unwrap()],
+    ));
+    let other = dir.path().join("other");
+    ok(run(&other, &["run", pb.to_str().unwrap()]));
+    let (lock_b, _) = the_lock(&other);
+    let b_name = lock_b.file_stem().unwrap().to_str().unwrap().to_string();
+    // Rename a's lock inside the archive to b's name, as an archive from another machine might be named.
+    let renamed = dir.path().join("renamed.tar");
+    tamper_lock(&ar, &renamed, |l| l["pipeline"] = b_name.clone().into());
+    let o = run(&other, &["import", renamed.to_str().unwrap()]);
+    let t = text(&o);
+    assert!(
+        !o.status.success() && t.contains("already has a different lock") && t.contains("--as"),
+        "{t}"
+    );
+    ok(run(
+        &other,
+        &["import", renamed.to_str().unwrap(), "--as", "from-a"],
+    ));
+    assert_eq!(std::fs::read_dir(other.join("locks")).unwrap().count(), 2);
+    assert!(ok(run(&other, &["gc"])).contains("gc removed 0 unreachable"));
+
+    // Instances removed from a pipeline leave its lock; gc then removes their objects.
+    let sweep = dir.path().join("sweep.toml");
+    let base = "[stages.s]\nstage = \"sample\"\nparams = { arch = \"erf\", width = 3, sigma_w = 1.0, sigma_b = 0.5, points = [0.1], n_bags = 2, n_nets = 100 }\n";
+    std::fs::write(&sweep, format!("{base}sweep = {{ seed = [1, 2] }}\n")).unwrap();
+    let s3 = dir.path().join("store3");
+    ok(run(&s3, &["run", sweep.to_str().unwrap()]));
+    std::fs::write(&sweep, format!("{base}sweep = {{ seed = [1] }}\n")).unwrap();
+    ok(run(&s3, &["run", sweep.to_str().unwrap()]));
+    let (_, lock) = the_lock(&s3);
+    let ids: Vec<&String> = lock["instances"].as_object().unwrap().keys().collect();
+    assert_eq!(ids, vec!["s[seed=1]"], "{lock}");
+    assert!(ok(run(&s3, &["gc"])).contains("gc removed 1 unreachable"));
+}
+
+#[test]
+fn archive_keeps_a_users_tmp_file_and_verify_refuses_a_missing_store() {
+    let dir = tempfile::tempdir().unwrap();
+    let store = dir.path().join("store");
+    let p = tiny(dir.path(), "t.toml", "");
+    ok(run(&store, &["run", p.to_str().unwrap()]));
+    let mine = dir.path().join("X.tmp");
+    std::fs::write(&mine, "my notes").unwrap();
+    ok(run(
+        &store,
+        &[
+            "archive",
+            p.to_str().unwrap(),
+            "--out",
+            dir.path().join("X.tar").to_str().unwrap(),
+        ],
+    ));
+    assert_eq!(std::fs::read_to_string(&mine).unwrap(), "my notes");
+    assert!(dir.path().join("X.tar").exists());
+
+    let typo = dir.path().join("stroe");
+    for cmd in [&["verify"][..], &["gc"], &["status", p.to_str().unwrap()]] {
+        let o = run(&typo, cmd);
+        let t = text(&o);
+        assert!(
+            !o.status.success() && t.contains("is not an nnqft store"),
+            "{cmd:?}: {t}"
+        );
+        assert!(!typo.exists(), "{cmd:?} created the mistyped store");
+    }
+}
+
+#[test]
+fn verify_names_stray_files_and_lock_entries_without_objects() {
+    let dir = tempfile::tempdir().unwrap();
+    let store = dir.path().join("store");
+    let p = tiny(dir.path(), "t.toml", "");
+    let p2 = tiny(dir.path(), "u.toml", ", seed = 5");
+    ok(run(&store, &["run", p.to_str().unwrap()]));
+    ok(run(&store, &["run", p2.to_str().unwrap()]));
+    let objs = objects(&store);
+    assert_eq!(objs.len(), 2);
+    std::fs::write(store.join("objects").join(&objs[0]).join("extra.txt"), "stray").unwrap();
+    std::fs::remove_dir_all(store.join("objects").join(&objs[1])).unwrap();
+    std::fs::write(store.join("objects").join("notes.txt"), "stray").unwrap();
+    let v = run(&store, &["verify"]);
+    let t = text(&v);
+    assert!(!v.status.success(), "{t}");
+    assert!(
+        t.contains(&format!("CORRUPT {}", objs[0])) && t.contains("extra.txt"),
+        "{t}"
+    );
+    assert!(t.contains(&format!("MISSING {}", objs[1])), "{t}");
+    assert!(t.contains("STRAY") && t.contains("notes.txt"), "{t}");
+}
+
+#[test]
+fn an_interrupted_gc_leaves_whole_objects_or_none() {
+    let dir = tempfile::tempdir().unwrap();
+    let store = dir.path().join("store");
+    let p = tiny(dir.path(), "t.toml", "");
+    ok(run(&store, &["run", p.to_str().unwrap()]));
+    std::fs::write(
+        &p,
+        std::fs::read_to_string(&p)
+            .unwrap()
+            .replace("n_nets = 200", "n_nets = 300"),
+    )
+    .unwrap();
+    ok(run(&store, &["run", p.to_str().unwrap()]));
+    // Start gc many times and kill it at once: every object left must verify (none half deleted).
+    for k in 0..10 {
+        let mut c = xtask(&store)
+            .args(["gc"])
+            .stdout(Stdio::null())
+            .stderr(Stdio::null())
+            .spawn()
+            .unwrap();
+        std::thread::sleep(std::time::Duration::from_millis(2 * k));
+        let _ = c.kill();
+        let _ = c.wait();
+        let v = run(&store, &["verify"]);
+        assert!(
+            v.status.success(),
+            "after a gc killed at {} ms: {}",
+            2 * k,
+            text(&v)
+        );
+    }
+}
+
+/// Processes whose command line mentions `needle`.
+fn processes_with(needle: &str) -> Vec<u32> {
+    std::fs::read_dir("/proc")
+        .unwrap()
+        .flatten()
+        .filter_map(|e| {
+            let pid: u32 = e.file_name().to_str()?.parse().ok()?;
+            let cmd = std::fs::read(e.path().join("cmdline")).ok()?;
+            String::from_utf8_lossy(&cmd).contains(needle).then_some(pid)
+        })
+        .collect()
+}
+
+#[test]
+fn stage_processes_die_with_a_killed_xtask() {
+    let dir = tempfile::tempdir().unwrap();
+    let store = dir.path().join("store-killed");
+    let pipe = dir.path().join("slow.toml");
+    std::fs::write(
+        &pipe,
+        "[stages.s]\nstage = \"sample\"\nparams = { arch = \"gaussnet\", width = 500, sigma_w = 1.0, sigma_b = 0.5, points = [0.1, 0.2, 0.3], n_bags = 8, n_nets = 200000, seed = 1 }\n",
+    )
+    .unwrap();
+    let mut child = xtask(&store)
+        .args(["run", pipe.to_str().unwrap()])
+        .stdout(Stdio::piped())
+        .stderr(Stdio::null())
+        .spawn()
+        .unwrap();
+    let mut lines = BufReader::new(child.stdout.take().unwrap()).lines();
+    while !lines
+        .next()
+        .expect("xtask ended early")
+        .unwrap()
+        .contains("running s")
+    {}
+    let needle = store.join("tmp").to_string_lossy().into_owned();
+    let t0 = std::time::Instant::now();
+    while processes_with(&needle).is_empty() {
+        assert!(t0.elapsed().as_secs() < 10, "the stage never started");
+        std::thread::sleep(std::time::Duration::from_millis(20));
+    }
+    // SIGKILL to xtask alone (not its process group): it cannot clean up, its children must notice.
+    child.kill().unwrap();
+    child.wait().unwrap();
+    let t0 = std::time::Instant::now();
+    while !processes_with(&needle).is_empty() {
+        assert!(
+            t0.elapsed().as_secs() < 5,
+            "stage processes outlived their xtask: {:?}",
+            processes_with(&needle)
+        );
+        std::thread::sleep(std::time::Duration::from_millis(50));
+    }
+}
