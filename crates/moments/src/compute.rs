@@ -1,6 +1,7 @@
 //! Reading sample shards into per-bag sums, and turning those into Green functions.
 
 use crate::table::{MomentRow, Moments};
+use crate::work::{Progress, Work, announce_summary};
 use anyhow::{Context, Result, bail};
 use arrow_array::{Array, Float64Array, UInt32Array};
 use arrow_schema::DataType;
@@ -40,6 +41,7 @@ pub fn accumulate_inputs(inputs: &[PathBuf]) -> Result<BagMoments> {
     let mut first: Option<(PathBuf, serde_json::Value)> = None;
     let mut hashes = Vec::new();
     let mut files = Vec::new();
+    let mut bag_count = 0;
     for dir in inputs {
         verify(dir).with_context(|| format!("input {}", dir.display()))?;
         hashes.push(nnqft_store::content_hash(dir)?);
@@ -72,6 +74,7 @@ pub fn accumulate_inputs(inputs: &[PathBuf]) -> Result<BagMoments> {
             _ => {}
         }
         let n_rg = builder.metadata().num_row_groups();
+        bag_count += shard_bags(&meta.params);
         files.push((path, builder.schema().clone(), n_rg));
     }
     let (_, sample_params) = first.context("no input given")?;
@@ -87,15 +90,22 @@ pub fn accumulate_inputs(inputs: &[PathBuf]) -> Result<BagMoments> {
     for (path, schema, _) in &files {
         check_columns(path, schema, &required_ref)?;
     }
-    let tree = Tree::new(p);
     let tasks: Vec<(usize, usize)> = files
         .iter()
         .enumerate()
         .flat_map(|(f, (_, _, n))| (0..*n).map(move |rg| (f, rg)))
         .collect();
+    let work = Work::new(&cfg, tasks.len(), bag_count, bag_count * n_nets);
+    work.check_memory()?;
+    let progress = Progress::start(&work, rayon::current_num_threads());
+    let tree = Tree::new(p);
     let partials: Vec<Vec<(u32, BagSums)>> = tasks
         .par_iter()
-        .map(|&(f, rg)| row_group_sums(&files[f].0, rg, p, &tree))
+        .map(|&(f, rg)| {
+            let sums = row_group_sums(&files[f].0, rg, p, &tree);
+            progress.tick();
+            sums
+        })
         .collect::<Result<_>>()?;
     let mut bags: BTreeMap<u32, BagSums> = BTreeMap::new();
     let mut owner: BTreeMap<u32, usize> = BTreeMap::new();
@@ -141,6 +151,15 @@ pub fn accumulate_inputs(inputs: &[PathBuf]) -> Result<BagMoments> {
         tree,
         bags,
     })
+}
+
+/// Bags in a sample shard: the length of its `bags` range (all `n_bags` when it has none).
+fn shard_bags(params: &serde_json::Value) -> u64 {
+    let range = params["bags"].as_array().and_then(|r| Some((r.first()?.as_u64()?, r.get(1)?.as_u64()?)));
+    match range {
+        Some((a, b)) => b.saturating_sub(a),
+        None => params["n_bags"].as_u64().unwrap_or(0),
+    }
 }
 
 /// Sums of one row group, split by bag (runs of equal `bag` values, in row order).
@@ -189,6 +208,7 @@ fn mean_std(xs: &[f64]) -> (f64, f64) {
 /// Turns per-bag sums into the moments table.
 pub fn summarise(acc: &BagMoments) -> Result<Moments> {
     let cfg = &acc.cfg;
+    announce_summary(&Work::new(cfg, 0, acc.bags.len() as u64, 0));
     let combos = acc.tree.combos();
     let kmat = kernel::k_matrix(cfg);
     let p = cfg.n_points();

@@ -1,16 +1,17 @@
 use clap::Parser;
+use nnqft_store::cli;
 use std::process::ExitCode;
 
 fn main() -> ExitCode {
+    if let Some(code) = cli::check_batch("nnqft-moments", nnqft_moments::Args::validate) {
+        return code;
+    }
     let args = nnqft_moments::Args::parse();
     match nnqft_moments::run(&args) {
         Ok(hash) => {
-            eprintln!("moments: wrote {} (content {hash})", args.out.display());
+            cli::say(&format!("moments: wrote {} (content {hash})", args.out.display()));
             ExitCode::SUCCESS
         }
-        Err(e) => {
-            eprintln!("nnqft-moments: error: {e:#}");
-            ExitCode::FAILURE
-        }
+        Err(e) => cli::fail("nnqft-moments", Some(&args.out), &e),
     }
 }

@@ -1,0 +1,246 @@
+//! Work bounds of the moments stage: the memory and time that P points, B bags and R row groups take, estimated
+//! from the inputs' metadata before anything large is allocated, and progress lines with a time estimate for
+//! long runs.
+//!
+//! The cost grows like P^6: every multiset of up to six points is a node of the product tree (one multiplication
+//! per network) and every multiset of 2, 4 or 6 points an output slot (four running sums per row group, then per
+//! bag). 6 points give 609 slots, 40 points 8.3 million.
+
+use anyhow::Result;
+use nnqft_physics::exact::{self, Resolution};
+use nnqft_physics::moments::ORDERS;
+use nnqft_physics::{Arch, Config};
+use nnqft_store::cli::{bytes, check_memory, say};
+use std::sync::Mutex;
+use std::time::Instant;
+
+/// Bytes per slot of one row group's partial sums (sum, sum |p|, sum p^2, max |p|: four f64); every row group's
+/// partial sums are held until they are merged by bag.
+const SLOT_ROW_GROUP_BYTES: f64 = 32.0;
+/// Bytes per slot and bag while summarising: the bag's sums and their pooled copy (2 x 32), the per-bag mean,
+/// the row's per-bag values and their Arrow column (3 x 8).
+const SLOT_BAG_BYTES: f64 = 88.0;
+/// Bytes per slot whatever the bags: tree node, combination list and index, the row and its Arrow columns.
+/// With the two constants above, the estimate for 20 points (186165 slots) is 178 MB at 4 bags and 604 MB at
+/// 30 bags; measured peak resident memory: 181 MB and 547 MB.
+const SLOT_FIXED_BYTES: f64 = 600.0;
+/// Time of one product (one network at one tree node) per thread, in nanoseconds. Measured on the release
+/// build, this project's 2-core machine, 20 points: 0.49 ns (sampled networks), 0.53 ns (Erf quadrature nodes).
+const PRODUCT_NS: f64 = 0.5;
+/// Time per slot of the summary (Wick values, connected parts, exact values, tail statistics; one thread), in
+/// nanoseconds. Measured as above: 38 us (GaussNet), 44 us (ReLU) at 30 bags.
+const SLOT_NS: f64 = 40_000.0;
+/// Runs estimated to take longer than this (seconds) report progress with a time estimate on stderr.
+pub const LONG_RUN_SECS: f64 = 10.0;
+
+/// Number of multisets of size `n` from `p` points, C(p + n - 1, n), in floating point (it overflows integers
+/// for a few thousand points, and only its size matters here).
+fn multisets(p: usize, n: usize) -> f64 {
+    (0..n).map(|i| (p + i) as f64 / (i + 1) as f64).product()
+}
+
+/// The size of one moments run.
+#[derive(Debug, Clone, Copy)]
+pub struct Work {
+    pub points: usize,
+    /// Output slots: multisets of the orders in [`ORDERS`].
+    pub slots: f64,
+    /// Nodes of the product tree: multisets of every size up to the largest order.
+    pub nodes: f64,
+    pub row_groups: usize,
+    pub bags: u64,
+    pub networks: u64,
+    /// Quadrature nodes of the exact values, evaluated through the product tree like networks (Erf at d = 1).
+    pub quadrature_nodes: f64,
+}
+
+impl Work {
+    pub fn new(cfg: &Config, row_groups: usize, bags: u64, networks: u64) -> Self {
+        let points = cfg.n_points();
+        let max = *ORDERS.last().expect("orders");
+        let res = Resolution::default();
+        let quadrature_nodes = if cfg.arch() == Arch::Erf && exact::supported(cfg) {
+            let b = if cfg.sigma_b() == 0.0 { 1 } else { res.b_panels * res.nodes };
+            (res.w_panels * res.nodes * b) as f64
+        } else {
+            0.0
+        };
+        Work {
+            points,
+            slots: ORDERS.iter().map(|&n| multisets(points, n)).sum(),
+            nodes: (1..=max).map(|n| multisets(points, n)).sum(),
+            row_groups,
+            bags,
+            networks,
+            quadrature_nodes,
+        }
+    }
+
+    /// Estimated peak memory in bytes: the larger of the accumulation phase (every row group's partial sums)
+    /// and the summary phase (per-bag values of every slot).
+    pub fn memory_bytes(&self) -> f64 {
+        let accumulate = SLOT_ROW_GROUP_BYTES * self.row_groups as f64;
+        let summarise = SLOT_BAG_BYTES * self.bags as f64;
+        self.slots * (accumulate.max(summarise) + SLOT_FIXED_BYTES)
+    }
+
+    /// Estimated time in seconds of accumulating the networks on `threads` threads (networks x tree nodes
+    /// products) and of the summary (the exact values' quadrature and the per-slot work, on one thread).
+    pub fn seconds(&self, threads: usize) -> (f64, f64) {
+        let accumulate = self.networks as f64 * self.nodes * PRODUCT_NS * 1e-9 / threads.max(1) as f64;
+        let summary = self.quadrature_nodes * self.nodes * PRODUCT_NS * 1e-9 + self.slots * SLOT_NS * 1e-9;
+        (accumulate, summary)
+    }
+
+    fn describe(&self) -> String {
+        format!(
+            "{} points ({:.3e} combinations, {:.3e} tree nodes), {} bags in {} row groups, {} networks",
+            self.points, self.slots, self.nodes, self.bags, self.row_groups, self.networks
+        )
+    }
+
+    /// Refuses a run whose [`Work::memory_bytes`] exceed the memory available.
+    pub fn check_memory(&self) -> Result<()> {
+        check_memory(
+            &format!("moments of {}", self.describe()),
+            self.memory_bytes(),
+            "use fewer points per sample (the cost grows like P^6) or fewer bags per moments run",
+        )
+    }
+}
+
+/// Human duration: `45 s`, `12.5 min`, `2.1 h`.
+pub fn duration(secs: f64) -> String {
+    if secs < 90.0 {
+        format!("{secs:.0} s")
+    } else if secs < 5400.0 {
+        format!("{:.1} min", secs / 60.0)
+    } else {
+        format!("{:.1} h", secs / 3600.0)
+    }
+}
+
+/// Progress of the accumulation over row groups: silent for short runs; for runs estimated to take longer than
+/// [`LONG_RUN_SECS`], an estimate up front and a line at every tenth of the row groups with the time left.
+#[derive(Debug)]
+pub struct Progress {
+    total: usize,
+    start: Instant,
+    /// Row groups done and the last tenth reported; `None` when silent.
+    state: Option<Mutex<(usize, usize)>>,
+}
+
+impl Progress {
+    /// Starts the progress of the accumulation; for a long run, first a line with the estimates.
+    pub fn start(work: &Work, threads: usize) -> Self {
+        let (accumulate, summary) = work.seconds(threads);
+        let show = accumulate + summary > LONG_RUN_SECS;
+        if show {
+            say(&format!(
+                "moments: {}: about {} on {threads} threads ({} accumulating, {} summarising) and {} of memory \
+                 (estimates)",
+                work.describe(),
+                duration(accumulate + summary),
+                duration(accumulate),
+                duration(summary),
+                bytes(work.memory_bytes())
+            ));
+        }
+        Progress {
+            total: work.row_groups,
+            start: Instant::now(),
+            state: (accumulate > LONG_RUN_SECS).then(|| Mutex::new((0, 0))),
+        }
+    }
+
+    /// One more row group is done.
+    pub fn tick(&self) {
+        let Some(state) = &self.state else { return };
+        let mut s = state.lock().unwrap_or_else(|e| e.into_inner());
+        s.0 += 1;
+        let tenth = s.0 * 10 / self.total.max(1);
+        if tenth > s.1 {
+            s.1 = tenth;
+            say(&line(s.0, self.total, self.start.elapsed().as_secs_f64()));
+        }
+    }
+}
+
+/// Announces the summary when it is estimated to take long (it runs on one thread and has no finer progress).
+pub fn announce_summary(work: &Work) {
+    let (_, summary) = work.seconds(1);
+    if summary > LONG_RUN_SECS {
+        say(&format!(
+            "moments: summarising {:.3e} combinations (exact values, connected parts, tail statistics): about {}",
+            work.slots,
+            duration(summary)
+        ));
+    }
+}
+
+/// A progress line: done of total row groups after `elapsed` seconds, and the time left at that pace.
+fn line(done: usize, total: usize, elapsed: f64) -> String {
+    let left = elapsed * (total - done) as f64 / done.max(1) as f64;
+    format!(
+        "moments: accumulated {}% ({done} of {total} row groups) in {}, about {} left",
+        done * 100 / total.max(1),
+        duration(elapsed),
+        duration(left)
+    )
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use nnqft_physics::combos;
+    use nnqft_physics::moments::Tree;
+
+    fn line_of(p: usize, arch: Arch, sigma_b: f64) -> Config {
+        let pts: Vec<Vec<f64>> = (0..p).map(|i| vec![0.1 * (i + 1) as f64]).collect();
+        Config::new(arch, 1, 2, 1.0, sigma_b, &pts).unwrap()
+    }
+
+    #[test]
+    fn counts_are_those_of_the_product_tree() {
+        for p in 1..9 {
+            let w = Work::new(&line_of(p, Arch::GaussNet, 1.0), 1, 1, 1);
+            assert_eq!(w.slots, Tree::new(p).combos().len() as f64, "P = {p}");
+            let nodes: usize = (1..=6).map(|n| combos::multisets(p, n).len()).sum();
+            assert_eq!(w.nodes, nodes as f64, "P = {p}");
+            assert_eq!(w.quadrature_nodes, 0.0, "GaussNet has closed forms");
+        }
+        // 6 points: 21 + 126 + 462 slots (combos module docs); 40 points: C(41,2) + C(43,4) + C(45,6).
+        assert_eq!(Work::new(&line_of(6, Arch::Relu, 1.0), 1, 1, 1).slots, 609.0);
+        let w = Work::new(&line_of(40, Arch::Erf, 1.0), 1, 1, 1);
+        assert_eq!(w.slots, 820.0 + 123_410.0 + 8_145_060.0);
+        // Erf at d = 1: 192 x 10 nodes over W0 times 32 x 10 over b0 (Resolution::default), or 1920 at sigma_b = 0.
+        assert_eq!(w.quadrature_nodes, 614_400.0);
+        assert_eq!(Work::new(&line_of(4, Arch::Erf, 0.0), 1, 1, 1).quadrature_nodes, 1920.0);
+    }
+
+    #[test]
+    fn memory_grows_with_row_groups_or_bags() {
+        let cfg = line_of(40, Arch::GaussNet, 1.0);
+        let w = Work::new(&cfg, 30, 30, 1);
+        let per_slot = SLOT_FIXED_BYTES + (30.0 * SLOT_BAG_BYTES).max(30.0 * SLOT_ROW_GROUP_BYTES);
+        assert_eq!(w.memory_bytes(), w.slots * per_slot);
+        let many_groups = Work::new(&cfg, 3000, 30, 1);
+        assert_eq!(
+            many_groups.memory_bytes(),
+            many_groups.slots * (SLOT_FIXED_BYTES + 3000.0 * SLOT_ROW_GROUP_BYTES)
+        );
+    }
+
+    #[test]
+    fn progress_lines_give_the_time_left_at_the_current_pace() {
+        assert_eq!(
+            line(3, 10, 60.0),
+            "moments: accumulated 30% (3 of 10 row groups) in 60 s, about 2.3 min left"
+        );
+        assert_eq!(
+            line(10, 10, 7200.0),
+            "moments: accumulated 100% (10 of 10 row groups) in 2.0 h, about 0 s left"
+        );
+        assert_eq!(duration(5399.0), "90.0 min");
+    }
+}
