@@ -404,9 +404,9 @@ pub fn width(f: &Fit, figs: &mut Figures) {
                 series: s,
             }],
             format!(
-                "The connected part $G_c^({n})$ averaged over combinations ({}), with the fit through the resolvable points, the predicted slope {slope} and the exact values ($G_c^({n})$ is exactly $1/N^{}$).",
+                "The connected part $G_c^({n})$ averaged over combinations ({}), with the fit through the resolvable points, the predicted slope {slope} and the exact values ($G_c^({n})$ is exactly {}).",
                 f.label,
-                n / 2 - 1
+                if n == 4 { "$1/N$" } else { "$1/N^2$" }
             ),
         );
     }

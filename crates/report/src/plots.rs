@@ -566,6 +566,63 @@ pub fn figure(id: &str, title: &str, panels: &[Panel]) -> String {
     )
 }
 
+/// The plot area of a panel, in pixels.
+struct Frame {
+    left: f64,
+    right: f64,
+    top: f64,
+    bottom: f64,
+}
+
+/// Grid lines at major ticks, tick marks (shorter at unlabelled minor ticks) and tick labels of one axis.
+fn draw_ticks(svg: &mut String, ticks: &[Tick], pos: &dyn Fn(f64) -> f64, x_axis: bool, f: &Frame) {
+    for t in ticks {
+        let p = pos(t.v);
+        let len = if t.major || t.label.is_some() {
+            TICK_LEN
+        } else {
+            TICK_LEN * 0.6
+        };
+        // (x1, y1, x2, y2) of the grid line and of the tick mark.
+        let (grid, tick) = if x_axis {
+            ((p, f.top, p, f.bottom), (p, f.bottom, p, f.bottom + len))
+        } else {
+            ((f.left, p, f.right, p), (f.left - len, p, f.left, p))
+        };
+        for (on, (x1, y1, x2, y2), colour) in [(t.major, grid, "#e6e6e6"), (true, tick, "#333")] {
+            if on {
+                let _ = write!(
+                    svg,
+                    "<line x1=\"{x1:.1}\" y1=\"{y1:.1}\" x2=\"{x2:.1}\" y2=\"{y2:.1}\" stroke=\"{colour}\"/>"
+                );
+            }
+        }
+        if let Some(l) = &t.label {
+            if x_axis {
+                text(
+                    svg,
+                    p,
+                    f.bottom + TICK_LEN + 3.0 + TICK_PX,
+                    TICK_PX,
+                    "middle",
+                    false,
+                    l,
+                );
+            } else {
+                text(
+                    svg,
+                    f.left - TICK_LEN - 4.0,
+                    p + TICK_PX * 0.35,
+                    TICK_PX,
+                    "end",
+                    false,
+                    l,
+                );
+            }
+        }
+    }
+}
+
 /// Draws a panel whose top is at `top`; returns the y below it.
 fn panel(svg: &mut String, id: &str, p: &Panel, top: f64) -> f64 {
     let mut top = top;
@@ -604,58 +661,14 @@ fn panel(svg: &mut String, id: &str, p: &Panel, top: f64) -> f64 {
         "<defs><clipPath id=\"{id}\"><rect x=\"{left:.1}\" y=\"{pt:.1}\" width=\"{:.1}\" height=\"{PLOT_H:.1}\"/></clipPath></defs>",
         right - left
     );
-    for t in &xt {
-        let x = xpos(t.v);
-        if t.major {
-            let _ = write!(
-                svg,
-                "<line x1=\"{x:.1}\" y1=\"{pt:.1}\" x2=\"{x:.1}\" y2=\"{pb:.1}\" stroke=\"#e6e6e6\"/>"
-            );
-        }
-        let len = if t.major || t.label.is_some() {
-            TICK_LEN
-        } else {
-            TICK_LEN * 0.6
-        };
-        let _ = write!(
-            svg,
-            "<line x1=\"{x:.1}\" y1=\"{pb:.1}\" x2=\"{x:.1}\" y2=\"{:.1}\" stroke=\"#333\"/>",
-            pb + len
-        );
-        if let Some(l) = &t.label {
-            text(svg, x, pb + TICK_LEN + 3.0 + TICK_PX, TICK_PX, "middle", false, l);
-        }
-    }
-    for t in &yt {
-        let y = ypos(t.v);
-        if t.major {
-            let _ = write!(
-                svg,
-                "<line x1=\"{left:.1}\" y1=\"{y:.1}\" x2=\"{right:.1}\" y2=\"{y:.1}\" stroke=\"#e6e6e6\"/>"
-            );
-        }
-        let len = if t.major || t.label.is_some() {
-            TICK_LEN
-        } else {
-            TICK_LEN * 0.6
-        };
-        let _ = write!(
-            svg,
-            "<line x1=\"{:.1}\" y1=\"{y:.1}\" x2=\"{left:.1}\" y2=\"{y:.1}\" stroke=\"#333\"/>",
-            left - len
-        );
-        if let Some(l) = &t.label {
-            text(
-                svg,
-                left - TICK_LEN - 4.0,
-                y + TICK_PX * 0.35,
-                TICK_PX,
-                "end",
-                false,
-                l,
-            );
-        }
-    }
+    let frame = Frame {
+        left,
+        right,
+        top: pt,
+        bottom: pb,
+    };
+    draw_ticks(svg, &xt, &xpos, true, &frame);
+    draw_ticks(svg, &yt, &ypos, false, &frame);
     let _ = write!(
         svg,
         "<rect x=\"{left:.1}\" y=\"{pt:.1}\" width=\"{:.1}\" height=\"{PLOT_H:.1}\" fill=\"none\" stroke=\"#333\"/>",

@@ -181,3 +181,21 @@ fn the_report_renders_in_headless_chromium() {
         check_in_browser(&bin, d);
     }
 }
+
+#[test]
+fn the_empty_figure_check_can_fail() {
+    use nnqft_report::plots::{Axis, Panel, Scale, figure};
+    let empty = figure(
+        "e",
+        "nothing drawn",
+        &[Panel {
+            title: None,
+            x: Axis::new("x", Scale::Linear),
+            y: Axis::new("y", Scale::Log),
+            series: vec![],
+        }],
+    );
+    assert_eq!(marks(&empty), 0);
+    let r = Report::new("t", vec![width_fit()], vec![], None);
+    assert!(r.figures.iter().all(|f| marks(&f.svg) >= 2));
+}

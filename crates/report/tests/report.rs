@@ -353,6 +353,35 @@ fn figures_have_no_overlapping_text_legends_list_what_is_drawn_and_bars_have_no_
 }
 
 #[test]
+fn the_overlap_check_finds_overlapping_text() {
+    let svg = |body: &str| format!("<svg xmlns=\"http://www.w3.org/2000/svg\">{body}</svg>");
+    // Two labels side by side, 20 px apart: no overlap.
+    let apart = svg(
+        "<text x=\"10\" y=\"50\" font-size=\"12\">100</text><text x=\"50\" y=\"50\" font-size=\"12\">1000</text>",
+    );
+    assert_eq!(overlaps(&apart), vec![]);
+    // The same labels 10 px apart overlap (\"100\" is about 22 px wide).
+    let close = svg(
+        "<text x=\"10\" y=\"50\" font-size=\"12\">100</text><text x=\"20\" y=\"50\" font-size=\"12\">1000</text>",
+    );
+    assert_eq!(overlaps(&close).len(), 1);
+    // A rotated axis title running through a column of end-anchored tick labels.
+    let rotated = svg(
+        "<text x=\"40\" y=\"100\" font-size=\"13\" text-anchor=\"middle\" transform=\"rotate(-90 40 100)\">a long axis title</text><text x=\"60\" y=\"100\" font-size=\"11\" text-anchor=\"end\">10^5</text>",
+    );
+    assert_eq!(overlaps(&rotated).len(), 1);
+    // Sub- and superscripts count at their size: a tspan at 70% is narrower.
+    let b = text_boxes(&svg(
+        "<text x=\"0\" y=\"20\" font-size=\"10\">10<tspan baseline-shift=\"super\" font-size=\"70%\">5</tspan></text>",
+    ));
+    assert_eq!(b[0].4, "105");
+    assert!(
+        (b[0].2 - (2.0 + 0.7) * 10.0 * common::TEST_CHAR_EM).abs() < 1e-9,
+        "{b:?}"
+    );
+}
+
+#[test]
 fn a_flow_from_unresolvable_couplings_is_not_drawn_and_says_why() {
     let r = Report::new("t", vec![], vec![flow(&["u4", "u6"])], None);
     assert!(r.figures.is_empty());
