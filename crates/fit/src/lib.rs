@@ -398,6 +398,62 @@ fn exact(p: &Point) -> Option<Vec<f64>> {
     p.moments.rows.iter().map(|r| r.g_exact).collect()
 }
 
+/// Bytes held per bootstrap replicate and sweep point: the values of every quantity and their list.
+const REPLICATE_POINT_BYTES: usize = 24 + 8 * QUANTITIES.len();
+/// Bytes per bootstrap replicate besides its points: the list of points and one value in each interval's sample.
+const REPLICATE_BYTES: usize = 24 + 16;
+
+impl Args {
+    /// Every check that needs no input (`--check-batch`, and the start of [`run`]): cutoffs, replicates, ranges,
+    /// the number of inputs a sweep needs, and the memory of the bootstrap.
+    pub fn validate(&self) -> Result<()> {
+        self.check_values()?;
+        sweep::check_count(self.sweep, self.inputs.len())?;
+        let points = if self.sweep == Sweep::Cutoff {
+            self.cutoffs.len()
+        } else {
+            self.inputs.len()
+        };
+        let per_replicate = (REPLICATE_BYTES + points * REPLICATE_POINT_BYTES) as f64;
+        nnqft_store::cli::check_memory(
+            &format!(
+                "--bootstrap {} over {points} sweep points ({per_replicate} bytes per replicate, the inputs not \
+                 counted)",
+                self.bootstrap
+            ),
+            self.bootstrap as f64 * per_replicate,
+            "use fewer replicates (400, the default, gives 95% intervals; a few thousand are plenty)",
+        )
+    }
+
+    fn check_values(&self) -> Result<()> {
+        if let Some(c) = self.cutoff.filter(|c| !(c.is_finite() && *c > 0.0)) {
+            bail!("--cutoff = {c} is invalid: the cutoff Lambda must be finite and > 0");
+        }
+        if self.sweep == Sweep::Cutoff {
+            if self.cutoffs.len() < 2 {
+                bail!(
+                    "--sweep cutoff needs at least 2 values in --cutoffs, got {}",
+                    self.cutoffs.len()
+                );
+            }
+            if let Some(c) = self.cutoffs.iter().find(|c| !(c.is_finite() && **c > 0.0)) {
+                bail!("--cutoffs contains {c}: every cutoff must be finite and > 0");
+            }
+        }
+        if self.bootstrap < 20 {
+            bail!(
+                "--bootstrap = {} is too few replicates for a 95% interval (use >= 20, default 400)",
+                self.bootstrap
+            );
+        }
+        if let Some(r) = self.ranges.iter().find(|r| !(r.is_finite() && **r > 0.0)) {
+            bail!("--ranges contains {r}: every upper end of a sigma_W range must be finite and > 0");
+        }
+        Ok(())
+    }
+}
+
 /// Runs the fit and writes the artifact; returns its content hash.
 pub fn run(args: &Args) -> Result<String> {
     if args.out.exists() {
@@ -406,26 +462,7 @@ pub fn run(args: &Args) -> Result<String> {
             args.out.display()
         );
     }
-    if let Some(c) = args.cutoff.filter(|c| !(c.is_finite() && *c > 0.0)) {
-        bail!("--cutoff = {c} is invalid: the cutoff Lambda must be finite and > 0");
-    }
-    if args.sweep == Sweep::Cutoff {
-        if args.cutoffs.len() < 2 {
-            bail!(
-                "--sweep cutoff needs at least 2 values in --cutoffs, got {}",
-                args.cutoffs.len()
-            );
-        }
-        if let Some(c) = args.cutoffs.iter().find(|c| !(c.is_finite() && **c > 0.0)) {
-            bail!("--cutoffs contains {c}: every cutoff must be finite and > 0");
-        }
-    }
-    if args.bootstrap < 20 {
-        bail!(
-            "--bootstrap = {} is too few replicates for a 95% interval (use >= 20, default 400)",
-            args.bootstrap
-        );
-    }
+    args.validate()?;
     let cutoff = args.cutoff.or(args.cutoffs.first().copied());
     let points = sweep::load(&args.inputs, args.sweep, cutoff)?;
     let nk_by_cutoff = if args.sweep == Sweep::Cutoff {

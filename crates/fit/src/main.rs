@@ -1,16 +1,17 @@
 use clap::Parser;
+use nnqft_store::cli;
 use std::process::ExitCode;
 
 fn main() -> ExitCode {
+    if let Some(code) = cli::check_batch("nnqft-fit", nnqft_fit::Args::validate) {
+        return code;
+    }
     let args = nnqft_fit::Args::parse();
     match nnqft_fit::run(&args) {
         Ok(hash) => {
-            eprintln!("fit: wrote {} (content {hash})", args.out.display());
+            cli::say(&format!("fit: wrote {} (content {hash})", args.out.display()));
             ExitCode::SUCCESS
         }
-        Err(e) => {
-            eprintln!("nnqft-fit: error: {e:#}");
-            ExitCode::FAILURE
-        }
+        Err(e) => cli::fail("nnqft-fit", Some(&args.out), &e),
     }
 }

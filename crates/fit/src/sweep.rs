@@ -169,6 +169,7 @@ pub fn load(inputs: &[PathBuf], sweep: Sweep, cutoff: Option<f64>) -> Result<Vec
     if inputs.is_empty() {
         bail!("no input given");
     }
+    check_count(sweep, inputs.len())?;
     let mut points: Vec<Point> = inputs
         .iter()
         .map(|d| Point::load(d, cutoff))
@@ -223,23 +224,19 @@ pub fn load(inputs: &[PathBuf], sweep: Sweep, cutoff: Option<f64>) -> Result<Vec
                     w[0].x
                 );
             }
-            if points.len() < 2 {
-                bail!(
-                    "a {} sweep needs at least 2 sweep points, got {}",
-                    sweep.name(),
-                    points.len()
-                );
-            }
         }
-        Sweep::Cutoff => {
-            if points.len() != 1 {
-                bail!(
-                    "a cutoff scan takes exactly one moments input, got {}",
-                    points.len()
-                );
-            }
-        }
-        Sweep::None => {}
+        Sweep::Cutoff | Sweep::None => {}
     }
     Ok(points)
+}
+
+/// Whether `n` inputs suit the sweep: at least 2 for a width or sigma_W sweep, exactly 1 for a cutoff scan.
+pub fn check_count(sweep: Sweep, n: usize) -> Result<()> {
+    match sweep {
+        Sweep::Width | Sweep::SigmaW if n < 2 => {
+            bail!("a {} sweep needs at least 2 sweep points, got {n}", sweep.name())
+        }
+        Sweep::Cutoff if n != 1 => bail!("a cutoff scan takes exactly one moments input, got {n}"),
+        _ => Ok(()),
+    }
 }
