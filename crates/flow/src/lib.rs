@@ -159,21 +159,73 @@ fn start(args: &Args, fit: Option<&FitPoints>) -> Result<Start> {
         s.u6 = v;
         s.unresolved.retain(|n| *n != "u6");
     }
-    for (name, v) in [("d", s.d), ("sigma_w", s.sigma_w), ("u4", s.u4), ("u6", s.u6)] {
+    check_start(&[
+        ("d", Some(s.d)),
+        ("sigma_w", Some(s.sigma_w)),
+        ("u4", Some(s.u4)),
+        ("u6", Some(s.u6)),
+    ])?;
+    Ok(s)
+}
+
+/// Checks the starting values that are known (`None`: to come from the fit): finite, d >= 1, sigma_W > 0.
+fn check_start(values: &[(&str, Option<f64>)]) -> Result<()> {
+    for &(name, v) in values {
+        let Some(v) = v else { continue };
         if !v.is_finite() {
             bail!(
                 "{name} = {v} is invalid: the flow needs a finite {name} (give --{} or a fit artifact that has it)",
                 name.replace('_', "-")
             );
         }
+        if name == "d" && v < 1.0 {
+            bail!("d = {v} is invalid: d must be >= 1");
+        }
+        if name == "sigma_w" && v <= 0.0 {
+            bail!("sigma_w = {v} is invalid: sigma_W must be > 0");
+        }
     }
-    if s.d < 1.0 {
-        bail!("d = {} is invalid: d must be >= 1", s.d);
+    Ok(())
+}
+
+/// Bytes per trajectory sample: its target, k and three couplings, and nine table columns (as built and as
+/// Arrow arrays).
+const SAMPLE_BYTES: f64 = 400.0;
+
+impl Args {
+    /// Every check that needs no input (`--check-batch`, and the start of [`run`]): the solver settings, the
+    /// memory of the trajectory, and the starting values given as flags (all four when there is no fit).
+    pub fn validate(&self) -> Result<()> {
+        if !(self.k_end_ratio > 0.0 && self.k_end_ratio < 1.0) {
+            bail!(
+                "--k-end-ratio = {} is invalid: the flow runs from k_0 toward the IR, so it must lie in (0, 1)",
+                self.k_end_ratio
+            );
+        }
+        if !(self.rtol > 0.0 && self.rtol <= 1e-8) {
+            bail!(
+                "--rtol = {} is invalid: use a relative tolerance in (0, 1e-8]",
+                self.rtol
+            );
+        }
+        if let Some(x) = self.at.filter(|x| !x.is_finite()) {
+            bail!("--at = {x} is invalid: give a sweep value of the fit");
+        }
+        nnqft_store::cli::check_memory(
+            &format!("--samples {} along the trajectory", self.samples),
+            self.samples as f64 * SAMPLE_BYTES,
+            "record fewer samples (200, the default, draws smooth curves)",
+        )?;
+        match self.fit {
+            None => start(self, None).map(|_| ()),
+            Some(_) => check_start(&[
+                ("d", self.d),
+                ("sigma_w", self.sigma_w),
+                ("u4", self.u4),
+                ("u6", self.u6),
+            ]),
+        }
     }
-    if s.sigma_w <= 0.0 {
-        bail!("sigma_w = {} is invalid: sigma_W must be > 0", s.sigma_w);
-    }
-    Ok(s)
 }
 
 /// Runs the stage; returns the content hash.
@@ -184,18 +236,7 @@ pub fn run(args: &Args) -> Result<String> {
             args.out.display()
         );
     }
-    if !(args.k_end_ratio > 0.0 && args.k_end_ratio < 1.0) {
-        bail!(
-            "--k-end-ratio = {} is invalid: the flow runs from k_0 toward the IR, so it must lie in (0, 1)",
-            args.k_end_ratio
-        );
-    }
-    if !(args.rtol > 0.0 && args.rtol <= 1e-8) {
-        bail!(
-            "--rtol = {} is invalid: use a relative tolerance in (0, 1e-8]",
-            args.rtol
-        );
-    }
+    args.validate()?;
     let fit = args.fit.as_deref().map(read_fit).transpose()?;
     let s = start(args, fit.as_ref())?;
     let d_int = s.d.round() as usize;

@@ -1,16 +1,17 @@
 use clap::Parser;
+use nnqft_store::cli;
 use std::process::ExitCode;
 
 fn main() -> ExitCode {
+    if let Some(code) = cli::check_batch("nnqft-flow", nnqft_flow::Args::validate) {
+        return code;
+    }
     let args = nnqft_flow::Args::parse();
     match nnqft_flow::run(&args) {
         Ok(hash) => {
-            eprintln!("flow: wrote {} (content {hash})", args.out.display());
+            cli::say(&format!("flow: wrote {} (content {hash})", args.out.display()));
             ExitCode::SUCCESS
         }
-        Err(e) => {
-            eprintln!("nnqft-flow: error: {e:#}");
-            ExitCode::FAILURE
-        }
+        Err(e) => cli::fail("nnqft-flow", Some(&args.out), &e),
     }
 }
