@@ -386,6 +386,8 @@ pub fn assess(fit: &Fit) -> Assessment {
                 groups.push((family.into(), key, this.into()));
                 this.into()
             };
+            // The u_6 claims after all the u_4 claims, so that each family's groups stay together.
+            let mut v6 = vec![];
             for range in &ranges {
                 let tag = if range == "all" {
                     "whole range".to_string()
@@ -424,7 +426,7 @@ pub fn assess(fit: &Fit) -> Assessment {
                         "slope of log |u_6| vs log sigma_W, raw field",
                     );
                     c.group = g.clone();
-                    v.push(c);
+                    v6.push(c);
                     let mut c = numeric(
                         id(&format!("u6_canonical_slope_{range}")),
                         &format!("canonical $u_6^phi ~ sigma_W^(6-2d)$ ({tag})"),
@@ -433,9 +435,10 @@ pub fn assess(fit: &Fit) -> Assessment {
                         "slope for the canonical field",
                     );
                     c.group = g;
-                    v.push(c);
+                    v6.push(c);
                 }
             }
+            v.extend(v6);
             if has_u6(fit, "u6_sign") {
                 v.push(sign(
                     id("u6_sign"),

@@ -592,8 +592,9 @@ pub fn flow(fl: &Flow, figs: &mut Figures) -> String {
         .collect();
     if !unresolved.is_empty() {
         return format!(
-            "<p class=\"warning\">No flow figure. Warning: the initial {} rest on estimates the tail rule or the noise marks unresolvable, so a trajectory started from them would not be a result (flow artifact <code>{}</code>; the integration ended: {}).</p>\n",
+            "<p class=\"warning\">No flow figure. Warning: the initial {} {} on estimates the tail rule or the noise marks unresolvable, so a trajectory started from them would not be a result (flow artifact <code>{}</code>; the integration ended: {}).</p>\n",
             unresolved.join(" and "),
+            if unresolved.len() == 1 { "rests" } else { "rest" },
             &fl.hash[..16.min(fl.hash.len())],
             crate::escape(&fl.stop)
         );

@@ -72,13 +72,7 @@ fn lex(s: &str) -> Vec<Tok> {
             while i < cs.len() && cs[i].is_ascii_alphabetic() {
                 i += 1;
             }
-            let mut w: String = cs[st..i].iter().collect();
-            // A Greek name glued to a letter (DeltaG) is two names.
-            while let Some((g, _)) = GREEK.iter().find(|(g, _)| w.len() > g.len() && w.starts_with(g)) {
-                v.push(Tok::Name(g.to_string()));
-                w = w[g.len()..].to_string();
-            }
-            v.push(Tok::Name(w));
+            v.push(Tok::Name(cs[st..i].iter().collect()));
         } else if c.is_ascii_digit() || (c == '.' && cs.get(i + 1).is_some_and(|d| d.is_ascii_digit())) {
             let st = i;
             while i < cs.len()
@@ -129,6 +123,13 @@ fn name(n: &str) -> String {
     }
     if let Some(base) = n.strip_suffix("bar").filter(|b| b.chars().count() == 1) {
         return format!("<mover><mi>{base}</mi><mo>‾</mo></mover>");
+    }
+    // A Greek name glued to a letter (DeltaG) is one symbol: Δ G.
+    if let Some((g, u)) = GREEK
+        .iter()
+        .find(|(g, _)| n.len() == g.len() + 1 && n.starts_with(g))
+    {
+        return format!("<mrow><mi>{u}</mi><mi>{}</mi></mrow>", &n[g.len()..]);
     }
     if n.chars().count() == 1 {
         format!("<mi>{n}</mi>")

@@ -406,6 +406,10 @@ fn formulas_are_mathml() {
         "<math><mrow><msubsup><mi>σ</mi><mi>W</mi><mrow><mi>d</mi><mo>−</mo><mn>4</mn></mrow></msubsup></mrow></math>"
     );
     assert_eq!(
+        math::mathml("DeltaG^(4)/N_K"),
+        "<math><mrow><mfrac><mrow><msup><mrow><mi>Δ</mi><mi>G</mi></mrow><mrow><mo>(</mo><mrow><mn>4</mn></mrow><mo>)</mo></mrow></msup></mrow><mrow><msub><mi>N</mi><mi>K</mi></msub></mrow></mfrac></mrow></math>"
+    );
+    assert_eq!(
         math::plain("raw $u_4 ~ sigma_W^(d-4)$"),
         "raw u_4 ~ sigma_W^(d-4)"
     );
