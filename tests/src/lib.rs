@@ -27,8 +27,30 @@ pub fn xtask(store: &Path) -> Command {
     c
 }
 
+/// Runs `xtask --store STORE ARGS`; a `run` that is not a dry run reports its progress as JSON events
+/// (`--progress json`), which [`executed`], [`cached`] and [`report_dir`] read.
 pub fn run(store: &Path, args: &[&str]) -> Output {
-    xtask(store).args(args).output().unwrap()
+    let mut c = xtask(store);
+    c.args(args);
+    if args.first() == Some(&"run") && !args.contains(&"--dry-run") {
+        c.arg("--progress=json");
+    }
+    c.output().unwrap()
+}
+
+/// The text of a `status` that found something stale (exit code 3).
+pub fn stale(o: Output) -> String {
+    let t = text(&o);
+    assert_eq!(o.status.code(), Some(3), "status should exit 3 (stale):\n{t}");
+    t
+}
+
+/// The JSON progress events of a run's output whose `event` is `kind`.
+pub fn events(out: &str, kind: &str) -> Vec<serde_json::Value> {
+    out.lines()
+        .filter_map(|l| serde_json::from_str::<serde_json::Value>(l).ok())
+        .filter(|v| v["event"] == kind)
+        .collect()
 }
 
 pub fn text(o: &Output) -> String {
@@ -47,14 +69,25 @@ pub fn ok(o: Output) -> String {
 
 /// Instance ids that were executed (not cached) in a run's output.
 pub fn executed(out: &str) -> Vec<String> {
-    out.lines()
-        .filter_map(|l| l.split("] done    ").nth(1))
-        .map(|s| s.split(" (").next().unwrap().to_string())
+    events(out, "done")
+        .iter()
+        .map(|e| e["instance"].as_str().unwrap().to_string())
         .collect()
 }
 
+/// How many instances a run found cached.
 pub fn cached(out: &str) -> usize {
-    out.lines().filter(|l| l.contains("] cached  ")).count()
+    events(out, "cached").len()
+}
+
+/// The report object's directory named by a run's `report` event.
+pub fn report_dir(out: &str) -> Option<PathBuf> {
+    events(out, "report").first().map(|e| {
+        PathBuf::from(e["path"].as_str().unwrap())
+            .parent()
+            .unwrap()
+            .to_path_buf()
+    })
 }
 
 pub fn smoke_copy(dir: &Path) -> PathBuf {

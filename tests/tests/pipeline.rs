@@ -6,7 +6,7 @@
 
 use nnqft_e2e::*;
 use std::io::{BufRead, BufReader};
-use std::path::{Path, PathBuf};
+use std::path::Path;
 use std::process::{Command, Output, Stdio};
 
 #[test]
@@ -17,12 +17,7 @@ fn smoke_runs_then_is_fully_cached_and_invalidates_precisely() {
     let p = pipe.to_str().unwrap();
     let first = ok(run(&store, &["run", p, "-j", "2"]));
     assert_eq!(executed(&first).len(), 22, "{first}");
-    assert!(first.contains("report: ") && first.contains("index.html"));
-    let report_dir = first
-        .lines()
-        .find_map(|l| l.strip_prefix("report: "))
-        .map(|s| PathBuf::from(s.trim()).parent().unwrap().to_path_buf())
-        .unwrap();
+    let report_dir = report_dir(&first).unwrap_or_else(|| panic!("no report event:\n{first}"));
     for f in ["index.html", "report.md", "checks.json"] {
         assert!(report_dir.join(f).exists(), "{f} missing");
     }
@@ -59,7 +54,7 @@ fn smoke_runs_then_is_fully_cached_and_invalidates_precisely() {
         ),
     )
     .unwrap();
-    let status = ok(run(&store, &["status", p]));
+    let status = stale(run(&store, &["status", p]));
     assert!(
         status.contains("stale   fit_width: parameter bootstrap changed: 100 -> 120"),
         "{status}"
@@ -79,7 +74,7 @@ fn smoke_runs_then_is_fully_cached_and_invalidates_precisely() {
     assert!(text_of(&o).contains("report binary changed"), "{}", text_of(&o));
     let o = xtask(&store)
         .env("NNQFT_IDENTITY_SALT_REPORT", "changed")
-        .args(["run", p])
+        .args(["run", p, "--progress=json"])
         .output()
         .unwrap();
     assert_eq!(executed(&ok(o)), vec!["report"]);
@@ -390,8 +385,9 @@ fn a_second_run_waits_for_the_store_lock_and_names_the_holder() {
         t.contains("waiting for the store lock") && t.contains(&format!("pid {}", first.id())),
         "{t}"
     );
-    assert!(
-        t.contains("cached  s"),
+    assert_eq!(
+        cached(&t),
+        1,
         "the second run must find the first run's result: {t}"
     );
     assert!(first.wait().unwrap().success());

@@ -30,7 +30,7 @@ fn git_rev(root: &Path) -> String {
 pub fn archive(
     store: &Store,
     pipeline: &crate::pipeline::Pipeline,
-    identity: &BTreeMap<String, String>,
+    identity: &BTreeMap<crate::kind::StageKind, String>,
     root: &Path,
     out: &Path,
 ) -> Result<usize> {

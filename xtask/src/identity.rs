@@ -6,6 +6,7 @@
 //! `NNQFT_IDENTITY_SALT_<STAGE>` (e.g. `NNQFT_IDENTITY_SALT_REPORT=x`) is mixed into that stage's identity: a
 //! test hook that stands in for a changed binary.
 
+use crate::kind::StageKind;
 use anyhow::{Context, Result};
 use std::collections::{BTreeMap, BTreeSet};
 use std::path::{Path, PathBuf};
@@ -82,16 +83,16 @@ fn hash_tree(h: &mut blake3::Hasher, base: &Path, dir: &Path) -> Result<()> {
 }
 
 /// Identities of the five stage binaries.
-pub fn identities(root: &Path, profile: &str) -> Result<BTreeMap<String, String>> {
+pub fn identities(root: &Path, profile: &str) -> Result<BTreeMap<StageKind, String>> {
     let rustc = std::process::Command::new(std::env::var("RUSTC").unwrap_or_else(|_| "rustc".into()))
         .arg("-V")
         .output()
         .map(|o| String::from_utf8_lossy(&o.stdout).into_owned())
         .unwrap_or_default();
     let mut out = BTreeMap::new();
-    for kind in ["sample", "moments", "fit", "flow", "report"] {
+    for kind in StageKind::ALL {
         let mut crates = BTreeSet::new();
-        closure(root, kind, &mut crates)?;
+        closure(root, kind.name(), &mut crates)?;
         let mut h = blake3::Hasher::new();
         h.update(b"nnqft-identity-v1\0");
         h.update(rustc.as_bytes());
@@ -101,11 +102,11 @@ pub fn identities(root: &Path, profile: &str) -> Result<BTreeMap<String, String>
         for c in &crates {
             hash_tree(&mut h, root, &root.join("crates").join(c))?;
         }
-        if let Ok(salt) = std::env::var(format!("NNQFT_IDENTITY_SALT_{}", kind.to_uppercase())) {
+        if let Ok(salt) = std::env::var(format!("NNQFT_IDENTITY_SALT_{}", kind.name().to_uppercase())) {
             h.update(b"salt\0");
             h.update(salt.as_bytes());
         }
-        out.insert(kind.to_string(), h.finalize().to_hex().to_string());
+        out.insert(kind, h.finalize().to_hex().to_string());
     }
     Ok(out)
 }

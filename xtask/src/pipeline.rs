@@ -29,31 +29,12 @@
 //! moments stage merges them exactly (per-bag sums). The split is part of the pipeline, not of the executor,
 //! so local and Slurm runs produce the same objects.
 
+use crate::kind::StageKind;
 use crate::names;
 use anyhow::{Result, anyhow, bail};
 use serde_json::Value;
 use std::collections::{BTreeMap, HashMap};
 use std::path::{Path, PathBuf};
-
-/// Stage binaries and the parameters each accepts.
-pub const STAGES: &[(&str, &[&str])] = &[
-    (
-        "sample",
-        &[
-            "arch", "d", "width", "sigma_w", "sigma_b", "points", "n_bags", "n_nets", "seed",
-        ],
-    ),
-    ("moments", &[]),
-    (
-        "fit",
-        &["sweep", "cutoff", "cutoffs", "ranges", "bootstrap", "seed"],
-    ),
-    (
-        "flow",
-        &["at", "d", "sigma_w", "u4", "u6", "k_end_ratio", "rtol", "samples"],
-    ),
-    ("report", &["title", "strict"]),
-];
 
 /// Slurm resources of a job (unset: the cluster's or xtask's default).
 #[derive(Debug, Clone, Default, PartialEq, serde::Serialize, serde::Deserialize)]
@@ -80,7 +61,7 @@ impl Resources {
 #[derive(Debug, Clone)]
 pub struct StageDef {
     pub name: String,
-    pub kind: String,
+    pub kind: StageKind,
     pub params: BTreeMap<String, Value>,
     pub sweep: Vec<(String, Vec<Value>)>,
     pub each: Option<String>,
@@ -96,7 +77,7 @@ pub struct Instance {
     /// e.g. `sample_width[width=2]`.
     pub id: String,
     pub stage: String,
-    pub kind: String,
+    pub kind: StageKind,
     pub params: BTreeMap<String, Value>,
     /// Indices of the instances whose outputs this one reads, in order.
     pub inputs: Vec<usize>,
@@ -120,6 +101,8 @@ pub struct Pipeline {
     pub source: String,
     pub path: PathBuf,
     pub text: String,
+    /// `[pipeline] description = "..."`, if given.
+    pub description: Option<String>,
     pub stages: Vec<StageDef>,
     /// Instances in a topological order.
     pub instances: Vec<Instance>,
@@ -148,8 +131,9 @@ fn to_json(v: &toml::Value) -> Value {
 }
 
 impl Pipeline {
-    /// Reads and parses a pipeline file; `shipped` is the directory of the shipped pipelines.
-    pub fn load(path: &Path, shipped: &Path) -> Result<Self> {
+    /// Reads and parses a pipeline file; `shipped` is the directory of the shipped pipelines; `sets` are
+    /// `--set STAGE.PARAM=VALUE` overrides (see [`Set`]), which give the run a lock of its own.
+    pub fn load(path: &Path, shipped: &Path, sets: &[Set]) -> Result<Self> {
         let text = std::fs::read_to_string(path)
             .map_err(|e| anyhow!("{}: cannot read pipeline file: {e}", path.display()))?;
         let name = path
@@ -160,7 +144,7 @@ impl Pipeline {
         let is_shipped = abs
             .parent()
             .is_some_and(|d| std::fs::canonicalize(shipped).is_ok_and(|s| s == d));
-        let mut p = Self::parse(&name, path, &text)?;
+        let mut p = Self::parse_with(&name, path, &text, sets)?;
         if is_shipped && names::check_pipeline_name("pipeline", &name).is_ok() {
             p.lock_name = name.clone();
             p.source = format!("pipelines/{name}.toml");
@@ -169,13 +153,25 @@ impl Pipeline {
             p.lock_name = format!("{}-{}", names::sanitize_name(&name), &h[..names::SHORT_HASH_LEN]);
             p.source = abs.display().to_string();
         }
+        if !sets.is_empty() {
+            // An experiment: its own lock, so the plain pipeline's lock (and gc's view of it) stays as it was.
+            let desc: Vec<String> = sets.iter().map(Set::to_string).collect();
+            let h = blake3::hash(desc.join("\0").as_bytes()).to_hex();
+            p.lock_name = format!("{}.set-{}", p.lock_name, &h[..names::SHORT_HASH_LEN]);
+            p.source = format!("{} with --set {}", p.source, desc.join(" --set "));
+        }
         Ok(p)
     }
 
     /// Parses a pipeline's text; `name` names it, and its lock until [`Pipeline::load`] says otherwise.
     pub fn parse(name: &str, path: &Path, text: &str) -> Result<Self> {
+        Self::parse_with(name, path, text, &[])
+    }
+
+    /// [`Pipeline::parse`] with `--set` overrides applied to the stage blocks before anything is expanded.
+    pub fn parse_with(name: &str, path: &Path, text: &str, sets: &[Set]) -> Result<Self> {
         let file = path.display();
-        let doc: toml::Table = text.parse().map_err(|e: toml::de::Error| {
+        let mut doc: toml::Table = text.parse().map_err(|e: toml::de::Error| {
             let line = e
                 .span()
                 .map(|s| text[..s.start].matches('\n').count() + 1)
@@ -189,6 +185,9 @@ impl Pipeline {
                     line_of(text, "", &format!("[{key}"))
                 );
             }
+        }
+        for set in sets {
+            set.apply(&mut doc)?;
         }
         let slurm_defaults = match doc.get("slurm") {
             None => Resources::default(),
@@ -219,12 +218,14 @@ impl Pipeline {
                 .get("stage")
                 .and_then(|v| v.as_str())
                 .ok_or_else(|| anyhow!("{file}:{}: stage {sname}: missing `stage = \"...\"`", line(sname)))?;
-            let Some((_, allowed)) = STAGES.iter().find(|(k, _)| *k == kind) else {
+            let Some(kind) = StageKind::parse(kind) else {
                 bail!(
-                    "{file}:{}: stage {sname}: unknown stage '{kind}' (expected one of sample, moments, fit, flow, report)",
-                    line("stage")
+                    "{file}:{}: stage {sname}: unknown stage '{kind}' (expected one of {})",
+                    line("stage"),
+                    StageKind::ALL.map(StageKind::name).join(", ")
                 );
             };
+            let allowed = kind.params();
             let mut params = BTreeMap::new();
             if let Some(p) = t.get("params") {
                 let p = p.as_table().ok_or_else(|| {
@@ -299,13 +300,13 @@ impl Pipeline {
                     })
                     .collect::<Result<_>>()?,
             };
-            if kind == "sample" && (each.is_some() || !inputs.is_empty()) {
+            if !kind.takes_inputs() && (each.is_some() || !inputs.is_empty()) {
                 bail!(
-                    "{file}:{}: stage {sname}: a sample stage takes no inputs",
+                    "{file}:{}: stage {sname}: a {kind} stage takes no inputs",
                     line(sname)
                 );
             }
-            if kind != "sample" && each.is_none() && inputs.is_empty() {
+            if kind.takes_inputs() && each.is_none() && inputs.is_empty() {
                 bail!(
                     "{file}:{}: stage {sname}: a {kind} stage needs `each = \"STAGE\"` or `inputs = [...]`",
                     line(sname)
@@ -323,7 +324,7 @@ impl Pipeline {
                                 line("shards")
                             )
                         })?;
-                    if kind != "sample" {
+                    if !kind.shardable() {
                         bail!(
                             "{file}:{}: stage {sname}: shards applies to sample stages only (this is a {kind} stage)",
                             line("shards")
@@ -338,7 +339,7 @@ impl Pipeline {
             };
             stages.push(StageDef {
                 name: sname.clone(),
-                kind: kind.into(),
+                kind,
                 params,
                 sweep,
                 each,
@@ -432,7 +433,7 @@ impl Pipeline {
                         instances.push(Instance {
                             id,
                             stage: s.name.clone(),
-                            kind: s.kind.clone(),
+                            kind: s.kind,
                             params,
                             inputs: inputs.clone(),
                             label: label.clone(),
@@ -448,6 +449,11 @@ impl Pipeline {
         Ok(Pipeline {
             name: name.into(),
             lock_name: names::sanitize_name(name),
+            description: doc
+                .get("pipeline")
+                .and_then(|t| t.get("description"))
+                .and_then(|d| d.as_str())
+                .map(String::from),
             source: path.display().to_string(),
             path: path.into(),
             text: text.into(),
@@ -468,6 +474,74 @@ impl Pipeline {
             }
         }
         mark
+    }
+}
+
+/// A `--set STAGE.PARAM=VALUE` override of a pipeline parameter. VALUE is read as a TOML value (`5`, `1.5`,
+/// `[0.1, 0.2]`, `"erf"`, `true`); a bare word that is not one is taken as a string (`arch=erf`). A parameter
+/// the stage sweeps over is replaced by the single value.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Set {
+    pub stage: String,
+    pub param: String,
+    pub value: toml::Value,
+}
+
+impl std::str::FromStr for Set {
+    type Err = String;
+    fn from_str(s: &str) -> Result<Self, String> {
+        let bad = || format!("--set {s:?}: expected STAGE.PARAM=VALUE, e.g. sample_width.n_nets=5000");
+        let (lhs, rhs) = s.split_once('=').ok_or_else(bad)?;
+        let (stage, param) = lhs.trim().split_once('.').ok_or_else(bad)?;
+        if stage.is_empty() || param.is_empty() || rhs.trim().is_empty() {
+            return Err(bad());
+        }
+        let rhs = rhs.trim();
+        let value = format!("v = {rhs}")
+            .parse::<toml::Table>()
+            .ok()
+            .and_then(|mut t| t.remove("v"))
+            .unwrap_or_else(|| toml::Value::String(rhs.to_string()));
+        Ok(Set {
+            stage: stage.to_string(),
+            param: param.to_string(),
+            value,
+        })
+    }
+}
+
+impl std::fmt::Display for Set {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "{}.{}={}", self.stage, self.param, self.value)
+    }
+}
+
+impl Set {
+    fn apply(&self, doc: &mut toml::Table) -> Result<()> {
+        let stages = doc.get_mut("stages").and_then(|s| s.as_table_mut());
+        let Some(stage) = stages
+            .and_then(|s| s.get_mut(&self.stage))
+            .and_then(|s| s.as_table_mut())
+        else {
+            bail!("--set {self}: the pipeline has no stage {:?}", self.stage);
+        };
+        if let Some(sw) = stage.get_mut("sweep").and_then(|s| s.as_table_mut()) {
+            sw.remove(&self.param);
+            if sw.is_empty() {
+                stage.remove("sweep");
+            }
+        }
+        let params = stage
+            .entry("params")
+            .or_insert_with(|| toml::Value::Table(Default::default()));
+        let Some(params) = params.as_table_mut() else {
+            bail!(
+                "--set {self}: stage {} has a params value that is not a table",
+                self.stage
+            );
+        };
+        params.insert(self.param.clone(), self.value.clone());
+        Ok(())
     }
 }
 

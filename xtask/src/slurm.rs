@@ -11,8 +11,9 @@
 //! missing. The submitted job ids are kept in `slurm-jobs.json` until the run ends; if xtask dies, the next run
 //! cancels them before it starts (their run directory under tmp/ is gone by then).
 
+use crate::exec::{self, Detail, Event, Outcome, ProgressFormat, RunState};
 use crate::pipeline::{Instance, Pipeline, Resources};
-use crate::run::{self, Binaries, Outcome};
+use crate::plan::{self, Binaries};
 use crate::store::{Store, write_atomic};
 use anyhow::{Context, Result, bail};
 use serde::{Deserialize, Serialize};
@@ -193,35 +194,25 @@ pub fn run(
     force: &[String],
     // Resources from the command line: they override the pipeline file.
     flags: &Resources,
+    progress: ProgressFormat,
 ) -> Result<Option<String>> {
-    let forced = run::forced_mask(p, force)?;
+    let forced = plan::forced_mask(p, force)?;
     let n = p.instances.len();
-    let width = n.to_string().len();
-    let mut lock = run::lock_for_run(p, store)?;
-    let mut content: Vec<Option<String>> = vec![None; n];
-    let mut report = None;
-    let mut finished = 0usize;
+    let mut st = RunState::new(p, store, bins, progress)?;
     // What is cached now; everything else runs.
     let mut to_run = vec![false; n];
     for i in 0..n {
-        let inst = &p.instances[i];
-        if inst.inputs.iter().all(|&u| content[u].is_some()) && !forced[i] {
-            let (key, _) = run::key_of(&p.name, &p.instances, i, &content, bins);
-            if let Some(c) = store.key_content(&key).filter(|c| store.intact(c)) {
-                finished += 1;
-                println!("[{finished:>width$}/{n}] cached  {}", inst.id);
-                if inst.kind == "report" {
-                    report = Some(c.clone());
-                }
-                run::record_cached(&mut lock, p, i, &key, c, bins, &mut content);
+        if st.ready(i) && !forced[i] {
+            let (key, _) = st.key(i);
+            if let Some(c) = st.cached(&key) {
+                st.finish(i, &key, c, None, None)?;
                 continue;
             }
         }
         to_run[i] = true;
     }
-    store.write_lock(&lock)?;
     if !to_run.contains(&true) {
-        return Ok(report);
+        return Ok(st.report);
     }
 
     // The run directory, the plan, the job logs.
@@ -242,7 +233,7 @@ pub fn run(
         lock_name: p.lock_name.clone(),
         bins: plan_bins,
         instances: p.instances.clone(),
-        known: content.clone(),
+        known: st.content.clone(),
         forced: forced.clone(),
     };
     write_atomic(&rundir.join("plan.json"), &serde_json::to_vec(&plan)?)?;
@@ -341,12 +332,13 @@ pub fn run(
         submitted.push(jobs[jn].id.clone());
         write_atomic(&leftovers_file(store), &serde_json::to_vec(&submitted)?)?;
         for (k, &i) in jobs[jn].instances.iter().enumerate() {
-            println!(
-                "[{:>width$}/{n}] submitted {} (job {})",
-                finished,
-                p.instances[i].id,
-                jobs[jn].task(k)
-            );
+            let job = jobs[jn].task(k);
+            let d = Detail {
+                job: Some(&job),
+                ..Default::default()
+            };
+            st.progress
+                .event(st.finished, Event::Submitted, &p.instances[i].id, &d);
         }
     }
 
@@ -375,7 +367,6 @@ pub fn run(
         let live = alive()?;
         let mut failures: Vec<(usize, String)> = Vec::new();
         for &i in pending.clone().iter() {
-            let inst = &p.instances[i];
             let rfile = rundir.join("results").join(format!("{i}.json"));
             if let Ok(b) = std::fs::read(&rfile) {
                 let r: JobResult = serde_json::from_slice(&b)
@@ -383,32 +374,8 @@ pub fn run(
                 crate::names::check_hash(&format!("{}: key", rfile.display()), &r.key)?;
                 crate::names::check_hash(&format!("{}: content", rfile.display()), &r.content)?;
                 pending.remove(&i);
-                finished += 1;
-                if r.cached {
-                    println!(
-                        "[{finished:>width$}/{n}] cached  {} (job {})",
-                        inst.id,
-                        job_ref(i)
-                    );
-                } else {
-                    println!(
-                        "[{finished:>width$}/{n}] done    {} ({:.2} s, job {})",
-                        inst.id,
-                        r.wall_s,
-                        job_ref(i)
-                    );
-                }
-                if inst.kind == "report" {
-                    report = Some(r.content.clone());
-                }
-                let wall = if r.cached {
-                    lock.instances.get(&inst.id).map_or(0.0, |e| e.wall_s)
-                } else {
-                    r.wall_s
-                };
-                run::record(&mut lock, p, i, &r.key, &r.content, bins, &content, wall);
-                content[i] = Some(r.content);
-                store.write_lock(&lock)?;
+                let wall = (!r.cached).then_some(r.wall_s);
+                st.finish(i, &r.key, r.content, wall, Some(&job_ref(i)))?;
                 continue;
             }
             let ffile = rundir.join("failed").join(format!("{i}.txt"));
@@ -423,7 +390,7 @@ pub fn run(
             // Not listed and no result yet: allow the shared filesystem a moment, then call it failed.
             let since = *vanished.entry(i).or_insert_with(Instant::now);
             if since.elapsed() >= grace {
-                let t = run::last_lines(&std::fs::read_to_string(err_file(i)).unwrap_or_default(), 20);
+                let t = exec::last_lines(&std::fs::read_to_string(err_file(i)).unwrap_or_default(), 20);
                 failures.push((
                     i,
                     format!(
@@ -437,17 +404,17 @@ pub fn run(
             if !pending.remove(&i) {
                 continue;
             }
-            finished += 1;
             n_failed += 1;
             let inst = &p.instances[i];
-            eprintln!(
-                "[{finished:>width$}/{n}] FAILED  {} (stage {}, job {}, stderr: {}): {}",
-                inst.id,
-                inst.stage,
-                job_ref(i),
-                err_file(i).display(),
-                msg.trim_end()
-            );
+            let (job, err) = (job_ref(i), err_file(i));
+            let d = Detail {
+                job: Some(&job),
+                stage: Some(&inst.stage),
+                stderr: Some(&err),
+                message: Some(&msg),
+                ..Default::default()
+            };
+            st.lost(i, Event::Failed, &d);
             // Cancel every pending dependant.
             let down = p.downstream(&[i]);
             let victims: Vec<usize> = pending.iter().copied().filter(|&d| down[d]).collect();
@@ -456,14 +423,14 @@ pub fn run(
                 let _ = Command::new("scancel").args(&refs).status();
                 for d in victims {
                     pending.remove(&d);
-                    finished += 1;
                     n_failed += 1;
-                    println!(
-                        "[{finished:>width$}/{n}] cancelled {} (job {}): input {} failed",
-                        p.instances[d].id,
-                        job_ref(d),
-                        inst.id
-                    );
+                    let (job, msg) = (job_ref(d), format!("input {} failed", inst.id));
+                    let det = Detail {
+                        job: Some(&job),
+                        message: Some(&msg),
+                        ..Default::default()
+                    };
+                    st.lost(d, Event::Cancelled, &det);
                 }
             }
         }
@@ -482,7 +449,9 @@ pub fn run(
             .collect::<Vec<_>>()
             .join(", ");
         if !line.is_empty() && line != last_states {
-            println!("[{finished:>width$}/{n}] slurm: {line}");
+            let width = n.to_string().len();
+            st.progress
+                .note(&format!("[{:>width$}/{n}] slurm: {line}", st.finished));
             last_states = line;
         }
     }
@@ -511,7 +480,7 @@ pub fn run(
             logs.display()
         );
     }
-    Ok(report)
+    Ok(st.report)
 }
 
 /// `xtask job`: the body of one Slurm job (one stage instance; `--array` picks it by SLURM_ARRAY_TASK_ID).
@@ -540,7 +509,7 @@ pub fn job(store: &Store, rundir: &Path, indices: &[usize], array: bool) -> Resu
     let res = (|| -> Result<JobResult> {
         // Contents of what this instance reads (a report reads its whole upstream's run summary).
         let mut content = plan.known.clone();
-        let up = run::upstream(&plan.instances, i);
+        let up = plan::upstream(&plan.instances, i);
         for (j, c) in content.iter_mut().enumerate() {
             if up[j]
                 && c.is_none()
@@ -557,7 +526,7 @@ pub fn job(store: &Store, rundir: &Path, indices: &[usize], array: bool) -> Resu
                 rundir.display()
             );
         }
-        let (key, info) = run::key_of(&plan.pipeline, &plan.instances, i, &content, &plan.bins);
+        let (key, info) = plan::key_of(&plan.pipeline, &plan.instances, i, &content, &plan.bins);
         if !plan.forced[i]
             && let Some(c) = store.key_content(&key).filter(|c| store.intact(c))
         {
@@ -573,8 +542,8 @@ pub fn job(store: &Store, rundir: &Path, indices: &[usize], array: bool) -> Resu
             std::fs::remove_dir_all(&work)?; // a requeued job starts over
         }
         std::fs::create_dir_all(&work)?;
-        let inputs = run::input_paths(store, &plan.instances, i, &content);
-        match run::execute(
+        let inputs = exec::input_paths(store, &plan.instances, i, &content);
+        match exec::execute(
             store,
             &plan.bins,
             &plan.lock_name,

@@ -35,7 +35,7 @@ pub struct LockEntry {
     pub key: String,
     pub content: String,
     pub stage: String,
-    pub kind: String,
+    pub kind: crate::kind::StageKind,
     pub identity: String,
     pub params: serde_json::Value,
     /// (instance id, content hash) of every input.
