@@ -244,9 +244,15 @@ fn load(name: &str, sets: &[Set]) -> Result<Pipeline> {
 }
 
 fn real_main(cli: &Cli) -> Result<ExitCode> {
+    if let Cmd::List = cli.cmd {
+        for (name, desc) in shipped() {
+            println!("{name:<12} {}", desc.unwrap_or_default());
+        }
+        return Ok(ExitCode::SUCCESS);
+    }
     let creates = matches!(
         cli.cmd,
-        Cmd::Run { .. } | Cmd::Import { .. } | Cmd::Job { .. } | Cmd::Bench { .. } | Cmd::List
+        Cmd::Run { .. } | Cmd::Import { .. } | Cmd::Job { .. } | Cmd::Bench { .. }
     );
     let store = if creates {
         Store::open(&store_root(cli))?
@@ -303,12 +309,7 @@ fn real_main(cli: &Cli) -> Result<ExitCode> {
         }
         Cmd::Status { name, json } => cmd_status(&store, &load(name, &[])?, *json),
         Cmd::Show { name, instance, json } => cmd_show(&store, &load(name, &[])?, instance.as_deref(), *json),
-        Cmd::List => {
-            for (name, desc) in shipped() {
-                println!("{name:<12} {}", desc.unwrap_or_default());
-            }
-            Ok(ExitCode::SUCCESS)
-        }
+        Cmd::List => unreachable!("handled above"),
         Cmd::Gc { dry_run } => cmd_gc(&store, *dry_run),
         Cmd::Verify => cmd_verify(&store),
         Cmd::Archive { name, out } => {

@@ -674,3 +674,107 @@ fn topo(stages: &[StageDef], names: &HashMap<&str, usize>) -> Result<Vec<usize>,
     }
     Ok(order)
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    const SAMPLE: &str = "params = { arch = \"erf\", sigma_w = 1.0, sigma_b = 0.5, points = [0.1], n_bags = 4, n_nets = 10 }\n";
+
+    fn parse(text: &str) -> Result<Pipeline> {
+        Pipeline::parse("t", Path::new("t.toml"), text)
+    }
+
+    fn ids(p: &Pipeline) -> Vec<&str> {
+        p.instances.iter().map(|i| i.id.as_str()).collect()
+    }
+
+    #[test]
+    fn sweeps_expand_as_a_cartesian_product_in_dependency_order() {
+        let p = parse(&format!(
+            "[stages.z_fit]\nstage = \"fit\"\ninputs = [\"m\"]\nparams = {{ sweep = \"width\" }}\n\n\
+             [stages.m]\nstage = \"moments\"\neach = \"a\"\n\n\
+             [stages.a]\nstage = \"sample\"\nsweep = {{ width = [2, 5], seed = [1, 2] }}\n{SAMPLE}"
+        ))
+        .unwrap();
+        assert_eq!(
+            ids(&p),
+            vec![
+                "a[seed=1,width=2]",
+                "a[seed=1,width=5]",
+                "a[seed=2,width=2]",
+                "a[seed=2,width=5]",
+                "m[seed=1,width=2]",
+                "m[seed=1,width=5]",
+                "m[seed=2,width=2]",
+                "m[seed=2,width=5]",
+                "z_fit"
+            ]
+        );
+        // Every instance comes after its inputs.
+        for (i, inst) in p.instances.iter().enumerate() {
+            assert!(inst.inputs.iter().all(|&u| u < i), "{}", inst.id);
+        }
+        assert_eq!(p.instances[8].inputs, vec![4, 5, 6, 7]);
+        assert_eq!(p.instances[5].inputs, vec![1]);
+        assert_eq!(p.instances[1].params["width"], 5);
+        assert!(
+            p.instances[5].params.is_empty(),
+            "moments has no parameters of its own"
+        );
+    }
+
+    #[test]
+    fn shards_split_the_bags_contiguously() {
+        let p = parse(&format!("[stages.a]\nstage = \"sample\"\nshards = 3\n{SAMPLE}")).unwrap();
+        let bags: Vec<&str> = p
+            .instances
+            .iter()
+            .map(|i| i.params["bags"].as_str().unwrap())
+            .collect();
+        assert_eq!(bags, vec!["0..1", "1..2", "2..4"]);
+        assert_eq!(p.instances[2].shard, Some((2, 3)));
+    }
+
+    #[test]
+    fn cycles_and_duplicates_are_named_with_their_lines() {
+        let e = parse("[stages.a]\nstage = \"moments\"\ninputs = [\"b\"]\n\n[stages.b]\nstage = \"fit\"\ninputs = [\"a\"]\n")
+            .unwrap_err()
+            .to_string();
+        assert!(e.contains("dependency cycle: a -> b -> a"), "{e}");
+        let e = parse(&format!(
+            "[stages.a]\nstage = \"sample\"\nsweep = {{ width = [2, 3, 2] }}\n{SAMPLE}"
+        ))
+        .unwrap_err()
+        .to_string();
+        assert_eq!(
+            e,
+            "t.toml:3: stage a: sweep width lists the value 2 twice; give each value once"
+        );
+        let e = parse(&format!("[stages.\"a/b\"]\nstage = \"sample\"\n{SAMPLE}"))
+            .unwrap_err()
+            .to_string();
+        assert!(e.contains("stage name = \"a/b\" is not a valid name"), "{e}");
+    }
+
+    #[test]
+    fn set_overrides_parameters_and_replaces_a_sweep() {
+        let text = format!("[stages.a]\nstage = \"sample\"\nsweep = {{ width = [2, 5] }}\n{SAMPLE}");
+        let sets: Vec<Set> = ["a.width=7", "a.arch=relu", "a.points=[0.2, 0.4]"]
+            .iter()
+            .map(|s| s.parse().unwrap())
+            .collect();
+        let p = Pipeline::parse_with("t", Path::new("t.toml"), &text, &sets).unwrap();
+        assert_eq!(ids(&p), vec!["a"]);
+        assert_eq!(p.instances[0].params["width"], 7);
+        assert_eq!(p.instances[0].params["arch"], "relu");
+        assert_eq!(p.instances[0].params["points"], serde_json::json!([0.2, 0.4]));
+        let e = Pipeline::parse_with("t", Path::new("t.toml"), &text, &["b.width=1".parse().unwrap()])
+            .unwrap_err()
+            .to_string();
+        assert!(e.contains("no stage \"b\""), "{e}");
+        for bad in ["a.width", "width=3", "a.=3", ".w=3", "a.w="] {
+            assert!(bad.parse::<Set>().is_err(), "{bad}");
+        }
+    }
+}

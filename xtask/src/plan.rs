@@ -243,3 +243,160 @@ pub fn forced_mask(p: &Pipeline, force: &[String]) -> Result<Vec<bool>> {
         p.downstream(&roots)
     })
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::path::Path;
+
+    const TEXT: &str = r#"
+[stages.s]
+stage = "sample"
+sweep = { width = [2, 5] }
+params = { arch = "erf", sigma_w = 1.0, sigma_b = 0.5, points = [0.1], n_bags = 2, n_nets = 10 }
+
+[stages.m]
+stage = "moments"
+each = "s"
+
+[stages.f]
+stage = "fit"
+inputs = ["m"]
+params = { sweep = "width" }
+"#;
+
+    fn pipeline() -> Pipeline {
+        Pipeline::parse("t", Path::new("t.toml"), TEXT).unwrap()
+    }
+
+    fn h(c: char) -> String {
+        std::iter::repeat_n(c, 64).collect()
+    }
+
+    #[test]
+    fn keys_are_stable_and_change_with_each_ingredient() {
+        let p = pipeline();
+        let s = &p.instances[0];
+        let k = stage_key(s, "id", &[], &[]);
+        // The scheme must not move silently: every cached result of every user hangs on it.
+        assert_eq!(k, stage_key(s, "id", &[], &[]));
+        assert_eq!(k.len(), 64);
+        assert_ne!(k, stage_key(s, "id2", &[], &[]), "identity");
+        assert_ne!(k, stage_key(&p.instances[1], "id", &[], &[]), "parameters");
+        assert_ne!(k, stage_key(s, "id", &[h('a')], &[]), "inputs");
+        assert_ne!(
+            stage_key(s, "id", &[h('a')], &[]),
+            stage_key(s, "id", &[h('b')], &[])
+        );
+        assert_ne!(k, stage_key(s, "id", &[], &[h('c')]), "run summary");
+        // Parameters are canonical: insertion order does not matter.
+        let mut swapped = s.clone();
+        swapped.params = s
+            .params
+            .iter()
+            .rev()
+            .map(|(k, v)| (k.clone(), v.clone()))
+            .collect();
+        assert_eq!(k, stage_key(&swapped, "id", &[], &[]));
+    }
+
+    #[test]
+    fn staleness_reasons_name_what_changed() {
+        let p = pipeline();
+        let s = &p.instances[0];
+        assert_eq!(reasons(s, "id", &[], None, false), vec!["never run"]);
+        let mut old = LockEntry {
+            key: h('0'),
+            content: h('1'),
+            stage: "s".into(),
+            kind: StageKind::Sample,
+            identity: h('2'),
+            params: serde_json::to_value(&s.params).unwrap(),
+            inputs: vec![],
+            wall_s: 0.0,
+        };
+        let same = h('2');
+        assert_eq!(
+            reasons(s, &same, &[], Some(&old), false),
+            vec!["result missing from the store (removed by gc or found corrupted)"]
+        );
+        assert_eq!(reasons(s, &same, &[], Some(&old), true)[0], "forced by --force");
+        old.params["n_nets"] = 20.into();
+        assert_eq!(
+            reasons(s, &same, &[], Some(&old), false),
+            vec!["parameter n_nets changed: 20 -> 10"]
+        );
+        old.params = serde_json::to_value(&s.params).unwrap();
+        let r = reasons(s, &h('3'), &[], Some(&old), false);
+        assert_eq!(
+            r,
+            vec!["sample binary changed: identity 222222222222 -> 333333333333"]
+        );
+        let m = &p.instances[2];
+        old.params = serde_json::to_value(&m.params).unwrap();
+        old.inputs = vec![("s[width=2]".into(), h('4'))];
+        let r = reasons(
+            m,
+            &same,
+            &[("s[width=2]".into(), Some(h('5')))],
+            Some(&old),
+            false,
+        );
+        assert_eq!(r, vec!["input s[width=2] changed: 444444444444 -> 555555555555"]);
+        let r = reasons(m, &same, &[("s[width=2]".into(), None)], Some(&old), false);
+        assert_eq!(r, vec!["input s[width=2] will be recomputed"]);
+    }
+
+    #[test]
+    fn forcing_a_stage_forces_its_dependants_only() {
+        let p = pipeline();
+        let ids: Vec<&str> = p.instances.iter().map(|i| i.id.as_str()).collect();
+        let forced = forced_mask(&p, &["m".into()]).unwrap();
+        let hit: Vec<&str> = ids
+            .iter()
+            .zip(&forced)
+            .filter(|(_, f)| **f)
+            .map(|(i, _)| *i)
+            .collect();
+        assert_eq!(hit, vec!["m[width=2]", "m[width=5]", "f"]);
+        let one = forced_mask(&p, &["s[width=5]".into()]).unwrap();
+        let hit: Vec<&str> = ids
+            .iter()
+            .zip(&one)
+            .filter(|(_, f)| **f)
+            .map(|(i, _)| *i)
+            .collect();
+        assert_eq!(hit, vec!["s[width=5]", "m[width=5]", "f"]);
+        let e = forced_mask(&p, &["nope".into()]).unwrap_err().to_string();
+        assert!(
+            e.contains("--force nope: no stage of that name") && e.contains("(stages: f, m, s)"),
+            "{e}"
+        );
+    }
+
+    #[test]
+    fn run_summary_lists_only_upstream_instances() {
+        let p = pipeline();
+        let content: Vec<Option<String>> = (0..p.instances.len()).map(|_| Some(h('a'))).collect();
+        let info: serde_json::Value =
+            serde_json::from_str(&run_info("t", &p.instances, 4, &content)).unwrap();
+        let names: Vec<&str> = info["stages"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|s| s["name"].as_str().unwrap())
+            .collect();
+        assert_eq!(
+            names,
+            vec!["s[width=2]", "s[width=5]", "m[width=2]", "m[width=5]"]
+        );
+        let info: serde_json::Value =
+            serde_json::from_str(&run_info("t", &p.instances, 2, &content)).unwrap();
+        assert_eq!(info["stages"][0]["name"], "s[width=2]");
+        assert_eq!(
+            info["stages"].as_array().unwrap().len(),
+            1,
+            "m[width=2] reads s[width=2] only"
+        );
+    }
+}
