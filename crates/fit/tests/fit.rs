@@ -7,6 +7,9 @@ use nnqft_physics::couplings::{tree_sum, vertex_integral};
 use nnqft_physics::exact::Exact;
 use nnqft_physics::{Arch, Config};
 use nnqft_store::Table;
+use nnqft_store::cli::testing::{
+    assert_clean_failure_with_stderr_full, assert_memory_refusal, assert_verdicts, check_batch,
+};
 use std::path::{Path, PathBuf};
 use std::process::Command;
 
@@ -431,72 +434,67 @@ fn a_bootstrap_beyond_memory_is_refused_before_the_inputs_are_read() {
         &["--sweep", "width", "--bootstrap", "1000000000000"],
         &out,
     );
-    let err = String::from_utf8_lossy(&o.stderr);
-    assert_eq!(o.status.code(), Some(1), "{err}");
-    assert!(err.contains("--bootstrap 1000000000000 over 2 sweep points"), "{err}");
-    assert!(err.contains("TiB) of memory but") && err.contains("is available"), "{err}");
+    assert_memory_refusal(&o, "--bootstrap 1000000000000 over 2 sweep points");
     assert!(!out.exists());
 }
 
 #[test]
 fn an_error_with_stderr_on_a_full_disk_exits_cleanly() {
-    // eprintln! panics when stderr cannot be written (exit code 101); the stage must still exit with 1.
-    let Ok(full) = std::fs::OpenOptions::new().write(true).open("/dev/full") else {
-        eprintln!("skipped: no /dev/full on this system");
-        return;
-    };
     let dir = tempfile::tempdir().unwrap();
-    let o = Command::new(env!("CARGO_BIN_EXE_nnqft-fit"))
-        .args(["/missing/a", "/missing/b", "--sweep", "width", "--out"])
-        .arg(dir.path().join("o"))
-        .stderr(full)
-        .output()
-        .unwrap();
-    assert_eq!(o.status.code(), Some(1));
+    let mut cmd = Command::new(env!("CARGO_BIN_EXE_nnqft-fit"));
+    cmd.args(["/missing/a", "/missing/b", "--sweep", "width", "--out"])
+        .arg(dir.path().join("o"));
+    assert_clean_failure_with_stderr_full(cmd);
 }
 
 #[test]
 fn check_batch_validates_parameters_without_reading_inputs() {
     let dir = tempfile::tempdir().unwrap();
-    let file = dir.path().join("batch.json");
     let out = dir.path().join("f");
-    let vectors = serde_json::json!([
-        ["/m/a", "/m/b", "--sweep=width", "--out", out],
-        ["/m/a", "/m/b", "--sweep=widht", "--out", out],
-        ["/m/a", "--sweep=width", "--out", out],
-        ["/m/a", "/m/b", "--sweep=sigma_w", "--bootstrap=5", "--out", out],
-        ["/m/a", "--sweep=cutoff", "--cutoffs=7,-1", "--out", out],
-        ["/m/a", "/m/b", "--sweep=cutoff", "--cutoffs=7,10", "--out", out],
-        ["/m/a", "/m/b", "--sweep=sigma-w", "--ranges=10,nan", "--out", out],
-        ["/m/a", "/m/b", "--sweep=width", "--bootstrap=1000000000000", "--out", out],
-        ["/m/a", "--sweep=cutoff", "--cutoffs=7,10,15", "--cutoff=3", "--out", out],
-    ]);
-    std::fs::write(&file, vectors.to_string()).unwrap();
-    let o = Command::new(env!("CARGO_BIN_EXE_nnqft-fit"))
-        .arg("--check-batch")
-        .arg(&file)
-        .output()
-        .unwrap();
-    assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
-    let got: Vec<Option<String>> = serde_json::from_slice(&o.stdout).unwrap();
-    let expect = [
-        None,
-        Some("invalid value 'widht' for '--sweep <SWEEP>'; [possible values: width, sigma-w, cutoff, none]"),
-        Some("a width sweep needs at least 2 sweep points, got 1"),
-        Some("--bootstrap = 5 is too few replicates"),
-        Some("--cutoffs contains -1"),
-        Some("a cutoff scan takes exactly one moments input, got 2"),
-        Some("--ranges contains NaN"),
-        Some("--bootstrap 1000000000000 over 2 sweep points"),
-        None,
-    ];
-    assert_eq!(got.len(), expect.len(), "{got:?}");
-    for (i, (g, e)) in got.iter().zip(expect).enumerate() {
-        match (g, e) {
-            (None, None) => {}
-            (Some(g), Some(e)) => assert!(g.contains(e), "vector {i}: '{g}' lacks '{e}'"),
-            _ => panic!("vector {i}: got {g:?}, expected {e:?}"),
-        }
-    }
+    let got = check_batch(
+        env!("CARGO_BIN_EXE_nnqft-fit"),
+        dir.path(),
+        &serde_json::json!([
+            ["/m/a", "/m/b", "--sweep=width", "--out", out],
+            ["/m/a", "/m/b", "--sweep=widht", "--out", out],
+            ["/m/a", "--sweep=width", "--out", out],
+            ["/m/a", "/m/b", "--sweep=sigma_w", "--bootstrap=5", "--out", out],
+            ["/m/a", "--sweep=cutoff", "--cutoffs=7,-1", "--out", out],
+            ["/m/a", "/m/b", "--sweep=cutoff", "--cutoffs=7,10", "--out", out],
+            ["/m/a", "/m/b", "--sweep=sigma-w", "--ranges=10,nan", "--out", out],
+            [
+                "/m/a",
+                "/m/b",
+                "--sweep=width",
+                "--bootstrap=1000000000000",
+                "--out",
+                out
+            ],
+            [
+                "/m/a",
+                "--sweep=cutoff",
+                "--cutoffs=7,10,15",
+                "--cutoff=3",
+                "--out",
+                out
+            ],
+        ]),
+    );
+    assert_verdicts(
+        &got,
+        &[
+            None,
+            Some(
+                "invalid value 'widht' for '--sweep <SWEEP>'; [possible values: width, sigma-w, cutoff, none]",
+            ),
+            Some("a width sweep needs at least 2 sweep points, got 1"),
+            Some("--bootstrap = 5 is too few replicates"),
+            Some("--cutoffs contains -1"),
+            Some("a cutoff scan takes exactly one moments input, got 2"),
+            Some("--ranges contains NaN"),
+            Some("--bootstrap 1000000000000 over 2 sweep points"),
+            None,
+        ],
+    );
     assert!(!out.exists());
 }

@@ -1,6 +1,9 @@
 //! The `nnqft-flow` binary: a flow from given couplings, fixed points, and refused inputs.
 
 use nnqft_store::Table;
+use nnqft_store::cli::testing::{
+    assert_clean_failure_with_stderr_full, assert_memory_refusal, assert_verdicts, check_batch,
+};
 use std::process::Command;
 
 fn flow(args: &[&str], out: &std::path::Path) -> std::process::Output {
@@ -139,73 +142,68 @@ fn samples_beyond_memory_are_refused_before_allocating() {
     let dir = tempfile::tempdir().unwrap();
     let out = dir.path().join("o");
     let o = flow(
-        &["--d", "1", "--sigma-w", "1", "--u4", "0", "--u6", "0", "--samples", "100000000000"],
+        &[
+            "--d",
+            "1",
+            "--sigma-w",
+            "1",
+            "--u4",
+            "0",
+            "--u6",
+            "0",
+            "--samples",
+            "100000000000",
+        ],
         &out,
     );
-    let err = String::from_utf8_lossy(&o.stderr);
-    assert_eq!(o.status.code(), Some(1), "{err}");
-    assert!(err.contains("--samples 100000000000 along the trajectory needs about"), "{err}");
-    assert!(err.contains("TiB) of memory but") && err.contains("is available"), "{err}");
+    assert_memory_refusal(&o, "--samples 100000000000 along the trajectory needs about");
     assert!(!out.exists());
 }
 
 #[test]
 fn an_error_with_stderr_on_a_full_disk_exits_cleanly() {
-    // eprintln! panics when stderr cannot be written (exit code 101); the stage must still exit with 1.
-    let Ok(full) = std::fs::OpenOptions::new().write(true).open("/dev/full") else {
-        eprintln!("skipped: no /dev/full on this system");
-        return;
-    };
     let dir = tempfile::tempdir().unwrap();
-    let o = Command::new(env!("CARGO_BIN_EXE_nnqft-flow"))
-        .args(["/missing/fit", "--out"])
-        .arg(dir.path().join("o"))
-        .stderr(full)
-        .output()
-        .unwrap();
-    assert_eq!(o.status.code(), Some(1));
+    let mut cmd = Command::new(env!("CARGO_BIN_EXE_nnqft-flow"));
+    cmd.args(["/missing/fit", "--out"]).arg(dir.path().join("o"));
+    assert_clean_failure_with_stderr_full(cmd);
 }
 
 #[test]
 fn check_batch_validates_parameters_without_reading_the_fit() {
     let dir = tempfile::tempdir().unwrap();
-    let file = dir.path().join("batch.json");
     let out = dir.path().join("f");
-    let vectors = serde_json::json!([
-        ["/not/yet/fit", "--k-end-ratio=0.01", "--samples=200", "--out", out],
-        ["/not/yet/fit", "--k-end-ratio=1.5", "--out", out],
-        ["/not/yet/fit", "--rtol=0.1", "--out", out],
-        ["/not/yet/fit", "--samples=lots", "--out", out],
-        ["/not/yet/fit", "--d=0.5", "--out", out],
-        ["--d=1", "--sigma-w=1", "--u4=0.1", "--out", out],
-        ["--d=1", "--sigma-w=1", "--u4=0.1", "--u6=0", "--out", out],
-        ["/not/yet/fit", "--samples=100000000000", "--out", out],
-    ]);
-    std::fs::write(&file, vectors.to_string()).unwrap();
-    let o = Command::new(env!("CARGO_BIN_EXE_nnqft-flow"))
-        .arg("--check-batch")
-        .arg(&file)
-        .output()
-        .unwrap();
-    assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
-    let got: Vec<Option<String>> = serde_json::from_slice(&o.stdout).unwrap();
-    let expect = [
-        None,
-        Some("--k-end-ratio = 1.5 is invalid"),
-        Some("--rtol = 0.1 is invalid"),
-        Some("invalid value 'lots' for '--samples <SAMPLES>'"),
-        Some("d = 0.5 is invalid: d must be >= 1"),
-        Some("u6 = NaN is invalid: the flow needs a finite u6 (give --u6 or a fit artifact"),
-        None,
-        Some("--samples 100000000000 along the trajectory"),
-    ];
-    assert_eq!(got.len(), expect.len(), "{got:?}");
-    for (i, (g, e)) in got.iter().zip(expect).enumerate() {
-        match (g, e) {
-            (None, None) => {}
-            (Some(g), Some(e)) => assert!(g.contains(e), "vector {i}: '{g}' lacks '{e}'"),
-            _ => panic!("vector {i}: got {g:?}, expected {e:?}"),
-        }
-    }
+    let got = check_batch(
+        env!("CARGO_BIN_EXE_nnqft-flow"),
+        dir.path(),
+        &serde_json::json!([
+            [
+                "/not/yet/fit",
+                "--k-end-ratio=0.01",
+                "--samples=200",
+                "--out",
+                out
+            ],
+            ["/not/yet/fit", "--k-end-ratio=1.5", "--out", out],
+            ["/not/yet/fit", "--rtol=0.1", "--out", out],
+            ["/not/yet/fit", "--samples=lots", "--out", out],
+            ["/not/yet/fit", "--d=0.5", "--out", out],
+            ["--d=1", "--sigma-w=1", "--u4=0.1", "--out", out],
+            ["--d=1", "--sigma-w=1", "--u4=0.1", "--u6=0", "--out", out],
+            ["/not/yet/fit", "--samples=100000000000", "--out", out],
+        ]),
+    );
+    assert_verdicts(
+        &got,
+        &[
+            None,
+            Some("--k-end-ratio = 1.5 is invalid"),
+            Some("--rtol = 0.1 is invalid"),
+            Some("invalid value 'lots' for '--samples <SAMPLES>'"),
+            Some("d = 0.5 is invalid: d must be >= 1"),
+            Some("u6 = NaN is invalid: the flow needs a finite u6 (give --u6 or a fit artifact"),
+            None,
+            Some("--samples 100000000000 along the trajectory"),
+        ],
+    );
     assert!(!out.exists());
 }

@@ -155,7 +155,9 @@ pub fn accumulate_inputs(inputs: &[PathBuf]) -> Result<BagMoments> {
 
 /// Bags in a sample shard: the length of its `bags` range (all `n_bags` when it has none).
 fn shard_bags(params: &serde_json::Value) -> u64 {
-    let range = params["bags"].as_array().and_then(|r| Some((r.first()?.as_u64()?, r.get(1)?.as_u64()?)));
+    let range = params["bags"]
+        .as_array()
+        .and_then(|r| Some((r.first()?.as_u64()?, r.get(1)?.as_u64()?)));
     match range {
         Some((a, b)) => b.saturating_sub(a),
         None => params["n_bags"].as_u64().unwrap_or(0),

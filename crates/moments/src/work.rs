@@ -60,7 +60,11 @@ impl Work {
         let max = *ORDERS.last().expect("orders");
         let res = Resolution::default();
         let quadrature_nodes = if cfg.arch() == Arch::Erf && exact::supported(cfg) {
-            let b = if cfg.sigma_b() == 0.0 { 1 } else { res.b_panels * res.nodes };
+            let b = if cfg.sigma_b() == 0.0 {
+                1
+            } else {
+                res.b_panels * res.nodes
+            };
             (res.w_panels * res.nodes * b) as f64
         } else {
             0.0
@@ -215,7 +219,10 @@ mod tests {
         assert_eq!(w.slots, 820.0 + 123_410.0 + 8_145_060.0);
         // Erf at d = 1: 192 x 10 nodes over W0 times 32 x 10 over b0 (Resolution::default), or 1920 at sigma_b = 0.
         assert_eq!(w.quadrature_nodes, 614_400.0);
-        assert_eq!(Work::new(&line_of(4, Arch::Erf, 0.0), 1, 1, 1).quadrature_nodes, 1920.0);
+        assert_eq!(
+            Work::new(&line_of(4, Arch::Erf, 0.0), 1, 1, 1).quadrature_nodes,
+            1920.0
+        );
     }
 
     #[test]

@@ -2,6 +2,9 @@
 
 use nnqft_moments::{Moments, read_moments};
 use nnqft_physics::tol::MC_SIGMAS;
+use nnqft_store::cli::testing::{
+    assert_clean_failure_with_stderr_full, assert_memory_refusal, assert_verdicts, check_batch,
+};
 use std::path::{Path, PathBuf};
 use std::process::Command;
 
@@ -375,60 +378,62 @@ fn too_many_points_are_refused_with_the_memory_estimate_before_allocating() {
     let input = sample(
         dir.path(),
         "s",
-        &["--arch", "erf", "-N", "2", "--sigma-w", "1", "--sigma-b", "0", &points, "--n-bags", "2", "--n-nets", "1"],
+        &[
+            "--arch",
+            "erf",
+            "-N",
+            "2",
+            "--sigma-w",
+            "1",
+            "--sigma-b",
+            "0",
+            &points,
+            "--n-bags",
+            "2",
+            "--n-nets",
+            "1",
+        ],
     );
     let out = dir.path().join("m");
     let o = moments(&[&input], &out);
-    let err = String::from_utf8_lossy(&o.stderr);
-    assert_eq!(o.status.code(), Some(1), "{err}");
-    assert!(err.contains("moments of 200 points (9.582e10 combinations"), "{err}");
-    assert!(err.contains("TiB) of memory but") && err.contains("is available"), "{err}");
+    assert_memory_refusal(&o, "moments of 200 points (9.582e10 combinations");
     assert!(!out.exists());
 }
 
 #[test]
 fn an_error_with_stderr_on_a_full_disk_exits_cleanly() {
-    // eprintln! panics when stderr cannot be written (exit code 101); the stage must still exit with 1.
-    let Ok(full) = std::fs::OpenOptions::new().write(true).open("/dev/full") else {
-        eprintln!("skipped: no /dev/full on this system");
-        return;
-    };
     let dir = tempfile::tempdir().unwrap();
-    let o = Command::new(env!("CARGO_BIN_EXE_nnqft-moments"))
-        .arg(dir.path().join("missing"))
+    let mut cmd = Command::new(env!("CARGO_BIN_EXE_nnqft-moments"));
+    cmd.arg(dir.path().join("missing"))
         .arg("--out")
-        .arg(dir.path().join("o"))
-        .stderr(full)
-        .output()
-        .unwrap();
-    assert_eq!(o.status.code(), Some(1));
+        .arg(dir.path().join("o"));
+    assert_clean_failure_with_stderr_full(cmd);
 }
 
 #[test]
 fn check_batch_answers_each_vector_without_reading_inputs() {
     let dir = tempfile::tempdir().unwrap();
-    let file = dir.path().join("batch.json");
     let out = dir.path().join("m");
-    let vectors = serde_json::json!([
-        ["/not/yet/sampled", "--out", out],
-        ["/a", "/b", "--out", out],
-        ["--out", out],
-        ["/a"],
-        ["/a", "--out", out, "--cutoff", "3"],
-    ]);
-    std::fs::write(&file, vectors.to_string()).unwrap();
-    let o = Command::new(env!("CARGO_BIN_EXE_nnqft-moments"))
-        .arg("--check-batch")
-        .arg(&file)
-        .output()
-        .unwrap();
-    assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
-    let got: Vec<Option<String>> = serde_json::from_slice(&o.stdout).unwrap();
-    assert_eq!(got.len(), 5, "{got:?}");
-    assert_eq!(got[0], None);
-    assert_eq!(got[1], None);
-    assert!(got[2].as_deref().unwrap().contains("<SAMPLE_DIR>"), "{got:?}");
-    assert!(got[3].as_deref().unwrap().contains("--out"), "{got:?}");
-    assert!(got[4].as_deref().unwrap().contains("'--cutoff'"), "{got:?}");
+    let got = check_batch(
+        env!("CARGO_BIN_EXE_nnqft-moments"),
+        dir.path(),
+        &serde_json::json!([
+            ["/not/yet/sampled", "--out", out],
+            ["/a", "/b", "--out", out],
+            ["--out", out],
+            ["/a"],
+            ["/a", "--out", out, "--cutoff", "3"],
+        ]),
+    );
+    assert_verdicts(
+        &got,
+        &[
+            None,
+            None,
+            Some("<SAMPLE_DIR>"),
+            Some("--out"),
+            Some("'--cutoff'"),
+        ],
+    );
     assert!(!out.exists());
 }

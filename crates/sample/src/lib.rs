@@ -250,7 +250,8 @@ impl Plan {
         let wave_blocks = ((WAVE_BLOCKS_PER_THREAD * threads) as f64).min(blocks);
         let block_values = p * self.n_nets.min(BLOCK_NETS as u64) as f64;
         let waves = WAVES_IN_FLIGHT * wave_blocks * block_values * 8.0;
-        let row_group = ROW_GROUP_COPIES * self.n_nets.min(MAX_ROW_GROUP_ROWS as u64) as f64 * (p + 2.0) * 8.0;
+        let row_group =
+            ROW_GROUP_COPIES * self.n_nets.min(MAX_ROW_GROUP_ROWS as u64) as f64 * (p + 2.0) * 8.0;
         let width = self.cfg.width() as f64;
         let scratch = threads as f64 * 8.0 * (width * (self.cfg.d() as f64 + 5.0) + 5.0 * p);
         let total = footer + waves + row_group + scratch;
@@ -406,7 +407,10 @@ pub fn sample(plan: &Plan, out: &Path, show_progress: bool) -> Result<String> {
                 bad = Some((bag, block * BLOCK_NETS as u32 + (i % n) as u32, i / n, out[i]));
                 break;
             }
-            let wave_out = chunk.into_iter().zip(results.into_iter().map(|(o, _)| o)).collect();
+            let wave_out = chunk
+                .into_iter()
+                .zip(results.into_iter().map(|(o, _)| o))
+                .collect();
             if tx.send(wave_out).is_err() {
                 break; // the writer failed; its error is reported below
             }

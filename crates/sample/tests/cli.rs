@@ -1,5 +1,8 @@
 //! The `nnqft-sample` binary end to end: determinism, sharding, validation.
 
+use nnqft_store::cli::testing::{
+    assert_clean_failure_with_stderr_full, assert_memory_refusal, assert_verdicts, check_batch,
+};
 use std::path::Path;
 use std::process::Command;
 
@@ -254,6 +257,20 @@ fn help_explains_every_parameter() {
     }
 }
 
+/// One Erf network per bag at one point; the tests below add --width and --n-bags.
+const TINY: &[&str] = &[
+    "--arch",
+    "erf",
+    "--sigma-w",
+    "1",
+    "--sigma-b",
+    "0",
+    "--points",
+    "0.1",
+    "--n-nets",
+    "1",
+];
+
 #[test]
 fn work_that_cannot_fit_in_memory_is_refused_before_allocating() {
     // 2^32 - 1 one-network bags: one Parquet row group per bag, about 1 KB of writer metadata per column chunk
@@ -265,16 +282,13 @@ fn work_that_cannot_fit_in_memory_is_refused_before_allocating() {
     ] {
         let out = dir.path().join("o");
         let o = bin()
-            .args(["--arch", "erf", "--sigma-w", "1", "--sigma-b", "0", "--points", "0.1", "--n-nets", "1"])
+            .args(TINY)
             .args(["--n-bags", bags, "--width", width])
             .arg("--out")
             .arg(&out)
             .output()
             .unwrap();
-        let err = String::from_utf8_lossy(&o.stderr);
-        assert_eq!(o.status.code(), Some(1), "{err}");
-        assert!(err.contains(expect) && err.contains("TiB) of memory but"), "{err}");
-        assert!(err.contains("is available"), "{err}");
+        assert_memory_refusal(&o, expect);
         assert!(!out.exists());
     }
     assert_eq!(std::fs::read_dir(dir.path()).unwrap().count(), 0);
@@ -288,10 +302,16 @@ fn non_finite_outputs_are_refused_naming_the_network_and_the_parameter() {
     let args = |sigma_w: &str, out: &Path| {
         bin()
             .args([
-                "--arch", "relu", "--width", "3", "--sigma-b", "1", "--points", "0.5,1", "--n-bags", "2",
-                "--n-nets", "1500", "--sigma-w", sigma_w,
+                "--arch",
+                "relu",
+                "--width",
+                "3",
+                "--sigma-b",
+                "1",
+                "--points",
+                "0.5,1",
             ])
-            .arg("--out")
+            .args(["--n-bags", "2", "--n-nets", "1500", "--sigma-w", sigma_w, "--out"])
             .arg(out)
             .output()
             .unwrap()
@@ -306,35 +326,25 @@ fn non_finite_outputs_are_refused_naming_the_network_and_the_parameter() {
     let out = dir.path().join("large");
     let o = args("1e100", &out);
     assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
-    let names: Vec<_> = std::fs::read_dir(dir.path()).unwrap().map(|e| e.unwrap().file_name()).collect();
-    assert_eq!(names, vec![std::ffi::OsString::from("large")], "no temporary directory is left");
+    let names: Vec<_> = std::fs::read_dir(dir.path())
+        .unwrap()
+        .map(|e| e.unwrap().file_name())
+        .collect();
+    assert_eq!(
+        names,
+        vec![std::ffi::OsString::from("large")],
+        "no temporary directory is left"
+    );
 }
 
 #[test]
 fn an_error_with_stderr_on_a_full_disk_exits_cleanly() {
-    // eprintln! panics when stderr cannot be written (exit code 101); the stage must still exit with 1.
-    let Ok(full) = std::fs::OpenOptions::new().write(true).open("/dev/full") else {
-        eprintln!("skipped: no /dev/full on this system");
-        return;
-    };
     let dir = tempfile::tempdir().unwrap();
-    let o = bin()
-        .args(["--arch", "erf", "--width", "0", "--sigma-w", "1", "--sigma-b", "0", "--points", "0.1"])
-        .args(["--n-bags", "2", "--n-nets", "10", "--out"])
-        .arg(dir.path().join("o"))
-        .stderr(full)
-        .output()
-        .unwrap();
-    assert_eq!(o.status.code(), Some(1));
-}
-
-/// Runs `nnqft-sample --check-batch` on `vectors`; the parsed JSON answer.
-fn check_batch(dir: &Path, vectors: &serde_json::Value) -> Vec<Option<String>> {
-    let file = dir.join("batch.json");
-    std::fs::write(&file, vectors.to_string()).unwrap();
-    let o = bin().arg("--check-batch").arg(&file).output().unwrap();
-    assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
-    serde_json::from_slice(&o.stdout).unwrap()
+    let mut cmd = bin();
+    cmd.args(TINY)
+        .args(["--width", "0", "--n-bags", "2", "--out"])
+        .arg(dir.path().join("o"));
+    assert_clean_failure_with_stderr_full(cmd);
 }
 
 #[test]
@@ -360,6 +370,7 @@ fn check_batch_validates_every_vector_without_reading_or_writing_outputs() {
     let out = dir.path().join("never").to_str().unwrap().to_string();
     let missing = dir.path().join("missing.json").to_str().unwrap().to_string();
     let got = check_batch(
+        env!("CARGO_BIN_EXE_nnqft-sample"),
         dir.path(),
         &serde_json::json!([
             ["--params", ok, "--quiet", "--out", out],
@@ -373,32 +384,31 @@ fn check_batch_validates_every_vector_without_reading_or_writing_outputs() {
             ["--params", ok, "--sigma-w", "x", "--out", out],
         ]),
     );
-    let expect: [Option<&str>; 9] = [
-        None,
-        Some("architecture 'gausnet' is unknown: expected gaussnet, erf or relu"),
-        Some("width N = 0 is invalid"),
-        Some("unknown field `widht`"),
-        Some("4294967295 bags x 1 networks"),
-        Some("bags = 3..9 is invalid: need START < END <= n_bags = 4"),
-        Some("parameter out is required"),
-        Some("missing.json"),
-        Some("invalid value 'x' for '--sigma-w <SIGMA_W>'"),
-    ];
-    assert_eq!(got.len(), expect.len(), "{got:?}");
-    for (i, (g, e)) in got.iter().zip(expect).enumerate() {
-        match (g, e) {
-            (None, None) => {}
-            (Some(g), Some(e)) => assert!(g.contains(e), "vector {i}: '{g}' lacks '{e}'"),
-            _ => panic!("vector {i}: got {g:?}, expected {e:?}"),
-        }
-    }
+    assert_verdicts(
+        &got,
+        &[
+            None,
+            Some("architecture 'gausnet' is unknown: expected gaussnet, erf or relu"),
+            Some("width N = 0 is invalid"),
+            Some("unknown field `widht`"),
+            Some("4294967295 bags x 1 networks"),
+            Some("bags = 3..9 is invalid: need START < END <= n_bags = 4"),
+            Some("parameter out is required"),
+            Some("missing.json"),
+            Some("invalid value 'x' for '--sigma-w <SIGMA_W>'"),
+        ],
+    );
     assert!(!Path::new(&out).exists(), "validation wrote its --out");
     // An unreadable batch is an error, not an empty answer.
     let o = bin().arg("--check-batch").arg(&missing).output().unwrap();
     assert_eq!(o.status.code(), Some(1));
     assert!(String::from_utf8_lossy(&o.stderr).contains("missing.json"));
     std::fs::write(dir.path().join("bad.json"), "[[1]]").unwrap();
-    let o = bin().arg("--check-batch").arg(dir.path().join("bad.json")).output().unwrap();
+    let o = bin()
+        .arg("--check-batch")
+        .arg(dir.path().join("bad.json"))
+        .output()
+        .unwrap();
     assert_eq!(o.status.code(), Some(1));
     assert!(String::from_utf8_lossy(&o.stderr).contains("not a JSON array of argument vectors"));
 }

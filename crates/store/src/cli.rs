@@ -66,7 +66,9 @@ pub fn check_batch<A: clap::Parser>(
     }
     let outcome = match &argv[2..] {
         [file] => read_batch(Path::new(file)).map(|vectors| check_vectors(prog, &vectors, validate)),
-        _ => Err(format!("usage: {prog} {CHECK_BATCH} FILE (one file, a JSON array of argument vectors)")),
+        _ => Err(format!(
+            "usage: {prog} {CHECK_BATCH} FILE (one file, a JSON array of argument vectors)"
+        )),
     };
     Some(match outcome {
         Ok(results) => {
@@ -74,7 +76,9 @@ pub fn check_batch<A: clap::Parser>(
             match writeln!(std::io::stdout().lock(), "{json}") {
                 Ok(()) => ExitCode::SUCCESS,
                 Err(e) => {
-                    say(&format!("{prog}: error: writing the {CHECK_BATCH} results to stdout: {e}"));
+                    say(&format!(
+                        "{prog}: error: writing the {CHECK_BATCH} results to stdout: {e}"
+                    ));
                     ExitCode::FAILURE
                 }
             }
@@ -119,7 +123,8 @@ pub fn check_vectors<A: clap::Parser>(
 fn clap_message(e: &clap::Error) -> String {
     use clap::error::ErrorKind;
     if matches!(e.kind(), ErrorKind::DisplayHelp | ErrorKind::DisplayVersion) {
-        return "--help and --version print text and run nothing; they are not valid in a stage instance".into();
+        return "--help and --version print text and run nothing; they are not valid in a stage instance"
+            .into();
     }
     e.to_string()
         .lines()
@@ -182,6 +187,64 @@ pub fn check_memory(what: &str, needed: f64, advice: &str) -> anyhow::Result<()>
     )
 }
 
+/// Helpers for the stage binaries' own tests of this module's behaviour (they panic on failure, as tests do).
+pub mod testing {
+    use std::path::Path;
+    use std::process::Command;
+
+    /// Runs `exe --check-batch` on `vectors` (written to `dir/batch.json`); the verdicts, one per vector.
+    pub fn check_batch(exe: &str, dir: &Path, vectors: &serde_json::Value) -> Vec<Option<String>> {
+        let file = dir.join("batch.json");
+        std::fs::write(&file, vectors.to_string()).expect("writing the batch");
+        let o = Command::new(exe)
+            .arg(super::CHECK_BATCH)
+            .arg(&file)
+            .output()
+            .expect("running the stage");
+        assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
+        serde_json::from_slice(&o.stdout).expect("one JSON array of verdicts")
+    }
+
+    /// Asserts that each verdict is `None` where `expect` is, and otherwise a message containing `expect`.
+    pub fn assert_verdicts(got: &[Option<String>], expect: &[Option<&str>]) {
+        assert_eq!(got.len(), expect.len(), "{got:?}");
+        for (i, (g, e)) in got.iter().zip(expect).enumerate() {
+            match (g, e) {
+                (None, None) => {}
+                (Some(g), Some(e)) => assert!(g.contains(e), "vector {i}: '{g}' lacks '{e}'"),
+                _ => panic!("vector {i}: got {g:?}, expected {e:?}"),
+            }
+        }
+    }
+
+    /// Asserts that a stage run was refused by [`super::check_memory`] with a message about `what` that gives the
+    /// estimate in TiB (the tests ask for terabytes, beyond any machine) and the memory available.
+    pub fn assert_memory_refusal(o: &std::process::Output, what: &str) {
+        let err = String::from_utf8_lossy(&o.stderr);
+        assert_eq!(o.status.code(), Some(1), "{err}");
+        assert!(err.contains(what), "'{err}' lacks '{what}'");
+        assert!(
+            err.contains("TiB) of memory but") && err.contains("is available"),
+            "{err}"
+        );
+    }
+
+    /// Runs a failing stage command with stderr on `/dev/full` (which answers every write with ENOSPC) and
+    /// asserts that it exits with 1, not with a panic about the failed write (101); skipped without /dev/full.
+    pub fn assert_clean_failure_with_stderr_full(mut cmd: Command) {
+        let Ok(full) = std::fs::OpenOptions::new().write(true).open("/dev/full") else {
+            eprintln!("skipped: no /dev/full on this system");
+            return;
+        };
+        let o = cmd.stderr(full).output().expect("running the stage");
+        assert_eq!(
+            o.status.code(),
+            Some(1),
+            "eprintln! panics (exit 101) when stderr cannot be written"
+        );
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -195,7 +258,11 @@ mod tests {
     }
 
     fn positive(t: &Toy) -> anyhow::Result<()> {
-        anyhow::ensure!(t.width >= 1, "width = {} is invalid: give a whole number >= 1", t.width);
+        anyhow::ensure!(
+            t.width >= 1,
+            "width = {} is invalid: give a whole number >= 1",
+            t.width
+        );
         Ok(())
     }
 
@@ -220,7 +287,10 @@ mod tests {
             Some("width = 0 is invalid: give a whole number >= 1")
         );
         let m = got[2].as_deref().unwrap();
-        assert!(m.contains("'many'") && m.contains("--width") && !m.contains('\n'), "{m}");
+        assert!(
+            m.contains("'many'") && m.contains("--width") && !m.contains('\n'),
+            "{m}"
+        );
         assert!(!m.starts_with("error:") && !m.contains("--help"), "{m}");
         assert!(got[3].as_deref().unwrap().contains("--out"), "{:?}", got[3]);
         assert!(got[4].is_some());
@@ -236,8 +306,13 @@ mod tests {
 
     #[test]
     fn memory_beyond_what_exists_is_refused_with_the_estimate() {
-        let e = check_memory("the job", 1e30, "ask for less").unwrap_err().to_string();
-        assert!(e.contains("the job needs about 1.0e30 bytes") && e.contains("ask for less"), "{e}");
+        let e = check_memory("the job", 1e30, "ask for less")
+            .unwrap_err()
+            .to_string();
+        assert!(
+            e.contains("the job needs about 1.0e30 bytes") && e.contains("ask for less"),
+            "{e}"
+        );
         assert!(check_memory("a small job", 1024.0, "").is_ok());
         assert!(check_memory("a NaN estimate", f64::NAN, "").is_err());
     }
@@ -251,21 +326,31 @@ mod tests {
     #[test]
     fn disk_full_is_found_deep_in_a_chain() {
         let io = std::io::Error::from_raw_os_error(28);
-        let e = anyhow::Error::new(io).context("writing report.md").context("report");
+        let e = anyhow::Error::new(io)
+            .context("writing report.md")
+            .context("report");
         assert!(disk_full_in(&e));
         let other = anyhow::Error::new(std::io::Error::from_raw_os_error(13)).context("x");
         assert!(!disk_full_in(&other));
         let m = failure_message("nnqft-report", Some(Path::new("out/r")), &e);
         assert!(
-            m.starts_with("nnqft-report: error: disk full while writing out/r: free space and re-run (report: "),
+            m.starts_with(
+                "nnqft-report: error: disk full while writing out/r: free space and re-run (report: "
+            ),
             "{m}"
         );
         let m = failure_message("p", None, &other);
         assert!(m.starts_with("p: error: x: ") && !m.contains("disk full"), "{m}");
         // A DiskFull from the store names its own file; the message is not doubled.
-        let store = anyhow::Error::new(StoreError::io("a/t.parquet", std::io::Error::from_raw_os_error(28)));
+        let store = anyhow::Error::new(StoreError::io(
+            "a/t.parquet",
+            std::io::Error::from_raw_os_error(28),
+        ));
         let m = failure_message("p", Some(Path::new("a")), &store);
-        assert!(m.starts_with("p: error: disk full while writing a/t.parquet: free space and re-run"), "{m}");
+        assert!(
+            m.starts_with("p: error: disk full while writing a/t.parquet: free space and re-run"),
+            "{m}"
+        );
         assert_eq!(m.matches("disk full").count(), 1, "{m}");
     }
 }

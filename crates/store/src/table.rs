@@ -94,7 +94,8 @@ impl TableWriter {
             .set_max_row_group_row_count(Some(MAX_ROW_GROUP_ROWS))
             .set_key_value_metadata(Some(meta.key_values()))
             .build();
-        let inner = ArrowWriter::try_new(file, schema, Some(props)).map_err(|e| StoreError::write(path, e))?;
+        let inner =
+            ArrowWriter::try_new(file, schema, Some(props)).map_err(|e| StoreError::write(path, e))?;
         Ok(TableWriter {
             path: path.into(),
             inner,
@@ -102,7 +103,9 @@ impl TableWriter {
     }
 
     pub fn write(&mut self, batch: &RecordBatch) -> Result<(), StoreError> {
-        self.inner.write(batch).map_err(|e| StoreError::write(&self.path, e))
+        self.inner
+            .write(batch)
+            .map_err(|e| StoreError::write(&self.path, e))
     }
 
     /// Ends the current row group (so row groups can be aligned with bags).

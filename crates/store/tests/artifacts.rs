@@ -180,18 +180,28 @@ fn snappy_compressed_tables_are_read() {
         ],
     )
     .unwrap();
-    let mut w = parquet::arrow::ArrowWriter::try_new(std::fs::File::create(&path).unwrap(), schema, Some(props))
-        .unwrap();
+    let mut w =
+        parquet::arrow::ArrowWriter::try_new(std::fs::File::create(&path).unwrap(), schema, Some(props))
+            .unwrap();
     w.write(&batch).unwrap();
     w.close().unwrap();
     let (m, builder) = open_table(&path, "sample", &cols()).unwrap();
     let codec = builder.metadata().row_group(0).column(1).compression();
-    assert_eq!(codec, parquet::basic::Compression::SNAPPY, "the file really is snappy");
+    assert_eq!(
+        codec,
+        parquet::basic::Compression::SNAPPY,
+        "the file really is snappy"
+    );
     assert_eq!(m.params["a"], 1);
     let batches = read_all(&path, builder.build().unwrap()).unwrap();
     let got: Vec<f64> = batches
         .iter()
-        .flat_map(|b| nnqft_store::column::<Float64Array>(&path, b, "f_0").unwrap().values().to_vec())
+        .flat_map(|b| {
+            nnqft_store::column::<Float64Array>(&path, b, "f_0")
+                .unwrap()
+                .values()
+                .to_vec()
+        })
         .collect();
     assert_eq!(got, f);
 }
@@ -226,6 +236,8 @@ fn a_full_disk_is_named_as_such() {
     );
     assert!(!msg.contains("not a readable Parquet table"), "{msg}");
     // The same for plain file writes that go through StoreError::io (manifests, staging).
-    let e = std::fs::write(full, b"x").map_err(|e| StoreError::io(full, e)).unwrap_err();
+    let e = std::fs::write(full, b"x")
+        .map_err(|e| StoreError::io(full, e))
+        .unwrap_err();
     assert!(matches!(e, StoreError::DiskFull { .. }), "{e:?}");
 }
