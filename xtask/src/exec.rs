@@ -154,7 +154,8 @@ fn validate_in(p: &Pipeline, bins: &Binaries, dir: &Path) -> Result<()> {
                     .keys()
                     .chain(std::iter::once(&"".to_string()))
                     .find(|k| {
-                        !k.is_empty() && (msg.contains(k.as_str()) || msg.contains(&k.replace('_', "-")))
+                        let lower = msg.to_lowercase();
+                        !k.is_empty() && (lower.contains(k.as_str()) || lower.contains(&k.replace('_', "-")))
                     })
                     .cloned()
                     .unwrap_or_else(|| inst.stage.clone());
@@ -218,6 +219,8 @@ pub fn execute(
         };
         let out = work.join("out");
         let mut cmd = command(inst, bins, inputs, &out, work, info_path.as_deref())?;
+        // The stage exits when this process dies (nnqft_store::cli::exit_with_parent).
+        cmd.env("NNQFT_PARENT_PID", std::process::id().to_string());
         let stderr_path = work.join("stderr.log");
         let o = cmd
             .stderr(std::fs::File::create(&stderr_path)?)

@@ -6,6 +6,7 @@ fn main() -> ExitCode {
     if let Some(code) = cli::check_batch("nnqft-fit", nnqft_fit::Args::validate) {
         return code;
     }
+    cli::exit_with_parent();
     let args = nnqft_fit::Args::parse();
     match nnqft_fit::run(&args) {
         Ok(hash) => {

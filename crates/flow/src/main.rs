@@ -6,6 +6,7 @@ fn main() -> ExitCode {
     if let Some(code) = cli::check_batch("nnqft-flow", nnqft_flow::Args::validate) {
         return code;
     }
+    cli::exit_with_parent();
     let args = nnqft_flow::Args::parse();
     match nnqft_flow::run(&args) {
         Ok(hash) => {

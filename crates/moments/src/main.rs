@@ -6,6 +6,7 @@ fn main() -> ExitCode {
     if let Some(code) = cli::check_batch("nnqft-moments", nnqft_moments::Args::validate) {
         return code;
     }
+    cli::exit_with_parent();
     let args = nnqft_moments::Args::parse();
     match nnqft_moments::run(&args) {
         Ok(hash) => {

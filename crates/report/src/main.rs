@@ -16,6 +16,7 @@ fn main() -> ExitCode {
     if let Some(code) = cli::check_batch("nnqft-report", validate) {
         return code;
     }
+    cli::exit_with_parent();
     let args = Args::parse();
     match nnqft_report::run(&args) {
         Ok(o) => {

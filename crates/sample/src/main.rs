@@ -6,6 +6,7 @@ fn main() -> ExitCode {
     if let Some(code) = cli::check_batch("nnqft-sample", nnqft_sample::Args::validate) {
         return code;
     }
+    cli::exit_with_parent();
     let args = nnqft_sample::Args::parse();
     match nnqft_sample::run(&args) {
         Ok(hash) => {

@@ -54,6 +54,36 @@ pub fn failure_message(prog: &str, out: Option<&Path>, err: &anyhow::Error) -> S
     }
 }
 
+/// Environment variable in which the orchestrator passes its process id to a stage it starts.
+pub const PARENT_ENV: &str = "NNQFT_PARENT_PID";
+
+/// How often a stage checks that its orchestrator is still alive.
+const PARENT_POLL: std::time::Duration = std::time::Duration::from_millis(200);
+
+/// Exit status of a stage that stopped because its orchestrator died.
+pub const EXIT_ORPHANED: i32 = 3;
+
+/// When started by the orchestrator (`NNQFT_PARENT_PID` set), watches that process on a background thread and
+/// exits as soon as it is gone (the stage has then been re-parented), so that a killed `xtask` (even by
+/// SIGKILL, which it cannot handle) leaves no stage running. Its output is a temporary directory that the next
+/// run removes. Without the variable (a stage run by hand) it does nothing.
+pub fn exit_with_parent() {
+    let Some(parent) = std::env::var(PARENT_ENV).ok().and_then(|s| s.parse::<u32>().ok()) else {
+        return;
+    };
+    std::thread::spawn(move || {
+        loop {
+            if std::os::unix::process::parent_id() != parent {
+                say(&format!(
+                    "stopping: the orchestrator (pid {parent}) that started this stage is gone"
+                ));
+                std::process::exit(EXIT_ORPHANED);
+            }
+            std::thread::sleep(PARENT_POLL);
+        }
+    });
+}
+
 /// Runs the `--check-batch FILE` mode when the command line asks for it (see the module documentation), with
 /// `validate` doing every check of a parsed command line that needs no input; `None` for a normal command line.
 pub fn check_batch<A: clap::Parser>(
