@@ -478,24 +478,49 @@ fn slurm_executor_matches_local_bytes_cancels_dependants_and_resumes() {
     let smoke = smoke.to_str().unwrap();
     ok(run(&local, &["run", smoke, "-j", "2"]));
 
-    // fit_sigma fails at run time (too few bootstrap replicates): its job id is named, flow and report cancelled.
+    // fit_sigma fails at run time (a fit binary that fails when given 21 bootstrap replicates, which pass the
+    // parameter check): its job id is named, flow and report cancelled.
     let broken = dir.path().join("broken.toml");
     let text = std::fs::read_to_string(smoke).unwrap();
     let bad = text.replace(
         "sweep = \"sigma_w\", ranges = [2.0], bootstrap = 100",
-        "sweep = \"sigma_w\", ranges = [2.0], bootstrap = 5",
+        "sweep = \"sigma_w\", ranges = [2.0], bootstrap = 21",
     );
     assert_ne!(bad, text);
     std::fs::write(&broken, bad).unwrap();
-    let slurm = |pipe: &str| {
+    let fake = dir.path().join("fake-bin");
+    std::fs::create_dir_all(&fake).unwrap();
+    for k in ["sample", "moments", "flow", "report"] {
+        std::os::unix::fs::symlink(
+            bin_dir().join(format!("nnqft-{k}")),
+            fake.join(format!("nnqft-{k}")),
+        )
+        .unwrap();
+    }
+    let script = fake.join("nnqft-fit");
+    std::fs::write(
+        &script,
+        format!(
+            "#!/bin/sh\ncase \"$*\" in *--bootstrap=21*) [ \"$1\" != --check-batch ] && {{ echo 'injected failure: 21 replicates' >&2; exit 1; }};; esac\nexec '{}' \"$@\"\n",
+            bin_dir().join("nnqft-fit").display()
+        ),
+    )
+    .unwrap();
+    {
+        use std::os::unix::fs::PermissionsExt;
+        std::fs::set_permissions(&script, std::fs::Permissions::from_mode(0o755)).unwrap();
+    }
+    let slurm_with = |pipe: &str, bins: &Path| {
         output_within(
             xtask(&cluster)
+                .env("NNQFT_BIN_DIR", bins)
                 .env("NNQFT_SLURM_POLL_MS", "300")
                 .args(["run", pipe, "--executor", "slurm"]),
             600,
         )
     };
-    let o = slurm(broken.to_str().unwrap());
+    let slurm = |pipe: &str| slurm_with(pipe, &bin_dir());
+    let o = slurm_with(broken.to_str().unwrap(), &fake);
     let t = text_of(&o);
     assert!(!o.status.success(), "the broken pipeline succeeded:\n{t}");
     let failed = t
@@ -511,7 +536,7 @@ fn slurm_executor_matches_local_bytes_cancels_dependants_and_resumes() {
         .collect();
     assert!(!job.is_empty(), "{failed}");
     assert!(failed.contains(&format!("slurm/{job}.err")), "{failed}");
-    assert!(t.contains("--bootstrap = 5 is too few replicates"), "{t}");
+    assert!(t.contains("injected failure: 21 replicates"), "{t}");
     for d in ["flow", "report"] {
         assert!(
             t.contains(&format!("cancelled {d} (job ")),
