@@ -477,9 +477,14 @@ pub fn assess(fit: &Fit) -> Assessment {
                 ci_high: c.ci_high,
                 exact: c.exact,
                 note: format!(
-                    "The 95% bootstrap interval [{:.6}, {:.6}] has zero width: resampling the bags does not move this number, so it is fixed by construction (for the ReLU cutoff scan: lambda(Lambda) = DeltaG^(4)/(24 N_K(Lambda)), and only N_K depends on Lambda), not measured. Not a verdict; the data are consistent with it by construction.",
+                    "The 95% bootstrap interval [{:.6}, {:.6}] has zero width: resampling the bags does not move this number, so it is fixed by construction{}, not measured. Not a verdict; the data are consistent with it by construction.",
                     c.ci_low.unwrap_or(f64::NAN),
-                    c.ci_high.unwrap_or(f64::NAN)
+                    c.ci_high.unwrap_or(f64::NAN),
+                    if c.id.starts_with("relu_lambda_cutoff") {
+                        " (lambda(Lambda) = DeltaG^(4)/(24 N_K(Lambda)), and only N_K depends on Lambda: for ReLU with sigma_b = 0 every N_K grows as Lambda^(d+4))"
+                    } else {
+                        ""
+                    }
                 ),
             });
         }

@@ -147,6 +147,18 @@ impl Report {
         )
     }
 
+    /// The figure of the dataset a consistency check belongs to.
+    fn consistency_figure(&self, c: &Consistency) -> Option<usize> {
+        let fit = self
+            .fits
+            .iter()
+            .find(|f| c.id.ends_with(&format!("[{}]", f.tag)))?;
+        self.figures
+            .iter()
+            .find(|g| g.section == fit.label)
+            .map(|g| g.number)
+    }
+
     /// Claims the exact theory contradicts (exact_verdict fail), with the Monte Carlo verdict beside.
     fn contradicted(&self) -> Vec<&Check> {
         self.checks
@@ -315,9 +327,13 @@ impl Report {
         if !self.consistency.is_empty() {
             h += "<h2 id=\"consistency\">Consistency checks (no verdict)</h2>\n<p>Statements the data cannot contradict: the bootstrap over bags does not move them. They are shown, not counted.</p><table><tr><th>claim</th><th>value</th><th>95% interval</th><th>exact</th><th>why it is not a verdict</th></tr>\n";
             for c in &self.consistency {
+                let fig = self
+                    .consistency_figure(c)
+                    .map(|n| format!(" (<a href=\"#fig-{n}\">Figure {n}</a>)"))
+                    .unwrap_or_default();
                 let _ = writeln!(
                     h,
-                    "<tr><td>{}<br><small>{}</small></td><td>{}</td><td>[{}, {}]</td><td>{}</td><td>{}</td></tr>",
+                    "<tr><td>{}{fig}<br><small>{}</small></td><td>{}</td><td>[{}, {}]</td><td>{}</td><td>{}</td></tr>",
                     math::html(&c.claim),
                     escape(&c.id),
                     fmt(c.measured),

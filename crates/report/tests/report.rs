@@ -155,6 +155,11 @@ fn a_claim_the_data_cannot_move_is_a_consistency_check_not_a_verdict() {
     assert!(a.checks.is_empty(), "{:?}", a.checks);
     assert_eq!(a.consistency.len(), 1);
     assert!(a.consistency[0].note.contains("zero width"));
+    let r = Report::new("t", vec![cutoff_fit()], vec![], None);
+    assert!(
+        r.html().contains("(<a href=\"#fig-1\">Figure 1</a>)"),
+        "the consistency check names its figure"
+    );
     // Negative control: an interval of non-zero width is a verdict.
     let mut f = cutoff_fit();
     f.fits[0].lo = Some(-5.1);
