@@ -386,59 +386,56 @@ pub fn assess(fit: &Fit) -> Assessment {
                 groups.push((family.into(), key, this.into()));
                 this.into()
             };
-            // The u_6 claims after all the u_4 claims, so that each family's groups stay together.
-            let mut v6 = vec![];
-            for range in &ranges {
-                let tag = if range == "all" {
-                    "whole range".to_string()
-                } else {
-                    format!("$sigma_W <= {}$", range.trim_start_matches("le"))
-                };
-                let f = |q: &str| row(&format!("{q}_vs_sigma_w_{range}"));
-                let raw_id = id(&format!("u4_raw_slope_{range}"));
-                let g = group_of("u4", f("u4_raw").as_ref(), &raw_id);
-                let mut c = numeric(
-                    raw_id,
-                    &format!("raw $u_4 ~ sigma_W^(d-4)$ ({tag})"),
+            // Family by family (all u_4 claims, then all u_6 ones), so that each family's groups stay together.
+            let families = [
+                (
+                    "u4",
                     d - 4.0,
-                    f("u4_raw").as_ref(),
-                    "slope of log |u_4| vs log sigma_W, raw field u_4 = -DeltaG^(4)/N_K; follows from the rescaling identity",
-                );
-                c.group = g.clone();
-                v.push(c);
-                let mut c = numeric(
-                    id(&format!("u4_canonical_slope_{range}")),
-                    &format!("canonical $u_4^phi ~ sigma_W^(4-d)$ ({tag})"),
                     4.0 - d,
-                    f("u4_canonical").as_ref(),
+                    "raw $u_4 ~ sigma_W^(d-4)$",
+                    "canonical $u_4^phi ~ sigma_W^(4-d)$",
+                    "slope of log |u_4| vs log sigma_W, raw field u_4 = -DeltaG^(4)/N_K; follows from the rescaling identity",
                     "slope for the canonical field phi = f_W/a (the talk's sigma_W du_4/dsigma_W = (4-d) u_4)",
-                );
-                c.group = g;
-                v.push(c);
-                if has_u6(fit, &format!("u6_raw_vs_sigma_w_{range}")) {
-                    let raw_id = id(&format!("u6_raw_slope_{range}"));
-                    let g = group_of("u6", f("u6_raw").as_ref(), &raw_id);
-                    let mut c = numeric(
-                        raw_id,
-                        &format!("raw $u_6 ~ sigma_W^(d-6)$ ({tag})"),
-                        d - 6.0,
-                        f("u6_raw").as_ref(),
-                        "slope of log |u_6| vs log sigma_W, raw field",
-                    );
-                    c.group = g.clone();
-                    v6.push(c);
-                    let mut c = numeric(
-                        id(&format!("u6_canonical_slope_{range}")),
-                        &format!("canonical $u_6^phi ~ sigma_W^(6-2d)$ ({tag})"),
-                        6.0 - 2.0 * d,
-                        f("u6_canonical").as_ref(),
-                        "slope for the canonical field",
-                    );
-                    c.group = g;
-                    v6.push(c);
+                ),
+                (
+                    "u6",
+                    d - 6.0,
+                    6.0 - 2.0 * d,
+                    "raw $u_6 ~ sigma_W^(d-6)$",
+                    "canonical $u_6^phi ~ sigma_W^(6-2d)$",
+                    "slope of log |u_6| vs log sigma_W, raw field",
+                    "slope for the canonical field",
+                ),
+            ];
+            for (q, raw_pred, canon_pred, raw_claim, canon_claim, raw_what, canon_what) in families {
+                for range in &ranges {
+                    if q == "u6" && !has_u6(fit, &format!("u6_raw_vs_sigma_w_{range}")) {
+                        continue;
+                    }
+                    let tag = if range == "all" {
+                        "whole range".to_string()
+                    } else {
+                        format!("$sigma_W <= {}$", range.trim_start_matches("le"))
+                    };
+                    let f = |norm: &str| row(&format!("{q}_{norm}_vs_sigma_w_{range}"));
+                    let raw_id = id(&format!("{q}_raw_slope_{range}"));
+                    let g = group_of(q, f("raw").as_ref(), &raw_id);
+                    for (cid, claim, pred, norm, what) in [
+                        (raw_id.clone(), raw_claim, raw_pred, "raw", raw_what),
+                        (
+                            id(&format!("{q}_canonical_slope_{range}")),
+                            canon_claim,
+                            canon_pred,
+                            "canonical",
+                            canon_what,
+                        ),
+                    ] {
+                        let mut c = numeric(cid, &format!("{claim} ({tag})"), pred, f(norm).as_ref(), what);
+                        c.group = g.clone();
+                        v.push(c);
+                    }
                 }
             }
-            v.extend(v6);
             if has_u6(fit, "u6_sign") {
                 v.push(sign(
                     id("u6_sign"),

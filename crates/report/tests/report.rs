@@ -398,22 +398,27 @@ fn a_flow_from_unresolvable_couplings_is_not_drawn_and_says_why() {
 
 #[test]
 fn formulas_are_mathml() {
-    assert_eq!(
-        math::mathml("u_4 ~ 1/N"),
-        "<math><mrow><msub><mi>u</mi><mn>4</mn></msub><mo>∼</mo><mfrac><mrow><mn>1</mn></mrow><mrow><mi>N</mi></mrow></mfrac></mrow></math>"
-    );
-    assert_eq!(
-        math::mathml("G_c^(4)"),
-        "<math><mrow><msubsup><mi>G</mi><mi>c</mi><mrow><mo>(</mo><mrow><mn>4</mn></mrow><mo>)</mo></mrow></msubsup></mrow></math>"
-    );
-    assert_eq!(
-        math::mathml("sigma_W^(d-4)"),
-        "<math><mrow><msubsup><mi>σ</mi><mi>W</mi><mrow><mi>d</mi><mo>−</mo><mn>4</mn></mrow></msubsup></mrow></math>"
-    );
-    assert_eq!(
-        math::mathml("DeltaG^(4)/N_K"),
-        "<math><mrow><mfrac><mrow><msup><mrow><mi>Δ</mi><mi>G</mi></mrow><mrow><mo>(</mo><mrow><mn>4</mn></mrow><mo>)</mo></mrow></msup></mrow><mrow><msub><mi>N</mi><mi>K</mi></msub></mrow></mfrac></mrow></math>"
-    );
+    for (src, want) in [
+        (
+            "u_4 ~ 1/N",
+            "<mrow><msub><mi>u</mi><mn>4</mn></msub><mo>∼</mo><mfrac><mrow><mn>1</mn></mrow><mrow><mi>N</mi></mrow></mfrac></mrow>",
+        ),
+        // Parentheses around a single number stay (the order of G), around an expression they go.
+        (
+            "G_c^(4)",
+            "<mrow><msubsup><mi>G</mi><mi>c</mi><mrow><mo>(</mo><mrow><mn>4</mn></mrow><mo>)</mo></mrow></msubsup></mrow>",
+        ),
+        (
+            "sigma_W^(d-4)",
+            "<mrow><msubsup><mi>σ</mi><mi>W</mi><mrow><mi>d</mi><mo>−</mo><mn>4</mn></mrow></msubsup></mrow>",
+        ),
+        (
+            "DeltaG^(4)/N_K",
+            "<mrow><mfrac><mrow><msup><mrow><mi>Δ</mi><mi>G</mi></mrow><mrow><mo>(</mo><mrow><mn>4</mn></mrow><mo>)</mo></mrow></msup></mrow><mrow><msub><mi>N</mi><mi>K</mi></msub></mrow></mfrac></mrow>",
+        ),
+    ] {
+        assert_eq!(math::mathml(src), format!("<math>{want}</math>"), "{src}");
+    }
     assert_eq!(
         math::plain("raw $u_4 ~ sigma_W^(d-4)$"),
         "raw u_4 ~ sigma_W^(d-4)"
