@@ -66,9 +66,19 @@ fn width_sweep(dir: &Path, arch: &str, sigma_b: &str, points: &str) -> Fit {
     let mut a: Vec<String> = vec!["nnqft-fit".into()];
     a.extend(ms.iter().map(|m| m.display().to_string()));
     a.extend(
-        ["--sweep", "width", "--cutoff", "10", "--bootstrap", "100", "--seed", "1", "--out"]
-            .iter()
-            .map(|s| s.to_string()),
+        [
+            "--sweep",
+            "width",
+            "--cutoff",
+            "10",
+            "--bootstrap",
+            "100",
+            "--seed",
+            "1",
+            "--out",
+        ]
+        .iter()
+        .map(|s| s.to_string()),
     );
     a.push(out.display().to_string());
     nnqft_fit::run(&nnqft_fit::Args::parse_from(a)).unwrap();
@@ -80,7 +90,10 @@ fn check(fit: &Fit, id: &str) -> checks::Check {
         .into_iter()
         .find(|c| c.id.starts_with(id))
         .unwrap();
-    println!("{id} [{}]: {} ({:?}) {}", fit.arch, c.verdict, c.exact_verdict, c.note);
+    println!(
+        "{id} [{}]: {} ({:?}) {}",
+        fit.arch, c.verdict, c.exact_verdict, c.note
+    );
     c
 }
 
@@ -88,11 +101,23 @@ fn check(fit: &Fit, id: &str) -> checks::Check {
 fn u4_constant_passes_where_local_and_fails_where_not() {
     let d = tempfile::tempdir().unwrap();
     // Negative control: Erf at the HMS points.
-    let c = check(&width_sweep(d.path(), "erf", "0", "-1,-0.2,0.6,1"), "u4_constant_negative");
-    assert_eq!((c.verdict.as_str(), c.exact_verdict.as_deref()), ("fail", Some("fail")));
+    let c = check(
+        &width_sweep(d.path(), "erf", "0", "-1,-0.2,0.6,1"),
+        "u4_constant_negative",
+    );
+    assert_eq!(
+        (c.verdict.as_str(), c.exact_verdict.as_deref()),
+        ("fail", Some("fail"))
+    );
     // Positive control: ReLU, sigma_b = 0, positive points.
-    let c = check(&width_sweep(d.path(), "relu", "0", "0.2,0.4,0.6,0.8"), "u4_constant_negative");
-    assert_eq!((c.verdict.as_str(), c.exact_verdict.as_deref()), ("pass", Some("pass")));
+    let c = check(
+        &width_sweep(d.path(), "relu", "0", "0.2,0.4,0.6,0.8"),
+        "u4_constant_negative",
+    );
+    assert_eq!(
+        (c.verdict.as_str(), c.exact_verdict.as_deref()),
+        ("pass", Some("pass"))
+    );
 }
 
 /// The slope rule on measured data: ReLU with sigma_b = 0 has m_4 = 5/N exactly (PHYSICS.md 4), so the
@@ -109,4 +134,3 @@ fn the_slope_rule_passes_the_true_exponent_and_fails_false_ones_on_measured_data
         assert_eq!(c.verdict, "fail", "prediction {wrong}: {}", c.note);
     }
 }
-
