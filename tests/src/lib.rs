@@ -1,11 +1,12 @@
 //! Helpers of the end-to-end tests (tests/tests/*.rs): each test gets a fresh store in a temporary directory
-//! and runs the real xtask and stage executables that `cargo test --workspace` built (target/debug), through
+//! and runs the real xtask and stage executables that `cargo test --workspace --release` built (target/release), through
 //! NNQFT_BIN_DIR.
 
 use std::path::{Path, PathBuf};
 use std::process::{Command, Output};
 
-/// target/debug: the test executable lives in target/debug/deps.
+/// The profile directory of the build (target/release under the README's test command): the test
+/// executable lives in its deps/.
 pub fn bin_dir() -> PathBuf {
     let exe = std::env::current_exe().unwrap();
     exe.parent().and_then(|d| d.parent()).unwrap().to_path_buf()

@@ -2,7 +2,7 @@
 //! corruption, malformed pipeline files, archives and hostile archives.
 //!
 //! Every test gets a fresh store in a temporary directory and runs the real xtask and stage executables that
-//! `cargo test --workspace` built (target/debug), through NNQFT_BIN_DIR.
+//! `cargo test --workspace --release` built (target/release), through NNQFT_BIN_DIR.
 
 use nnqft_e2e::*;
 use std::io::{BufRead, BufReader};
