@@ -6,10 +6,11 @@ use anyhow::{Context, Result, bail};
 use arrow_array::{Array, Float64Array, UInt32Array};
 use arrow_schema::DataType;
 use nnqft_physics::Config;
-use nnqft_physics::combos::{Index, pair_and_rest6};
+use nnqft_physics::combos::{Index, pair_and_rest6, pairings};
 use nnqft_physics::exact::{self, Exact, wick};
 use nnqft_physics::kernel;
 use nnqft_physics::moments::{BagSums, TailStats, Tree};
+use nnqft_physics::relu_exact::ReluExact;
 use nnqft_store::{check_columns, column, open_table, read_all, verify};
 use rayon::prelude::*;
 use std::collections::BTreeMap;
@@ -80,12 +81,13 @@ pub fn accumulate_inputs(inputs: &[PathBuf]) -> Result<BagMoments> {
     let (_, sample_params) = first.context("no input given")?;
     let cfg = nnqft_sample::config_from_params(&sample_params)?;
     let n_nets = sample_params["n_nets"].as_u64().context("n_nets")?;
-    let p = cfg.n_points();
+    // One column per (output, point), output-major: column c is output c / P at point c % P.
+    let p = cfg.n_points() * cfg.d_out();
     let mut required = vec![
         ("bag".to_string(), DataType::UInt32),
         ("net".to_string(), DataType::UInt32),
     ];
-    required.extend((0..p).map(|i| (format!("f_{i}"), DataType::Float64)));
+    required.extend((0..p).map(|c| (column_name(&cfg, c), DataType::Float64)));
     let required_ref: Vec<(&str, DataType)> = required.iter().map(|(n, t)| (n.as_str(), t.clone())).collect();
     for (path, schema, _) in &files {
         check_columns(path, schema, &required_ref)?;
@@ -102,7 +104,7 @@ pub fn accumulate_inputs(inputs: &[PathBuf]) -> Result<BagMoments> {
     let partials: Vec<Vec<(u32, BagSums)>> = tasks
         .par_iter()
         .map(|&(f, rg)| {
-            let sums = row_group_sums(&files[f].0, rg, p, &tree);
+            let sums = row_group_sums(&files[f].0, rg, &cfg, &tree);
             progress.tick();
             sums
         })
@@ -153,6 +155,11 @@ pub fn accumulate_inputs(inputs: &[PathBuf]) -> Result<BagMoments> {
     })
 }
 
+/// The sample column of column index `c` (output c / P at point c % P).
+fn column_name(cfg: &Config, c: usize) -> String {
+    nnqft_sample::column_name(cfg.d_out(), c / cfg.n_points(), c % cfg.n_points())
+}
+
 /// Bags in a sample shard: the length of its `bags` range (all `n_bags` when it has none).
 fn shard_bags(params: &serde_json::Value) -> u64 {
     let range = params["bags"]
@@ -165,7 +172,8 @@ fn shard_bags(params: &serde_json::Value) -> u64 {
 }
 
 /// Sums of one row group, split by bag (runs of equal `bag` values, in row order).
-fn row_group_sums(path: &Path, rg: usize, p: usize, tree: &Tree) -> Result<Vec<(u32, BagSums)>> {
+fn row_group_sums(path: &Path, rg: usize, cfg: &Config, tree: &Tree) -> Result<Vec<(u32, BagSums)>> {
+    let p = cfg.n_points() * cfg.d_out();
     let (_, builder) = open_table(path, nnqft_sample::STAGE, &[])?;
     let reader = builder
         .with_row_groups(vec![rg])
@@ -175,7 +183,7 @@ fn row_group_sums(path: &Path, rg: usize, p: usize, tree: &Tree) -> Result<Vec<(
     for batch in read_all(path, reader)? {
         let bag = column::<UInt32Array>(path, &batch, "bag")?;
         let cols: Vec<&Float64Array> = (0..p)
-            .map(|i| column::<Float64Array>(path, &batch, &format!("f_{i}")))
+            .map(|c| column::<Float64Array>(path, &batch, &column_name(cfg, c)))
             .collect::<Result<_, _>>()?;
         if cols.iter().any(|c| c.null_count() > 0) || bag.null_count() > 0 {
             bail!("{}: null values in the sample table", path.display());
@@ -200,6 +208,44 @@ fn row_group_sums(path: &Path, rg: usize, p: usize, tree: &Tree) -> Result<Vec<(
     Ok(out)
 }
 
+/// The exact theory a configuration has (PHYSICS.md 4 and 10), if any.
+enum Oracle {
+    /// One hidden layer: every activation at d = 1, GaussNet at any d, any number of outputs.
+    Shallow(Exact),
+    /// ReLU without biases at points along one ray: any depth.
+    Relu(ReluExact),
+    None,
+}
+
+impl Oracle {
+    /// (g_exact, delta_g_exact, connected_exact) of the legs (points, outputs); `g_free` is the Wick value.
+    fn values(
+        &self,
+        points: &[usize],
+        outs: &[usize],
+        g_free: f64,
+    ) -> (Option<f64>, Option<f64>, Option<f64>) {
+        match self {
+            // One output: the original calls, so that the bytes of one-output artifacts stay what they were.
+            Oracle::Shallow(e) if outs.iter().all(|&o| o == 0) => (
+                Some(e.g(points)),
+                Some(e.delta_g(points)),
+                Some(e.connected(points)),
+            ),
+            Oracle::Shallow(e) => (
+                Some(e.g_legs(points, outs)),
+                Some(e.delta_g_legs(points, outs)),
+                Some(e.connected_legs(points, outs)),
+            ),
+            Oracle::Relu(r) => {
+                let g = r.g_legs(points, outs);
+                (Some(g), Some(g - g_free), Some(r.connected_legs(points, outs)))
+            }
+            Oracle::None => (None, None, None),
+        }
+    }
+}
+
 fn mean_std(xs: &[f64]) -> (f64, f64) {
     let n = xs.len() as f64;
     let m = xs.iter().sum::<f64>() / n;
@@ -214,12 +260,24 @@ pub fn summarise(acc: &BagMoments) -> Result<Moments> {
     let combos = acc.tree.combos();
     let kmat = kernel::k_matrix(cfg);
     let p = cfg.n_points();
-    let k = |a: usize, b: usize| kmat[a * p + b];
-    let exact = if exact::supported(cfg) {
-        Some(Exact::new(cfg)?)
-    } else {
-        None
+    // Legs are columns c = o * P + p (output o at point p); K between legs is delta_(o o') K(x_p, x_q).
+    let k = |a: usize, b: usize| {
+        if a / p == b / p {
+            kmat[(a % p) * p + b % p]
+        } else {
+            0.0
+        }
     };
+    let exact = if exact::supported(cfg) {
+        Oracle::Shallow(Exact::new(cfg)?)
+    } else if let Some(r) = ReluExact::new(cfg) {
+        Oracle::Relu(r)
+    } else {
+        Oracle::None
+    };
+    // With two or more hidden layers the two-point function differs from the infinite-width K at O(1/n), as
+    // much as G_c^(4) itself, so the connected parts subtract the measured two-point functions of the same bag.
+    let measured_legs = cfg.depth() > 1;
     let index = Index::new(&combos.iter().map(|(_, c)| c.clone()).collect::<Vec<_>>());
     let bag_list: Vec<u32> = acc.bags.keys().copied().collect();
     let sums: Vec<&BagSums> = acc.bags.values().collect();
@@ -230,12 +288,45 @@ pub fn summarise(acc: &BagMoments) -> Result<Moments> {
     let pooled: Vec<BagSums> = acc.bags.values().cloned().collect();
     let n_nets = sums.first().map_or(0, |b| b.count);
     let mut rows = Vec::with_capacity(combos.len());
+    let g2_slot = |a: u16, b: u16| index.get(&[a, b]).expect("2-point multiset");
     for (slot, (n, combo)) in combos.iter().enumerate() {
         let idx: Vec<usize> = combo.iter().map(|&a| a as usize).collect();
+        let points: Vec<usize> = idx.iter().map(|c| c % p).collect();
+        let outs: Vec<usize> = idx.iter().map(|c| c / p).collect();
         let g_free = wick(*n, |a, b| k(idx[a], idx[b]));
         // Connected part per bag (linear in the bag's G's, so its mean is the connected part of the means).
         let conn_bag: Vec<f64> = match n {
             2 => per_bag[slot].clone(),
+            4 if measured_legs => (0..bag_list.len())
+                .map(|b| {
+                    let g2 = |x: usize, y: usize| per_bag[g2_slot(combo[x], combo[y])][b];
+                    per_bag[slot][b] - (g2(0, 1) * g2(2, 3) + g2(0, 2) * g2(1, 3) + g2(0, 3) * g2(1, 2))
+                })
+                .collect(),
+            6 if measured_legs => {
+                let legs: Vec<(usize, usize)> = pair_and_rest6()
+                    .into_iter()
+                    .map(|((a, b), r)| {
+                        let sub = [combo[r[0]], combo[r[1]], combo[r[2]], combo[r[3]]];
+                        (
+                            index.get(&sub).expect("4-point multiset"),
+                            g2_slot(combo[a], combo[b]),
+                        )
+                    })
+                    .collect();
+                let pairs6 = pairings(6);
+                (0..bag_list.len())
+                    .map(|b| {
+                        let g2 = |x: usize, y: usize| per_bag[g2_slot(combo[x], combo[y])][b];
+                        let g4g2: f64 = legs.iter().map(|&(s4, s2)| per_bag[s4][b] * per_bag[s2][b]).sum();
+                        let g222: f64 = pairs6
+                            .iter()
+                            .map(|pr| pr.iter().map(|&(x, y)| g2(x, y)).product::<f64>())
+                            .sum();
+                        per_bag[slot][b] - g4g2 + 2.0 * g222
+                    })
+                    .collect()
+            }
             4 => per_bag[slot].iter().map(|g| g - g_free).collect(),
             6 => {
                 let kkk: f64 = wick(6, |a, b| k(idx[a], idx[b]));
@@ -260,13 +351,16 @@ pub fn summarise(acc: &BagMoments) -> Result<Moments> {
         let nb = (bag_list.len() as f64).sqrt();
         let tail = TailStats::pooled(&pooled, slot);
         let hidden = bag_list.len() as f64 * n_nets as f64 * cfg.width() as f64;
-        let budget = nnqft_physics::moments::lognormal_budget(cfg, combo, hidden);
+        let point_combo: Vec<u16> = points.iter().map(|&q| q as u16).collect();
+        let budget = nnqft_physics::moments::lognormal_budget(cfg, &point_combo, hidden);
         let resolvable =
             tail.resolvable(*n) && budget.is_none_or(|b| b >= nnqft_physics::moments::TAIL_SAFETY);
         let delta_g = g_exp - g_free;
+        let (g_exact, delta_g_exact, connected_exact) = exact.values(&points, &outs, g_free);
         rows.push(MomentRow {
             n: *n as u8,
-            combo: combo.clone(),
+            combo: point_combo,
+            outputs: outs.iter().map(|&o| o as u16).collect(),
             g_exp,
             g_free,
             delta_g,
@@ -275,9 +369,9 @@ pub fn summarise(acc: &BagMoments) -> Result<Moments> {
             stderr: bag_std / nb,
             connected,
             connected_stderr: conn_std / nb,
-            g_exact: exact.as_ref().map(|e| e.g(&idx)),
-            delta_g_exact: exact.as_ref().map(|e| e.delta_g(&idx)),
-            connected_exact: exact.as_ref().map(|e| e.connected(&idx)),
+            g_exact,
+            delta_g_exact,
+            connected_exact,
             ess: tail.ess,
             max_share: tail.max_share,
             tail_ratio: budget,

@@ -15,8 +15,11 @@ use std::sync::Arc;
 #[derive(Debug, Clone, PartialEq)]
 pub struct MomentRow {
     pub n: u8,
-    /// Sorted point indices (a multiset).
+    /// Point index of every leg (legs sorted by (output, point); a multiset of points with one output).
     pub combo: Vec<u16>,
+    /// Output index of every leg (all 0 with one output); written as the `outputs` column only when the
+    /// sample has d_out > 1.
+    pub outputs: Vec<u16>,
     /// Mean over bags of the per-bag estimate G_exp.
     pub g_exp: f64,
     /// Wick value G_0 with the analytic kernel K.
@@ -82,7 +85,7 @@ fn f64_fields() -> [&'static str; 12] {
     ]
 }
 
-fn schema() -> SchemaRef {
+fn schema(with_outputs: bool) -> SchemaRef {
     let mut fields = vec![
         Field::new("n", DataType::UInt8, false),
         Field::new(
@@ -91,6 +94,13 @@ fn schema() -> SchemaRef {
             false,
         ),
     ];
+    if with_outputs {
+        fields.push(Field::new(
+            "outputs",
+            DataType::List(Arc::new(Field::new("item", DataType::UInt16, true))),
+            false,
+        ));
+    }
     for name in f64_fields() {
         fields.push(Field::new(name, DataType::Float64, name.ends_with("exact")));
     }
@@ -110,7 +120,13 @@ pub fn write_moments(m: &Moments, out: &Path) -> Result<String> {
     let staging = Staging::new(out)?;
     let params = serde_json::json!({ "sample": m.sample_params, "bags": m.bags });
     let meta = Meta::new(STAGE, params, m.inputs.clone());
-    let schema = schema();
+    let with_outputs = m.rows.iter().any(|r| r.outputs.iter().any(|&o| o > 0));
+    let schema = schema(with_outputs);
+    let mut outputs = ListBuilder::new(UInt16Builder::new());
+    for r in &m.rows {
+        outputs.values().append_slice(&r.outputs);
+        outputs.append(true);
+    }
     let mut combo = ListBuilder::new(UInt16Builder::new());
     let mut g_bag = ListBuilder::new(Float64Builder::new());
     for r in &m.rows {
@@ -125,7 +141,7 @@ pub fn write_moments(m: &Moments, out: &Path) -> Result<String> {
     let opt = |f: &dyn Fn(&MomentRow) -> Option<f64>| {
         Arc::new(m.rows.iter().map(f).collect::<Float64Array>()) as ArrayRef
     };
-    let cols: Vec<ArrayRef> = vec![
+    let mut cols: Vec<ArrayRef> = vec![
         Arc::new(UInt8Array::from_iter_values(m.rows.iter().map(|r| r.n))),
         Arc::new(combo.finish()),
         col(&|r| r.g_exp),
@@ -147,6 +163,9 @@ pub fn write_moments(m: &Moments, out: &Path) -> Result<String> {
         )),
         Arc::new(g_bag.finish()),
     ];
+    if with_outputs {
+        cols.insert(2, Arc::new(outputs.finish()));
+    }
     let mut w = TableWriter::create(&staging.path().join(TABLE), schema.clone(), &meta)?;
     w.write(&RecordBatch::try_new(schema, cols)?)?;
     w.finish()?;
@@ -157,7 +176,7 @@ pub fn write_moments(m: &Moments, out: &Path) -> Result<String> {
 pub fn read_moments(dir: &Path) -> Result<Moments> {
     verify(dir).with_context(|| format!("input {}", dir.display()))?;
     let path = dir.join(TABLE);
-    let sch = schema();
+    let sch = schema(false);
     let required: Vec<(&str, DataType)> = sch
         .fields()
         .iter()
@@ -169,6 +188,11 @@ pub fn read_moments(dir: &Path) -> Result<Moments> {
     for b in read_all(&path, builder.build()?)? {
         let n = column::<UInt8Array>(&path, &b, "n")?;
         let combo = column::<ListArray>(&path, &b, "combo")?;
+        // Present only for d_out > 1.
+        let outputs = b
+            .column_by_name("outputs")
+            .map(|_| column::<ListArray>(&path, &b, "outputs"))
+            .transpose()?;
         let g_bag = column::<ListArray>(&path, &b, "g_bag")?;
         let res = column::<BooleanArray>(&path, &b, "resolvable")?;
         let c: Vec<&Float64Array> = f64_fields()
@@ -194,9 +218,21 @@ pub fn read_moments(dir: &Path) -> Result<Moments> {
                     bags.len()
                 );
             }
+            let outs = match outputs {
+                Some(o) => {
+                    let ov = o.value(i);
+                    ov.as_any()
+                        .downcast_ref::<UInt16Array>()
+                        .context("outputs items")?
+                        .values()
+                        .to_vec()
+                }
+                None => vec![0; cv.len()],
+            };
             rows.push(MomentRow {
                 n: n.value(i),
                 combo: cv.values().to_vec(),
+                outputs: outs,
                 g_exp: c[0].value(i),
                 g_free: c[1].value(i),
                 delta_g: c[2].value(i),

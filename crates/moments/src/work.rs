@@ -56,10 +56,12 @@ pub struct Work {
 
 impl Work {
     pub fn new(cfg: &Config, row_groups: usize, bags: u64, networks: u64) -> Self {
-        let points = cfg.n_points();
+        // Legs: one per (output, point).
+        let points = cfg.n_points() * cfg.d_out();
         let max = *ORDERS.last().expect("orders");
         let res = Resolution::default();
-        let quadrature_nodes = if cfg.arch() == Arch::Erf && exact::supported(cfg) {
+        let smooth = !matches!(cfg.arch(), Arch::GaussNet | Arch::Relu);
+        let quadrature_nodes = if smooth && exact::supported(cfg) {
             let b = if cfg.sigma_b() == 0.0 {
                 1
             } else {

@@ -6,6 +6,21 @@ pub enum Error {
     /// The hidden-layer width N must be at least 1.
     #[error("width N = {0} is invalid: N must be >= 1")]
     ZeroWidth(u64),
+    /// A network needs at least one hidden layer.
+    #[error("widths: the list of hidden widths is empty; give at least one width (e.g. widths = [50, 50])")]
+    NoLayers,
+    /// Every hidden layer of a deep network needs width >= 1.
+    #[error("widths: hidden layer {layer} has width 0; every width must be >= 1")]
+    ZeroLayerWidth { layer: usize },
+    /// GaussNet is defined (normalised) for one hidden layer only.
+    #[error(
+        "arch = gaussnet with {0} hidden layers is invalid: GaussNet's normalisation exp(z - s(x)) is defined for \
+         one hidden layer only; give one width, or another activation (erf, relu, tanh, linear, gelu, swish)"
+    )]
+    GaussNetDepth(usize),
+    /// The number of outputs must be at least 1.
+    #[error("d_out = 0 is invalid: a network needs at least one output (d_out >= 1)")]
+    ZeroOutputs,
     /// The input dimension d must be at least 1.
     #[error("input dimension d = {0} is invalid: d must be >= 1")]
     ZeroDim(usize),

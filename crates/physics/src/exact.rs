@@ -68,9 +68,9 @@ impl std::fmt::Debug for Exact {
     }
 }
 
-/// `true` when the architecture and dimension have exact moments.
+/// `true` when the configuration has the one-hidden-layer exact moments of [`Exact`] (any number of outputs).
 pub fn supported(cfg: &Config) -> bool {
-    cfg.arch() == Arch::GaussNet || cfg.d() == 1
+    cfg.depth() == 1 && (cfg.arch() == Arch::GaussNet || cfg.d() == 1)
 }
 
 /// Composite Gauss-Legendre nodes on [-ERF_RANGE, ERF_RANGE] with the standard normal density in the weights.
@@ -137,6 +137,13 @@ impl Exact {
     }
 
     pub fn with_resolution(cfg: &Config, res: Resolution) -> Result<Self, Error> {
+        if cfg.depth() > 1 {
+            return Err(Error::Unsupported(format!(
+                "exact finite-width moments for {} hidden layers: only one hidden layer has them (and ReLU \
+                 without biases at inputs along one direction, crate::relu_exact)",
+                cfg.depth()
+            )));
+        }
         if !supported(cfg) {
             return Err(Error::Unsupported(format!(
                 "exact moments for {} at d = {} need a {}-dimensional integral; only d = 1 is implemented \
@@ -173,7 +180,8 @@ impl Exact {
                     })
                     .collect()
             }
-            Arch::Erf => {
+            // Smooth activations: the 2-D Gaussian integral over (W0, b0) on a composite Gauss-Legendre grid.
+            arch @ (Arch::Erf | Arch::Tanh | Arch::Linear | Arch::Gelu | Arch::Swish) => {
                 let gl = legendre(res.nodes);
                 let wn = normal_panels(res.w_panels, &gl);
                 let bn = if sb == 0.0 {
@@ -187,7 +195,7 @@ impl Exact {
                     for &(b, wb) in &bn {
                         weights.push(ww * wb);
                         for (a, ga) in g.iter_mut().enumerate() {
-                            ga.push(libm::erf(sw * cfg.point(a)[0] * w + sb * b));
+                            ga.push(crate::activation::apply(arch, sw * cfg.point(a)[0] * w + sb * b));
                         }
                     }
                 }
@@ -223,6 +231,96 @@ impl Exact {
             .get(&key)
             .unwrap_or_else(|| panic!("C_n of {idx:?}: only n = 2, 4, 6 are tabulated"));
         self.c[slot]
+    }
+
+    /// K between legs (point a, output o) and (point b, output o'): delta_(o o') K(x_a, x_b).
+    fn k_leg(&self, a: usize, oa: usize, b: usize, ob: usize) -> f64 {
+        if oa == ob { self.k(a, b) } else { 0.0 }
+    }
+
+    /// kappa_4 of the legs (x_(idx_a), output outs_a): with m_o legs on output o,
+    /// (sigma_W^4/N) [prod_o (m_o - 1)!! C_4 - sum_3 delta delta C_2 C_2] (zero when some m_o is odd).
+    pub fn kappa4_legs(&self, idx: &[usize], outs: &[usize]) -> f64 {
+        if outs.iter().all(|&o| o == outs[0]) {
+            return self.kappa4(idx);
+        }
+        let sw2 = self.cfg.sigma_w().powi(2);
+        let mut sum = 0.0;
+        for p in pairings(4) {
+            let [(a, b), (c, d)] = [p[0], p[1]];
+            if outs[a] == outs[b] && outs[c] == outs[d] {
+                sum += self.c(&[idx[a], idx[b]]) * self.c(&[idx[c], idx[d]]);
+            }
+        }
+        sw2 * sw2 / self.cfg.width() as f64 * (output_moment(outs) * self.c(idx) - sum)
+    }
+
+    /// kappa_6 of the legs (see [`Exact::kappa4_legs`]): (sigma_W^6/N^2) [M C_6 - sum_15 M(rest) delta C_4 C_2 +
+    /// 2 sum_15 delta delta delta C_2 C_2 C_2], M = prod_o (m_o - 1)!!.
+    pub fn kappa6_legs(&self, idx: &[usize], outs: &[usize]) -> f64 {
+        if outs.iter().all(|&o| o == outs[0]) {
+            return self.kappa6(idx);
+        }
+        let sw2 = self.cfg.sigma_w().powi(2);
+        let c2 = |a: usize, b: usize| {
+            if outs[a] == outs[b] {
+                self.c(&[idx[a], idx[b]])
+            } else {
+                0.0
+            }
+        };
+        let mut s42 = 0.0;
+        for ((a, b), r) in pair_and_rest6() {
+            let rest_outs = [outs[r[0]], outs[r[1]], outs[r[2]], outs[r[3]]];
+            s42 +=
+                output_moment(&rest_outs) * self.c(&[idx[r[0]], idx[r[1]], idx[r[2]], idx[r[3]]]) * c2(a, b);
+        }
+        let mut s222 = 0.0;
+        for p in pairings(6) {
+            s222 += p.iter().map(|&(a, b)| c2(a, b)).product::<f64>();
+        }
+        let n = self.cfg.width() as f64;
+        sw2.powi(3) / (n * n) * (output_moment(outs) * self.c(idx) - s42 + 2.0 * s222)
+    }
+
+    /// Connected function of legs: delta K for n = 2, kappa_4, kappa_6.
+    pub fn connected_legs(&self, idx: &[usize], outs: &[usize]) -> f64 {
+        match idx.len() {
+            2 => self.k_leg(idx[0], outs[0], idx[1], outs[1]),
+            4 => self.kappa4_legs(idx, outs),
+            6 => self.kappa6_legs(idx, outs),
+            n => panic!("connected function of order {n} is not implemented (n in 2, 4, 6)"),
+        }
+    }
+
+    /// Free (Wick) function of legs with delta_(o o') K.
+    pub fn g_free_legs(&self, idx: &[usize], outs: &[usize]) -> f64 {
+        wick(idx.len(), |a, b| self.k_leg(idx[a], outs[a], idx[b], outs[b]))
+    }
+
+    /// Deviation from the free theory of legs: 0, kappa_4, sum_15 kappa_4 delta K + kappa_6.
+    pub fn delta_g_legs(&self, idx: &[usize], outs: &[usize]) -> f64 {
+        if outs.iter().all(|&o| o == outs[0]) {
+            return self.delta_g(idx);
+        }
+        match idx.len() {
+            2 => 0.0,
+            4 => self.kappa4_legs(idx, outs),
+            6 => {
+                let mut s = 0.0;
+                for ((a, b), r) in pair_and_rest6() {
+                    let (ri, ro) = (r.map(|x| idx[x]), r.map(|x| outs[x]));
+                    s += self.kappa4_legs(&ri, &ro) * self.k_leg(idx[a], outs[a], idx[b], outs[b]);
+                }
+                s + self.kappa6_legs(idx, outs)
+            }
+            n => panic!("deviation of order {n} is not implemented (n in 2, 4, 6)"),
+        }
+    }
+
+    /// Exact full function of legs.
+    pub fn g_legs(&self, idx: &[usize], outs: &[usize]) -> f64 {
+        self.g_free_legs(idx, outs) + self.delta_g_legs(idx, outs)
     }
 
     /// Connected four-point function kappa_4 = DeltaG^(4) (exactly 1/N).
@@ -287,6 +385,21 @@ impl Exact {
     pub fn g(&self, idx: &[usize]) -> f64 {
         self.g_free(idx) + self.delta_g(idx)
     }
+}
+
+/// E[prod over legs of W1_(o_a)] / (sigma_W^2/N)^(n/2) = prod_o (m_o - 1)!! over the outputs o with m_o legs (0
+/// when some m_o is odd): independent outputs share the hidden units but not their output weights.
+pub fn output_moment(outs: &[usize]) -> f64 {
+    let mut sorted = outs.to_vec();
+    sorted.sort_unstable();
+    let mut m = 1.0;
+    for run in sorted.chunk_by(|a, b| a == b) {
+        if run.len() % 2 == 1 {
+            return 0.0;
+        }
+        m *= crate::activation::double_factorial(run.len() as i32 - 1);
+    }
+    m
 }
 
 /// Wick sum over the perfect pairings of n positions with two-point function `k(a, b)` (positions).

@@ -1,4 +1,5 @@
-//! Analytic two-point kernels K and K_W (PHYSICS.md 2), exact at every width N.
+//! Analytic two-point kernels K and K_W (PHYSICS.md 2), exact at every width N for one hidden layer; for deeper
+//! networks the infinite-width (NNGP) kernel of [`crate::nngp`].
 
 use crate::{Arch, Config};
 use std::f64::consts::PI;
@@ -8,8 +9,16 @@ pub fn k_w(cfg: &Config, i: usize, j: usize) -> f64 {
     k_w_xy(cfg, cfg.point(i), cfg.point(j))
 }
 
-/// K_W(x, y) at arbitrary coordinates (for vertex integrals over x).
+/// K_W(x, y) at arbitrary coordinates (for vertex integrals over x). For activations without a closed form
+/// (tanh, GELU, swish) and for deeper networks it comes from [`crate::nngp`]; a quadrature that does not
+/// converge gives NaN (the exact code reports it as an error, [`crate::nngp::kernel_matrix`]).
 pub fn k_w_xy(cfg: &Config, x: &[f64], y: &[f64]) -> f64 {
+    if cfg.depth() > 1 || !matches!(cfg.arch(), Arch::GaussNet | Arch::Erf | Arch::Relu) {
+        let sb2 = cfg.sigma_b() * cfg.sigma_b();
+        return crate::nngp::pair_layers(cfg, x, y)
+            .map(|l| l.last().expect("layers")[1] - sb2)
+            .unwrap_or(f64::NAN);
+    }
     let sw2 = cfg.sigma_w() * cfg.sigma_w();
     let d = cfg.d() as f64;
     let sb2 = cfg.sigma_b() * cfg.sigma_b();
@@ -34,6 +43,7 @@ pub fn k_w_xy(cfg: &Config, x: &[f64], y: &[f64]) -> f64 {
             sb2 + sw2 * dot(x, x) / d,
             sb2 + sw2 * dot(y, y) / d,
         ),
+        _ => unreachable!("handled by the recursion above"),
     }
 }
 

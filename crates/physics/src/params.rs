@@ -13,7 +13,26 @@ pub enum Arch {
     Erf,
     /// g = max(z, 0).
     Relu,
+    /// g = tanh(z).
+    Tanh,
+    /// g = z (a deep linear network).
+    Linear,
+    /// g = z Phi(z) = (z/2) (1 + erf(z / sqrt 2)) (exact GELU, not the tanh approximation).
+    Gelu,
+    /// g = z / (1 + exp(-z)) (swish with beta = 1, also called SiLU).
+    Swish,
 }
+
+/// The activations, in the order listed in messages.
+pub const ARCHS: [Arch; 7] = [
+    Arch::GaussNet,
+    Arch::Erf,
+    Arch::Relu,
+    Arch::Tanh,
+    Arch::Linear,
+    Arch::Gelu,
+    Arch::Swish,
+];
 
 impl Arch {
     /// Lower-case name used on command lines and in artifacts.
@@ -22,6 +41,10 @@ impl Arch {
             Arch::GaussNet => "gaussnet",
             Arch::Erf => "erf",
             Arch::Relu => "relu",
+            Arch::Tanh => "tanh",
+            Arch::Linear => "linear",
+            Arch::Gelu => "gelu",
+            Arch::Swish => "swish",
         }
     }
 
@@ -31,22 +54,35 @@ impl Arch {
             "gaussnet" | "gauss" => Ok(Arch::GaussNet),
             "erf" => Ok(Arch::Erf),
             "relu" => Ok(Arch::Relu),
+            "tanh" => Ok(Arch::Tanh),
+            "linear" => Ok(Arch::Linear),
+            "gelu" => Ok(Arch::Gelu),
+            "swish" | "silu" => Ok(Arch::Swish),
             other => Err(format!(
-                "architecture '{other}' is unknown: expected gaussnet, erf or relu"
+                "architecture '{other}' is unknown: expected gaussnet, erf, relu, tanh, linear, gelu or swish"
             )),
         }
     }
 }
 
-/// One ensemble configuration: architecture, input dimension, width, variances and input points.
+/// Largest number of hidden layers accepted (a guard against absurd input; deeper nets are not useful here).
+pub const MAX_DEPTH: usize = 1000;
+/// Largest number of outputs accepted (each output is a column per point of the sample table).
+pub const MAX_D_OUT: usize = 4096;
+
+/// One ensemble configuration: activation, input dimension, hidden widths, outputs, variances and input points.
 ///
-/// Fields are private so that a `Config` always satisfies PHYSICS.md 1: N >= 1, d >= 1, sigma_W > 0,
-/// sigma_b >= 0, at least one point, every coordinate finite and every point of dimension d.
+/// Fields are private so that a `Config` always satisfies PHYSICS.md 1 and 10: every width >= 1, at least one
+/// hidden layer (GaussNet: exactly one), d >= 1, d_out >= 1, sigma_W > 0, sigma_b >= 0, at least one point,
+/// every coordinate finite and every point of dimension d.
 #[derive(Debug, Clone, PartialEq, Serialize)]
 pub struct Config {
     arch: Arch,
     d: usize,
-    width: u64,
+    /// Hidden widths n_1 .. n_L (L >= 1).
+    widths: Vec<u64>,
+    /// Number of outputs.
+    d_out: usize,
     sigma_w: f64,
     sigma_b: f64,
     /// Point-major, `points.len() == n_points * d`.
@@ -65,7 +101,8 @@ fn finite(name: &str, value: f64) -> Result<f64, Error> {
 }
 
 impl Config {
-    /// Validates and builds a configuration; `points` is one `Vec` of d coordinates per point.
+    /// Validates and builds a one-hidden-layer, one-output configuration; `points` is one `Vec` of d
+    /// coordinates per point.
     pub fn new(
         arch: Arch,
         d: usize,
@@ -74,11 +111,52 @@ impl Config {
         sigma_b: f64,
         points: &[Vec<f64>],
     ) -> Result<Self, Error> {
+        Self::deep(arch, d, &[width], 1, sigma_w, sigma_b, points)
+    }
+
+    /// Validates and builds a configuration with hidden widths `widths` (n_1 .. n_L) and `d_out` outputs
+    /// (PHYSICS.md 10).
+    pub fn deep(
+        arch: Arch,
+        d: usize,
+        widths: &[u64],
+        d_out: usize,
+        sigma_w: f64,
+        sigma_b: f64,
+        points: &[Vec<f64>],
+    ) -> Result<Self, Error> {
         if d == 0 {
             return Err(Error::ZeroDim(d));
         }
-        if width == 0 {
-            return Err(Error::ZeroWidth(width));
+        if widths.is_empty() {
+            return Err(Error::NoLayers);
+        }
+        if widths.len() > MAX_DEPTH {
+            return Err(Error::Count {
+                name: "depth (number of widths)",
+                value: widths.len() as u64,
+                why: "at most 1000 hidden layers are accepted",
+            });
+        }
+        if let Some(layer) = widths.iter().position(|&w| w == 0) {
+            return Err(if widths.len() == 1 {
+                Error::ZeroWidth(0)
+            } else {
+                Error::ZeroLayerWidth { layer: layer + 1 }
+            });
+        }
+        if arch == Arch::GaussNet && widths.len() > 1 {
+            return Err(Error::GaussNetDepth(widths.len()));
+        }
+        if d_out == 0 {
+            return Err(Error::ZeroOutputs);
+        }
+        if d_out > MAX_D_OUT {
+            return Err(Error::Count {
+                name: "d_out",
+                value: d_out as u64,
+                why: "at most 4096 outputs are accepted",
+            });
         }
         finite("sigma_W", sigma_w)?;
         if sigma_w <= 0.0 {
@@ -108,7 +186,8 @@ impl Config {
         Ok(Config {
             arch,
             d,
-            width,
+            widths: widths.to_vec(),
+            d_out,
             sigma_w,
             sigma_b,
             points: flat,
@@ -121,8 +200,26 @@ impl Config {
     pub fn d(&self) -> usize {
         self.d
     }
+    /// Width of the last hidden layer (N for one hidden layer; the width of a net of equal widths).
     pub fn width(&self) -> u64 {
-        self.width
+        *self.widths.last().expect("at least one layer")
+    }
+    /// Hidden widths n_1 .. n_L.
+    pub fn widths(&self) -> &[u64] {
+        &self.widths
+    }
+    /// Number of hidden layers L.
+    pub fn depth(&self) -> usize {
+        self.widths.len()
+    }
+    /// Number of outputs.
+    pub fn d_out(&self) -> usize {
+        self.d_out
+    }
+    /// One hidden layer and one output: the two papers' setting, with its exact finite-N theory and its own
+    /// sampler.
+    pub fn is_shallow_scalar(&self) -> bool {
+        self.widths.len() == 1 && self.d_out == 1
     }
     pub fn sigma_w(&self) -> f64 {
         self.sigma_w
@@ -142,12 +239,13 @@ impl Config {
     pub fn points(&self) -> Vec<Vec<f64>> {
         (0..self.n_points()).map(|i| self.point(i).to_vec()).collect()
     }
-    /// Same configuration at another width (for exact curves across N).
+    /// Same configuration with every hidden layer at width `width` (for exact curves across N).
     pub fn with_width(&self, width: u64) -> Result<Self, Error> {
-        Config::new(
+        Config::deep(
             self.arch,
             self.d,
-            width,
+            &vec![width; self.widths.len()],
+            self.d_out,
             self.sigma_w,
             self.sigma_b,
             &self.points(),

@@ -36,6 +36,16 @@ pub fn config_id(cfg: &Config) -> [u8; 32] {
             h.update(&v.to_bits().to_le_bytes());
         }
     }
+    // Only networks beyond the papers' setting hash their layers and outputs, so that every one-hidden-layer,
+    // one-output configuration keeps its streams (and its sample bytes).
+    if !cfg.is_shallow_scalar() {
+        h.update(b"layers");
+        h.update(&(cfg.depth() as u64).to_le_bytes());
+        for w in cfg.widths() {
+            h.update(&w.to_le_bytes());
+        }
+        h.update(&(cfg.d_out() as u64).to_le_bytes());
+    }
     *h.finalize().as_bytes()
 }
 
@@ -62,6 +72,8 @@ pub struct Sampler {
     /// exp(s_0 - s_p) for every point p (the progression path's per-point factors).
     shift: Vec<f64>,
     normal: Ziggurat,
+    /// The layer-by-layer sampler, for every network but one hidden layer with one output.
+    layered: Option<crate::deep::Layered>,
 }
 
 /// Reusable scratch buffers of one worker.
@@ -74,6 +86,7 @@ pub struct Scratch {
     e: Vec<f64>,
     z: Vec<f64>,
     acc: Vec<[f64; 4]>,
+    layered: crate::deep::LayeredScratch,
 }
 
 crate::multiversion! {
@@ -204,7 +217,14 @@ impl Sampler {
             s,
             progression,
             normal: Ziggurat::new(),
+            layered: (!cfg.is_shallow_scalar()).then(|| crate::deep::Layered::new(cfg)),
         }
+    }
+
+    /// Whether the layer-by-layer (conditional-Gaussian) sampler is used: every network but one hidden layer
+    /// with one output, which the direct sampler draws faster (see ARCHITECTURE.md, Speed).
+    pub fn is_layered(&self) -> bool {
+        self.layered.is_some()
     }
 
     pub fn config(&self) -> &Config {
@@ -217,8 +237,13 @@ impl Sampler {
     }
 
     /// Draws `n` networks (n <= BLOCK_NETS) of block `block` of bag `bag` and writes their outputs
-    /// column-major into `out`: `out[p * n + k]` is f_k(x_p). `out.len()` must be `P * n`.
+    /// column-major into `out`: `out[(o * P + p) * n + k]` is output o of network k at x_p. `out.len()` must be
+    /// `d_out * P * n`.
     pub fn block(&self, seed: u64, bag: u32, block: u32, n: usize, out: &mut [f64], scratch: &mut Scratch) {
+        if let Some(layered) = &self.layered {
+            layered.block(seed, bag, block, n, out, None, &mut scratch.layered);
+            return;
+        }
         let p = self.cfg.n_points();
         assert_eq!(out.len(), p * n, "output buffer must hold P * n values");
         let mut rng = Xoshiro256PlusPlus::from_seed(stream_seed(&self.id, seed, bag, block));
@@ -411,6 +436,7 @@ impl Sampler {
                         *z = z.max(0.0);
                     }
                 }
+                arch => crate::activation::apply_in_place(arch, &mut sc.z),
             }
             let mut acc = [0.0f64; 4];
             for (i, (g, v)) in sc.z.iter().zip(&sc.v).enumerate() {

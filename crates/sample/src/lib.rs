@@ -22,10 +22,13 @@ pub const TABLE: &str = "samples.parquet";
 /// Stage name recorded in the metadata.
 pub const STAGE: &str = "sample";
 
-/// Draw an ensemble of random one-hidden-layer networks and store their outputs at the input points.
+/// Draw an ensemble of random networks (any depth, outputs and activation) and store their outputs at the
+/// input points.
 ///
 /// Parameters come from --params FILE (TOML or JSON, keys as the long flags with '_' for '-') and/or flags;
-/// flags override the file. Output: DIR/samples.parquet (columns bag, net, f_0..f_{P-1}) and DIR/manifest.json.
+/// flags override the file. Output: DIR/samples.parquet (columns bag, net, f_0..f_{P-1}; with d_out > 1
+/// f_<o>_<p> for output o at point p) and DIR/manifest.json. One hidden layer with one output is drawn with its
+/// weights; every other network layer by layer from the conditional Gaussian of each layer (PHYSICS.md 10).
 /// The environment variable NNQFT_SIMD=baseline|avx2|avx512 caps the vector extension the sampling loops use
 /// (default: the CPU's widest); the output is the same bytes at every level.
 #[derive(Debug, Clone, Default, clap::Parser, Serialize, Deserialize)]
@@ -40,16 +43,24 @@ pub struct Args {
     #[arg(long, value_name = "DIR")]
     #[serde(skip)]
     pub out: Option<PathBuf>,
-    /// Architecture: gaussnet (g = exp(z - s(x)), normalised with the current sigma_W, sigma_b, d), erf, relu.
+    /// Activation: gaussnet (g = exp(z - s(x)), normalised with the current sigma_W, sigma_b, d; one hidden
+    /// layer only), erf, relu, tanh, linear, gelu (z Phi(z)) or swish (z sigmoid(z)).
     #[arg(long)]
     pub arch: Option<String>,
     /// Input dimension d (>= 1). Default 1.
     #[arg(long)]
     pub d: Option<usize>,
-    /// Hidden-layer width N (>= 1).
+    /// Hidden-layer width N (>= 1): one hidden layer (shorthand for --widths N).
     #[arg(long, short = 'N')]
     pub width: Option<u64>,
-    /// Weight scale sigma_W (> 0): W0 ~ N(0, sigma_W^2/d), W1 ~ N(0, sigma_W^2/N).
+    /// Hidden widths n_1,n_2,...,n_L (each >= 1): L hidden layers, e.g. `--widths 50,50,50` or
+    /// `widths = [50, 50, 50]` in a parameter file. Give either this or --width.
+    #[arg(long, value_delimiter = ',', num_args = 1..)]
+    pub widths: Option<Vec<u64>>,
+    /// Number of outputs d_out (>= 1). Default 1.
+    #[arg(long)]
+    pub d_out: Option<usize>,
+    /// Weight scale sigma_W (> 0): W^(0) ~ N(0, sigma_W^2/d), W^(l) ~ N(0, sigma_W^2/n_l).
     #[arg(long)]
     pub sigma_w: Option<f64>,
     /// Bias scale sigma_b (>= 0): b0, b1 ~ N(0, sigma_b^2).
@@ -169,7 +180,7 @@ impl Args {
             ($($f:ident),*) => { $( if self.$f.is_some() { base.$f = self.$f.clone(); } )* };
         }
         over!(
-            arch, d, width, sigma_w, sigma_b, points, n_bags, n_nets, seed, bags
+            arch, d, width, widths, d_out, sigma_w, sigma_b, points, n_bags, n_nets, seed, bags
         );
         base.out = self.out.clone();
         base.quiet = self.quiet;
@@ -188,10 +199,22 @@ impl Args {
         let arch = Arch::parse(a.arch.as_deref().ok_or_else(|| need("arch"))?).map_err(anyhow::Error::msg)?;
         let d = a.d.unwrap_or(1);
         let points = parse_points(a.points.as_deref().ok_or_else(|| need("points"))?, d)?;
-        let cfg = Config::new(
+        let widths = match (a.width, &a.widths) {
+            (Some(w), None) => vec![w],
+            (None, Some(ws)) => ws.clone(),
+            (Some(w), Some(ws)) => bail!(
+                "width = {w} and widths = {ws:?} are both given: give either width (one hidden layer) or widths"
+            ),
+            (None, None) => bail!(
+                "parameter width or widths is required (flag --width N or --widths N1,N2,..., or the parameter \
+                 file)"
+            ),
+        };
+        let cfg = Config::deep(
             arch,
             d,
-            a.width.ok_or_else(|| need("width"))?,
+            &widths,
+            a.d_out.unwrap_or(1),
             a.sigma_w.ok_or_else(|| need("sigma_w"))?,
             a.sigma_b.ok_or_else(|| need("sigma_b"))?,
             &points,
@@ -242,7 +265,8 @@ impl Plan {
     /// row group (kept until the file is closed), the waves of block outputs in flight, the writer's current row
     /// group and each thread's scratch buffers. Returns the total and a description of its parts.
     pub fn memory_bytes(&self, threads: usize) -> (f64, String) {
-        let p = self.cfg.n_points() as f64;
+        // Output columns: d_out per point.
+        let p = (self.cfg.n_points() * self.cfg.d_out()) as f64;
         let bags = (self.bags.1 - self.bags.0) as f64;
         let row_groups = bags * self.n_nets.div_ceil(MAX_ROW_GROUP_ROWS as u64) as f64;
         let footer = row_groups * (p + 2.0) * CHUNK_METADATA_BYTES as f64;
@@ -253,7 +277,13 @@ impl Plan {
         let row_group =
             ROW_GROUP_COPIES * self.n_nets.min(MAX_ROW_GROUP_ROWS as u64) as f64 * (p + 2.0) * 8.0;
         let width = self.cfg.width() as f64;
-        let scratch = threads as f64 * 8.0 * (width * (self.cfg.d() as f64 + 5.0) + 5.0 * p);
+        let widest = self.cfg.widths().iter().copied().max().unwrap_or(1) as f64;
+        let scratch = if self.cfg.is_shallow_scalar() {
+            threads as f64 * 8.0 * (width * (self.cfg.d() as f64 + 5.0) + 5.0 * p)
+        } else {
+            // The layered sampler: activations and normals of the widest layer at every point.
+            threads as f64 * 8.0 * (2.0 * widest * self.cfg.n_points() as f64 + 4.0 * p)
+        };
         let total = footer + waves + row_group + scratch;
         let parts = format!(
             "Parquet metadata of {row_groups:.0} row groups x {} columns: {}; sample buffers of {threads} threads \
@@ -271,19 +301,22 @@ impl Plan {
         let (needed, parts) = self.memory_bytes(threads);
         nnqft_store::cli::check_memory(
             &format!(
-                "sampling {} bags x {} networks at {} points ({parts})",
+                "sampling {} bags x {} networks at {} points x {} outputs ({parts})",
                 self.bags.1 - self.bags.0,
                 self.n_nets,
-                self.cfg.n_points()
+                self.cfg.n_points(),
+                self.cfg.d_out()
             ),
             needed,
             "draw fewer bags per run (shards: --bags START..END), fewer networks or points, or a smaller width",
         )
     }
 
-    /// Canonical parameters recorded in the artifact (the configuration is everything but `bags`).
+    /// Canonical parameters recorded in the artifact (the configuration is everything but `bags`). One hidden
+    /// layer records `width`, deeper networks `widths`; `d_out` appears when it is not 1 (so the parameters,
+    /// and the bytes, of every one-hidden-layer one-output sample are what they were before depth existed).
     pub fn params(&self) -> serde_json::Value {
-        serde_json::json!({
+        let mut v = serde_json::json!({
             "arch": self.cfg.arch().name(),
             "d": self.cfg.d(),
             "width": self.cfg.width(),
@@ -294,17 +327,38 @@ impl Plan {
             "n_nets": self.n_nets,
             "seed": self.seed,
             "bags": [self.bags.0, self.bags.1],
-        })
+        });
+        let o = v.as_object_mut().expect("an object");
+        if self.cfg.depth() > 1 {
+            o.remove("width");
+            o.insert("widths".into(), serde_json::json!(self.cfg.widths()));
+        }
+        if self.cfg.d_out() > 1 {
+            o.insert("d_out".into(), serde_json::json!(self.cfg.d_out()));
+        }
+        v
     }
 }
 
-/// The sample table's schema for P points.
-pub fn schema(p: usize) -> SchemaRef {
+/// Name of the column of output `o` at point `p`: `f_<p>` with one output, `f_<o>_<p>` with several.
+pub fn column_name(d_out: usize, o: usize, p: usize) -> String {
+    if d_out == 1 {
+        format!("f_{p}")
+    } else {
+        format!("f_{o}_{p}")
+    }
+}
+
+/// The sample table's schema for P points and `d_out` outputs (output-major: every point of output 0, then of
+/// output 1, ...).
+pub fn schema(p: usize, d_out: usize) -> SchemaRef {
     let mut fields = vec![
         Field::new("bag", DataType::UInt32, false),
         Field::new("net", DataType::UInt32, false),
     ];
-    fields.extend((0..p).map(|i| Field::new(format!("f_{i}"), DataType::Float64, false)));
+    for o in 0..d_out {
+        fields.extend((0..p).map(|i| Field::new(column_name(d_out, o, i), DataType::Float64, false)));
+    }
     Arc::new(Schema::new(fields))
 }
 
@@ -314,10 +368,19 @@ pub fn config_from_params(v: &serde_json::Value) -> Result<Config> {
     let arch =
         Arch::parse(get("arch")?.as_str().context("arch is not a string")?).map_err(anyhow::Error::msg)?;
     let points: Vec<Vec<f64>> = serde_json::from_value(get("points")?.clone()).context("points")?;
-    Ok(Config::new(
+    let widths: Vec<u64> = match v.get("widths") {
+        Some(w) => serde_json::from_value(w.clone()).context("widths")?,
+        None => vec![get("width")?.as_u64().context("width")?],
+    };
+    let d_out = match v.get("d_out") {
+        Some(k) => k.as_u64().context("d_out")? as usize,
+        None => 1,
+    };
+    Ok(Config::deep(
         arch,
         get("d")?.as_u64().context("d")? as usize,
-        get("width")?.as_u64().context("width")?,
+        &widths,
+        d_out,
         get("sigma_w")?.as_f64().context("sigma_w")?,
         get("sigma_b")?.as_f64().context("sigma_b")?,
         &points,
@@ -339,8 +402,9 @@ fn progress(total: u64, show: bool) -> indicatif::ProgressBar {
 /// Draws the plan into the artifact directory `out` (atomically) and returns its content hash.
 pub fn sample(plan: &Plan, out: &Path, show_progress: bool) -> Result<String> {
     let staging = Staging::new(out)?;
-    let p = plan.cfg.n_points();
-    let schema = schema(p);
+    // Output columns: d_out per point, output-major (the sampler's layout).
+    let p = plan.cfg.n_points() * plan.cfg.d_out();
+    let schema = schema(plan.cfg.n_points(), plan.cfg.d_out());
     let meta = Meta::new(STAGE, plan.params(), vec![]);
     let mut writer = TableWriter::create(&staging.path().join(TABLE), schema.clone(), &meta)?;
     let sampler = Sampler::new(&plan.cfg);
@@ -419,10 +483,13 @@ pub fn sample(plan: &Plan, out: &Path, show_progress: bool) -> Result<String> {
         let writer = handle
             .join()
             .map_err(|_| anyhow::anyhow!("the Parquet writer thread panicked"))??;
-        if let Some((bag, net, q, v)) = bad {
+        if let Some((bag, net, c, v)) = bad {
+            let (d_out, n_points) = (plan.cfg.d_out(), plan.cfg.n_points());
+            let (o, q) = (c / n_points, c % n_points);
             bail!(
-                "network {net} of bag {bag} has the non-finite output f_{q} = {v} at point {q} {:?}: the arithmetic \
+                "network {net} of bag {bag} has the non-finite output {} = {v} at point {q} {:?}: the arithmetic \
                  overflowed; {}. Nothing was written",
+                column_name(d_out, o, q),
                 plan.cfg.point(q),
                 overflow_suspect(&plan.cfg)
             );

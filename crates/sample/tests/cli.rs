@@ -187,7 +187,8 @@ fn every_invalid_parameter_is_named_and_nothing_is_written() {
         ("--points", "0.1,zz", "'zz' is not a number"),
         ("--d", "4", "not a whole number of points of dimension d = 4"),
         ("--d", "0", "d = 0"),
-        ("--arch", "tanh", "architecture 'tanh'"),
+        ("--arch", "sigmoid", "architecture 'sigmoid'"),
+        ("--d-out", "0", "d_out = 0"),
         ("--n-bags", "0", "n_bags = 0"),
         ("--n-nets", "0", "n_nets = 0"),
         ("--bags", "2..9", "bags = 2..9"),
@@ -388,7 +389,9 @@ fn check_batch_validates_every_vector_without_reading_or_writing_outputs() {
         &got,
         &[
             None,
-            Some("architecture 'gausnet' is unknown: expected gaussnet, erf or relu"),
+            Some(
+                "architecture 'gausnet' is unknown: expected gaussnet, erf, relu, tanh, linear, gelu or swish",
+            ),
             Some("width N = 0 is invalid"),
             Some("unknown field `widht`"),
             Some("4294967295 bags x 1 networks"),
@@ -411,4 +414,232 @@ fn check_batch_validates_every_vector_without_reading_or_writing_outputs() {
         .unwrap();
     assert_eq!(o.status.code(), Some(1));
     assert!(String::from_utf8_lossy(&o.stderr).contains("not a JSON array of argument vectors"));
+}
+
+/// blake3 of `samples.parquet` as the manifest records it.
+fn table_hash(dir: &Path) -> String {
+    let m: serde_json::Value =
+        serde_json::from_str(&std::fs::read_to_string(dir.join("manifest.json")).unwrap()).unwrap();
+    m["files"][0]["blake3"].as_str().unwrap().to_string()
+}
+
+#[test]
+fn one_hidden_layer_samples_keep_the_bytes_they_had_before_depth_existed() {
+    // Hashes of samples drawn by the binary of commit bfc4249 (before deep networks, d_out and the new
+    // activations): the one-layer direct sampler, its streams and its parameters must not move.
+    let dir = tempfile::tempdir().unwrap();
+    let cases: [(&[&str], &str); 5] = [
+        (
+            &[
+                "--arch=gaussnet",
+                "-N",
+                "20",
+                "--sigma-w=1",
+                "--sigma-b=1",
+                "--points=-0.01,-0.006,-0.002,0.002,0.006,0.01",
+                "--n-bags=2",
+                "--n-nets=1500",
+                "--seed=5",
+            ],
+            "71294c76fd84945414ac7f11dbb43966fef3962cd33691c94c6989a208916ed1",
+        ),
+        (
+            &[
+                "--arch=erf",
+                "-N",
+                "7",
+                "--sigma-w=1.5",
+                "--sigma-b=0.5",
+                "--points=-1,-0.2,0.6,1",
+                "--n-bags=2",
+                "--n-nets=1100",
+                "--seed=3",
+            ],
+            "f6a5d756d1a4ddb98cc4c6b578dfb0378bddd396ea894bd010f18eae7af4d1c5",
+        ),
+        (
+            &[
+                "--arch=relu",
+                "-N",
+                "9",
+                "--sigma-w=1.2",
+                "--sigma-b=0.3",
+                "--points=0.2,0.4,0.9",
+                "--n-bags=2",
+                "--n-nets=1030",
+                "--seed=4",
+            ],
+            "bdcbabeefd8c83fede1f4c182dc4a83198ffc49e1baae2a8714ddd750f746217",
+        ),
+        (
+            &[
+                "--arch=gaussnet",
+                "--d=2",
+                "-N",
+                "5",
+                "--sigma-w=1",
+                "--sigma-b=0.5",
+                "--points=0.1,0.2,0.3,-0.4",
+                "--n-bags=2",
+                "--n-nets=700",
+                "--seed=6",
+            ],
+            "881feaf6c456a40665fe791264801785b8ed98cdffd21193e86b705fed9ae6e1",
+        ),
+        (
+            &[
+                "--arch=relu",
+                "-N",
+                "6",
+                "--sigma-w=1.4",
+                "--sigma-b=0",
+                "--points=0.5,1.0",
+                "--n-bags=2",
+                "--n-nets=600",
+                "--seed=8",
+            ],
+            "3fc2f4faec31db896cb9d69ed072aaa0b292216fdd0e577b071a06abf4a550db",
+        ),
+    ];
+    for (i, (args, hash)) in cases.iter().enumerate() {
+        let out = dir.path().join(format!("c{i}"));
+        let o = run(args, &out, "2");
+        assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
+        assert_eq!(&table_hash(&out), hash, "case {i}: {args:?}");
+    }
+}
+
+/// A deep, two-output ReLU network (the layer-by-layer sampler) at points whose covariance is singular.
+const DEEP: &[&str] = &[
+    "--arch=tanh",
+    "--widths=12,7,9",
+    "--d-out=2",
+    "--sigma-w=1.3",
+    "--sigma-b=0.4",
+    "--points=-0.01,-0.006,-0.002,0.002,0.006,0.01",
+    "--n-bags=3",
+    "--n-nets=1100",
+    "--seed=7",
+];
+
+#[test]
+fn deep_samples_are_the_same_bytes_for_every_thread_count_and_vector_level() {
+    let dir = tempfile::tempdir().unwrap();
+    let mut hashes = Vec::new();
+    for (name, threads, level) in [
+        ("a", "1", "avx512"),
+        ("b", "2", "avx512"),
+        ("c", "2", "baseline"),
+        ("d", "2", "avx2"),
+    ] {
+        let out = dir.path().join(name);
+        let o = bin()
+            .args(DEEP)
+            .arg("--out")
+            .arg(&out)
+            .env("RAYON_NUM_THREADS", threads)
+            .env("NNQFT_SIMD", level)
+            .output()
+            .unwrap();
+        assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
+        hashes.push(table_hash(&out));
+    }
+    assert!(hashes.iter().all(|h| *h == hashes[0]), "{hashes:?}");
+    // The columns are f_<output>_<point>, and the parameters record widths and d_out.
+    let meta = std::fs::read(dir.path().join("a/samples.parquet")).unwrap();
+    let text = String::from_utf8_lossy(&meta);
+    assert!(text.contains("f_1_5") && !text.contains("f_2_0"));
+    assert!(
+        text.contains(r#""widths":[12,7,9]"#) && text.contains(r#""d_out":2"#),
+        "parameters recorded"
+    );
+    // A different depth is a different ensemble (its own streams), not a relabelling.
+    let other = dir.path().join("e");
+    let args: Vec<&str> = DEEP
+        .iter()
+        .map(|a| {
+            if a.starts_with("--widths") {
+                "--widths=12,7,9,4"
+            } else {
+                a
+            }
+        })
+        .collect();
+    assert!(run(&args, &other, "2").status.success());
+    assert_ne!(table_hash(&other), hashes[0]);
+}
+
+#[test]
+fn deep_parameters_are_validated_before_anything_is_written() {
+    let dir = tempfile::tempdir().unwrap();
+    let params = |name: &str, v: serde_json::Value| {
+        let p = dir.path().join(name);
+        std::fs::write(&p, v.to_string()).unwrap();
+        p.to_str().unwrap().to_string()
+    };
+    let good = serde_json::json!({"arch": "relu", "widths": [20, 20, 20], "d_out": 2, "sigma_w": 1.4,
+        "sigma_b": 0.0, "points": [0.5, 1.0], "n_bags": 4, "n_nets": 1000});
+    let with = |k: &str, v: serde_json::Value| {
+        let mut g = good.clone();
+        g[k] = v;
+        g
+    };
+    let out = dir.path().join("never").to_str().unwrap().to_string();
+    let files = [
+        params("ok.json", good.clone()),
+        params("empty.json", with("widths", serde_json::json!([]))),
+        params("zero.json", with("widths", serde_json::json!([20, 0, 20]))),
+        params("gauss.json", with("arch", "gaussnet".into())),
+        params("dout.json", with("d_out", 0.into())),
+        params("both.json", with("width", 20.into())),
+        params(
+            "huge.json",
+            with("widths", serde_json::json!([20, 4_000_000_000_000u64])),
+        ),
+        params("deep.json", with("widths", serde_json::json!(vec![2; 1001]))),
+        params("act.json", with("arch", "softplus".into())),
+        params("swish.json", with("arch", "swish".into())),
+    ];
+    let batch: Vec<serde_json::Value> = files
+        .iter()
+        .map(|f| serde_json::json!(["--params", f, "--quiet", "--out", out]))
+        .collect();
+    let got = check_batch(
+        env!("CARGO_BIN_EXE_nnqft-sample"),
+        dir.path(),
+        &serde_json::json!(batch),
+    );
+    assert_verdicts(
+        &got,
+        &[
+            None,
+            Some("widths: the list of hidden widths is empty"),
+            Some("widths: hidden layer 2 has width 0"),
+            Some("arch = gaussnet with 3 hidden layers is invalid"),
+            Some("d_out = 0 is invalid"),
+            Some("width = 20 and widths = [20, 20, 20] are both given"),
+            Some("sample buffers of"),
+            Some("depth (number of widths) = 1001 is invalid"),
+            Some("architecture 'softplus' is unknown"),
+            None,
+        ],
+    );
+    assert!(!Path::new(&out).exists(), "validation wrote its --out");
+    // The flags: --widths and --d-out.
+    let o = bin()
+        .args([
+            "--arch=relu",
+            "--widths=5,0",
+            "--sigma-w=1",
+            "--sigma-b=0",
+            "--points=1",
+            "--n-bags=2",
+            "--n-nets=5",
+        ])
+        .arg("--out")
+        .arg(dir.path().join("o"))
+        .output()
+        .unwrap();
+    assert!(String::from_utf8_lossy(&o.stderr).contains("hidden layer 2 has width 0"));
+    assert!(!dir.path().join("o").exists());
 }
