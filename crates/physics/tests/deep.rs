@@ -12,13 +12,11 @@ use nnqft_physics::sampler::{BLOCK_NETS, Sampler, Scratch};
 use nnqft_physics::tol::MC_SIGMAS;
 use nnqft_physics::{Arch, Config, nngp, vertex};
 
+/// Draws n networks of (bag, block) into a column-major buffer.
+type Draw<'a> = &'a dyn Fn(u32, u32, usize, &mut [f64]);
+
 /// (legs as columns o * P + p, mean over bags, standard error) for every multiset of columns of order 2, 4, 6.
-fn estimate(
-    cfg: &Config,
-    bags: u32,
-    nets: usize,
-    draw: &dyn Fn(u32, u32, usize, &mut [f64]),
-) -> Vec<(Vec<usize>, f64, f64)> {
+fn estimate(cfg: &Config, bags: u32, nets: usize, draw: Draw) -> Vec<(Vec<usize>, f64, f64)> {
     let q = cfg.n_points() * cfg.d_out();
     let tree = Tree::new(q);
     let mut per_bag = Vec::new();
