@@ -196,7 +196,7 @@ fn malformed_pipeline_files_are_refused_with_file_line_and_problem() {
         ("zero_shards.toml", format!("{base}shards = 0\n"), "zero_shards.toml:4: stage s: shards = 0 is invalid"),
         ("too_many_shards.toml", format!("{base}shards = 3\n"), "too_many_shards.toml:4: stage s: shards = 3 needs n_bags >= 3 (n_bags = 2)"),
         ("shards_moments.toml", format!("{base}\n[stages.m]\nstage = \"moments\"\neach = \"s\"\nshards = 2\n"), "shards_moments.toml:8: stage m: shards applies to sample stages only"),
-        ("slurm_key.toml", format!("[slurm]\ncpus = 2\ngpus = 1\n\n{base}"), "slurm_key.toml:3: unknown slurm setting 'gpus'"),
+        ("slurm_key.toml", format!("[slurm]\ncpus = 2\ngpus = 1\n\n{base}"), "slurm_key.toml:3: unknown field `gpus`, expected one of `partition`, `time`, `cpus`, `mem`"),
         ("slurm_mem.toml", format!("{base}slurm = {{ mem = \"lots\" }}\n"), "slurm_mem.toml:4: slurm mem = \"lots\" is invalid"),
     ];
     for (name, body, expect) in cases {

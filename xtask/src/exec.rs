@@ -159,7 +159,8 @@ fn validate_in(p: &Pipeline, bins: &Binaries, dir: &Path) -> Result<()> {
                     })
                     .cloned()
                     .unwrap_or_else(|| inst.stage.clone());
-                let line = crate::pipeline::line_of(&p.text, &inst.stage, &key);
+                let def = p.stages.iter().find(|s| s.name == inst.stage);
+                let line = def.map_or(0, |d| d.lines.get(&key).copied().unwrap_or(d.line));
                 errors.push(format!(
                     "{}:{line}: stage {}: {}: {msg}",
                     p.path.display(),

@@ -35,6 +35,7 @@ use anyhow::{Result, anyhow, bail};
 use serde_json::Value;
 use std::collections::{BTreeMap, HashMap};
 use std::path::{Path, PathBuf};
+use toml::Spanned;
 
 /// Slurm resources of a job (unset: the cluster's or xtask's default).
 #[derive(Debug, Clone, Default, PartialEq, serde::Serialize, serde::Deserialize)]
@@ -69,6 +70,56 @@ pub struct StageDef {
     /// Bag shards per sample instance (1: no split).
     pub shards: u32,
     pub slurm: Resources,
+    /// Line of the block's `[stages.NAME]` header.
+    pub line: usize,
+    /// Line of each parameter, sweep key and `shards` in the file.
+    pub lines: BTreeMap<String, usize>,
+    /// Line of each input named by `each` or `inputs`.
+    pub input_lines: BTreeMap<String, usize>,
+}
+
+/// Most bag shards of one sample configuration.
+const MAX_SHARDS: i64 = 1_000_000;
+
+/// The file as written: its shape is checked by deserialisation (unknown keys refused), every value with its
+/// span for messages.
+#[derive(Debug, serde::Deserialize)]
+#[serde(deny_unknown_fields)]
+struct RawFile {
+    pipeline: Option<RawMeta>,
+    slurm: Option<RawSlurm>,
+    #[serde(default)]
+    stages: BTreeMap<Spanned<String>, Spanned<RawStage>>,
+}
+
+#[derive(Debug, serde::Deserialize)]
+#[serde(deny_unknown_fields)]
+struct RawMeta {
+    description: Option<String>,
+}
+
+#[derive(Debug, serde::Deserialize)]
+#[serde(deny_unknown_fields)]
+struct RawSlurm {
+    partition: Option<Spanned<String>>,
+    time: Option<Spanned<String>>,
+    cpus: Option<Spanned<i64>>,
+    mem: Option<Spanned<String>>,
+}
+
+#[derive(Debug, serde::Deserialize)]
+#[serde(deny_unknown_fields)]
+struct RawStage {
+    stage: Spanned<String>,
+    #[serde(default)]
+    params: BTreeMap<Spanned<String>, Spanned<toml::Value>>,
+    #[serde(default)]
+    sweep: BTreeMap<Spanned<String>, Spanned<Vec<toml::Value>>>,
+    each: Option<Spanned<String>>,
+    #[serde(default)]
+    inputs: Vec<Spanned<String>>,
+    shards: Option<Spanned<i64>>,
+    slurm: Option<RawSlurm>,
 }
 
 /// A concrete stage instance of the plan.
@@ -108,22 +159,9 @@ pub struct Pipeline {
     pub instances: Vec<Instance>,
 }
 
-/// Line (1-based) where `needle` is assigned (`needle =`) after the header of stage `stage`, else where it
-/// first occurs, else the header's line.
-pub fn line_of(text: &str, stage: &str, needle: &str) -> usize {
-    line_after(text, &format!("[stages.{stage}]"), needle)
-}
-
-/// Line (1-based) where `needle` is assigned after `header`, else where it first occurs, else the header's.
-fn line_after(text: &str, header: &str, needle: &str) -> usize {
-    let start = text.find(header).map(|s| s + header.len()).unwrap_or(0);
-    let rest = &text[start..];
-    let off = [format!("{needle} ="), format!("{needle}="), needle.to_string()]
-        .iter()
-        .find_map(|n| rest.find(n.as_str()))
-        .map(|o| o + start)
-        .unwrap_or(start.saturating_sub(header.len()));
-    text[..off].matches('\n').count() + 1
+/// Line (1-based) of byte offset `pos` in `text`.
+fn line_at(text: &str, pos: usize) -> usize {
+    text[..pos.min(text.len())].matches('\n').count() + 1
 }
 
 fn to_json(v: &toml::Value) -> Value {
@@ -171,172 +209,119 @@ impl Pipeline {
     /// [`Pipeline::parse`] with `--set` overrides applied to the stage blocks before anything is expanded.
     pub fn parse_with(name: &str, path: &Path, text: &str, sets: &[Set]) -> Result<Self> {
         let file = path.display();
-        let mut doc: toml::Table = text.parse().map_err(|e: toml::de::Error| {
-            let line = e
-                .span()
-                .map(|s| text[..s.start].matches('\n').count() + 1)
-                .unwrap_or(0);
-            anyhow!("{file}:{line}: syntax error: {}", e.message())
-        })?;
-        for key in doc.keys() {
-            if !["stages", "pipeline", "slurm"].contains(&key.as_str()) {
-                bail!(
-                    "{file}:{}: unknown top-level table [{key}] (expected [pipeline], [slurm] and [stages.NAME])",
-                    line_of(text, "", &format!("[{key}"))
-                );
-            }
-        }
-        for set in sets {
-            set.apply(&mut doc)?;
-        }
-        let slurm_defaults = match doc.get("slurm") {
-            None => Resources::default(),
-            Some(v) => {
-                resources(v, &|k| line_after(text, "[slurm]", k)).map_err(|e| anyhow!("{file}:{e}"))?
-            }
+        let at = |span: &std::ops::Range<usize>| line_at(text, span.start);
+        // The file's shape (tables, keys, types) is checked by deserialising into the raw types below, which
+        // refuse unknown keys; every value keeps its span, so each error names its line.
+        let err = |what: &str, e: toml::de::Error| {
+            let line = e.span().map_or(0, |s| at(&s));
+            anyhow!("{file}:{line}: {what}{}", e.message().trim_end())
         };
-        let stages_t = doc
-            .get("stages")
-            .and_then(|s| s.as_table())
-            .ok_or_else(|| anyhow!("{file}: no [stages.NAME] tables"))?;
+        text.parse::<toml::Table>()
+            .map_err(|e| err("syntax error: ", e))?;
+        let mut raw: RawFile = toml::from_str(text).map_err(|e| err("", e))?;
+        let description = raw.pipeline.as_ref().and_then(|m| m.description.clone());
+        for set in sets {
+            set.apply(&mut raw)?;
+        }
+        let slurm_defaults = match &raw.slurm {
+            None => Resources::default(),
+            Some(v) => resources(v, &at).map_err(|e| anyhow!("{file}:{e}"))?,
+        };
+        if raw.stages.is_empty() {
+            bail!("{file}: no [stages.NAME] tables");
+        }
         let mut stages = Vec::new();
-        for (sname, sv) in stages_t {
-            let line = |needle: &str| line_of(text, sname, needle);
-            names::check_stage_name(&format!("{file}:{}: stage name", line(sname)), sname)?;
-            let t = sv
-                .as_table()
-                .ok_or_else(|| anyhow!("{file}:{}: stages.{sname} must be a table", line(sname)))?;
-            for k in t.keys() {
-                if !["stage", "params", "sweep", "each", "inputs", "shards", "slurm"].contains(&k.as_str()) {
-                    bail!(
-                        "{file}:{}: stage {sname}: unknown key '{k}' (expected stage, params, sweep, each, inputs, shards, slurm)",
-                        line(k)
-                    );
-                }
-            }
-            let kind = t
-                .get("stage")
-                .and_then(|v| v.as_str())
-                .ok_or_else(|| anyhow!("{file}:{}: stage {sname}: missing `stage = \"...\"`", line(sname)))?;
-            let Some(kind) = StageKind::parse(kind) else {
+        for (sname, block) in &raw.stages {
+            let (sname, head) = (sname.get_ref(), at(&sname.span()));
+            names::check_stage_name(&format!("{file}:{head}: stage name"), sname)?;
+            let t = block.get_ref();
+            let Some(kind) = StageKind::parse(t.stage.get_ref()) else {
                 bail!(
-                    "{file}:{}: stage {sname}: unknown stage '{kind}' (expected one of {})",
-                    line("stage"),
+                    "{file}:{}: stage {sname}: unknown stage '{}' (expected one of {})",
+                    at(&t.stage.span()),
+                    t.stage.get_ref(),
                     StageKind::ALL.map(StageKind::name).join(", ")
                 );
             };
             let allowed = kind.params();
-            let mut params = BTreeMap::new();
-            if let Some(p) = t.get("params") {
-                let p = p.as_table().ok_or_else(|| {
-                    anyhow!("{file}:{}: stage {sname}: params must be a table", line("params"))
-                })?;
-                for (k, v) in p {
-                    if !allowed.contains(&k.as_str()) {
-                        bail!(
-                            "{file}:{}: stage {sname}: unknown parameter '{k}' for a {kind} stage (accepted: {})",
-                            line(k),
-                            if allowed.is_empty() {
-                                "none".to_string()
-                            } else {
-                                allowed.join(", ")
-                            }
-                        );
-                    }
-                    params.insert(k.clone(), to_json(v));
+            let accepted = || {
+                if allowed.is_empty() {
+                    "none".to_string()
+                } else {
+                    allowed.join(", ")
                 }
+            };
+            let mut lines = BTreeMap::new();
+            let mut params = BTreeMap::new();
+            for (k, v) in &t.params {
+                let line = at(&k.span());
+                if !allowed.contains(&k.get_ref().as_str()) {
+                    bail!(
+                        "{file}:{line}: stage {sname}: unknown parameter '{}' for a {kind} stage (accepted: {})",
+                        k.get_ref(),
+                        accepted()
+                    );
+                }
+                lines.insert(k.get_ref().clone(), line);
+                params.insert(k.get_ref().clone(), to_json(v.get_ref()));
             }
             let mut sweep = Vec::new();
-            if let Some(s) = t.get("sweep") {
-                let s = s.as_table().ok_or_else(|| {
-                    anyhow!(
-                        "{file}:{}: stage {sname}: sweep must be a table of lists",
-                        line("sweep")
-                    )
-                })?;
-                for (k, v) in s {
-                    if !allowed.contains(&k.as_str()) {
-                        bail!(
-                            "{file}:{}: stage {sname}: unknown sweep parameter '{k}' for a {kind} stage",
-                            line(k)
-                        );
-                    }
-                    let list = v.as_array().ok_or_else(|| {
-                        anyhow!("{file}:{}: stage {sname}: sweep {k} must be a list", line(k))
-                    })?;
-                    if list.is_empty() {
-                        bail!(
-                            "{file}:{}: stage {sname}: sweep {k} is empty; give at least one value",
-                            line("sweep")
-                        );
-                    }
-                    for (a, x) in list.iter().enumerate() {
-                        if list[..a].contains(x) {
-                            bail!(
-                                "{file}:{}: stage {sname}: sweep {k} lists the value {x} twice; give each value once",
-                                line(k)
-                            );
-                        }
-                    }
-                    sweep.push((k.clone(), list.iter().map(to_json).collect()));
+            for (k, list) in &t.sweep {
+                let (key, line) = (k.get_ref(), at(&k.span()));
+                if !allowed.contains(&key.as_str()) {
+                    bail!("{file}:{line}: stage {sname}: unknown sweep parameter '{key}' for a {kind} stage");
                 }
+                let values = list.get_ref();
+                if values.is_empty() {
+                    bail!("{file}:{line}: stage {sname}: sweep {key} is empty; give at least one value");
+                }
+                for (a, x) in values.iter().enumerate() {
+                    if values[..a].contains(x) {
+                        bail!(
+                            "{file}:{line}: stage {sname}: sweep {key} lists the value {x} twice; give each value once"
+                        );
+                    }
+                }
+                lines.insert(key.clone(), line);
+                sweep.push((key.clone(), values.iter().map(to_json).collect()));
             }
-            let each = t.get("each").and_then(|v| v.as_str()).map(String::from);
-            let inputs: Vec<String> = match t.get("inputs") {
-                None => vec![],
-                Some(v) => v
-                    .as_array()
-                    .ok_or_else(|| {
-                        anyhow!(
-                            "{file}:{}: stage {sname}: inputs must be a list of stage names",
-                            line("inputs")
-                        )
-                    })?
-                    .iter()
-                    .map(|x| {
-                        x.as_str().map(String::from).ok_or_else(|| {
-                            anyhow!("{file}:{}: stage {sname}: inputs must be strings", line("inputs"))
-                        })
-                    })
-                    .collect::<Result<_>>()?,
-            };
+            let each = t.each.as_ref().map(|e| e.get_ref().clone());
+            let inputs: Vec<String> = t.inputs.iter().map(|i| i.get_ref().clone()).collect();
             if !kind.takes_inputs() && (each.is_some() || !inputs.is_empty()) {
-                bail!(
-                    "{file}:{}: stage {sname}: a {kind} stage takes no inputs",
-                    line(sname)
-                );
+                bail!("{file}:{head}: stage {sname}: a {kind} stage takes no inputs");
             }
             if kind.takes_inputs() && each.is_none() && inputs.is_empty() {
                 bail!(
-                    "{file}:{}: stage {sname}: a {kind} stage needs `each = \"STAGE\"` or `inputs = [...]`",
-                    line(sname)
+                    "{file}:{head}: stage {sname}: a {kind} stage needs `each = \"STAGE\"` or `inputs = [...]`"
                 );
             }
-            let shards = match t.get("shards") {
+            let shards = match &t.shards {
                 None => 1,
                 Some(v) => {
-                    let k = v
-                        .as_integer()
-                        .filter(|&k| (1..=1_000_000).contains(&k))
-                        .ok_or_else(|| {
-                            anyhow!(
-                                "{file}:{}: stage {sname}: shards = {v} is invalid: give a whole number >= 1",
-                                line("shards")
-                            )
-                        })?;
-                    if !kind.shardable() {
+                    let line = at(&v.span());
+                    let k = *v.get_ref();
+                    if !(1..=MAX_SHARDS).contains(&k) {
                         bail!(
-                            "{file}:{}: stage {sname}: shards applies to sample stages only (this is a {kind} stage)",
-                            line("shards")
+                            "{file}:{line}: stage {sname}: shards = {k} is invalid: give a whole number >= 1"
                         );
                     }
+                    if !kind.shardable() {
+                        bail!(
+                            "{file}:{line}: stage {sname}: shards applies to sample stages only (this is a {kind} stage)"
+                        );
+                    }
+                    lines.insert("shards".into(), line);
                     k as u32
                 }
             };
-            let slurm = match t.get("slurm") {
+            let slurm = match &t.slurm {
                 None => Resources::default(),
-                Some(v) => resources(v, &line).map_err(|e| anyhow!("{file}:{e}: stage {sname}"))?,
+                Some(v) => resources(v, &at).map_err(|e| anyhow!("{file}:{e}: stage {sname}"))?,
             };
+            let mut input_lines = BTreeMap::new();
+            for i in t.each.iter().chain(&t.inputs) {
+                input_lines.insert(i.get_ref().clone(), at(&i.span()));
+            }
             stages.push(StageDef {
                 name: sname.clone(),
                 kind,
@@ -346,6 +331,9 @@ impl Pipeline {
                 inputs,
                 shards,
                 slurm,
+                line: head,
+                lines,
+                input_lines,
             });
         }
         // References and cycles.
@@ -359,18 +347,16 @@ impl Pipeline {
                 if !names.contains_key(dep.as_str()) {
                     bail!(
                         "{file}:{}: stage {}: unknown input stage '{dep}'",
-                        line_of(text, &s.name, dep),
+                        s.input_lines.get(dep).copied().unwrap_or(s.line),
                         s.name
                     );
                 }
             }
         }
         let order = topo(&stages, &names).map_err(|cycle| {
-            anyhow!(
-                "{file}:{}: dependency cycle: {}",
-                line_of(text, &cycle[0], "inputs"),
-                cycle.join(" -> ")
-            )
+            let first = &stages[names[cycle[0].as_str()]];
+            let line = first.input_lines.values().next().copied().unwrap_or(first.line);
+            anyhow!("{file}:{line}: dependency cycle: {}", cycle.join(" -> "))
         })?;
         // Expand instances. `groups[stage]` lists, per configuration, the instances holding it (its shards).
         let mut instances: Vec<Instance> = Vec::new();
@@ -408,7 +394,7 @@ impl Pipeline {
                         if n_bags < s.shards as u64 {
                             bail!(
                                 "{file}:{}: stage {}: shards = {} needs n_bags >= {} (n_bags = {n_bags})",
-                                line_of(text, &s.name, "shards"),
+                                s.lines.get("shards").copied().unwrap_or(s.line),
                                 s.name,
                                 s.shards,
                                 s.shards
@@ -449,11 +435,7 @@ impl Pipeline {
         Ok(Pipeline {
             name: name.into(),
             lock_name: names::sanitize_name(name),
-            description: doc
-                .get("pipeline")
-                .and_then(|t| t.get("description"))
-                .and_then(|d| d.as_str())
-                .map(String::from),
+            description,
             source: path.display().to_string(),
             path: path.into(),
             text: text.into(),
@@ -517,84 +499,65 @@ impl std::fmt::Display for Set {
 }
 
 impl Set {
-    fn apply(&self, doc: &mut toml::Table) -> Result<()> {
-        let stages = doc.get_mut("stages").and_then(|s| s.as_table_mut());
-        let Some(stage) = stages
-            .and_then(|s| s.get_mut(&self.stage))
-            .and_then(|s| s.as_table_mut())
-        else {
+    fn apply(&self, raw: &mut RawFile) -> Result<()> {
+        let Some(block) = raw.stages.get_mut(self.stage.as_str()) else {
             bail!("--set {self}: the pipeline has no stage {:?}", self.stage);
         };
-        if let Some(sw) = stage.get_mut("sweep").and_then(|s| s.as_table_mut()) {
-            sw.remove(&self.param);
-            if sw.is_empty() {
-                stage.remove("sweep");
-            }
-        }
-        let params = stage
-            .entry("params")
-            .or_insert_with(|| toml::Value::Table(Default::default()));
-        let Some(params) = params.as_table_mut() else {
-            bail!(
-                "--set {self}: stage {} has a params value that is not a table",
-                self.stage
-            );
-        };
-        params.insert(self.param.clone(), self.value.clone());
+        let span = block.span();
+        let stage = block.get_mut();
+        stage.sweep.remove(self.param.as_str());
+        stage.params.remove(self.param.as_str());
+        stage.params.insert(
+            Spanned::new(span.clone(), self.param.clone()),
+            Spanned::new(span, self.value.clone()),
+        );
         Ok(())
     }
 }
 
-/// Parses a `slurm = { ... }` table; errors are "LINE: problem".
-fn resources(v: &toml::Value, line: &dyn Fn(&str) -> usize) -> Result<Resources, String> {
-    let t = v.as_table().ok_or_else(|| {
-        format!(
-            "{}: slurm must be a table (partition, time, cpus, mem)",
-            line("slurm")
-        )
-    })?;
-    let mut r = Resources::default();
-    for (k, v) in t {
-        let bad = |what: &str| format!("{}: slurm {k} = {v} is invalid: {what}", line(k));
-        match k.as_str() {
-            "partition" => r.partition = Some(v.as_str().ok_or_else(|| bad("give a partition name"))?.into()),
-            "time" => {
-                let s = v
-                    .as_str()
-                    .ok_or_else(|| bad("give a Slurm time limit such as \"02:00:00\""))?;
-                if s.is_empty() || !s.chars().all(|c| c.is_ascii_digit() || c == ':' || c == '-') {
-                    return Err(bad(
-                        "give a Slurm time limit such as \"02:00:00\" or \"1-00:00:00\"",
-                    ));
-                }
-                r.time = Some(s.into())
-            }
-            "cpus" => {
-                r.cpus = Some(
-                    v.as_integer()
-                        .filter(|&c| (1..=4096).contains(&c))
-                        .ok_or_else(|| bad("give a whole number of CPUs >= 1"))? as u32,
-                )
-            }
-            "mem" => {
-                let s = v
-                    .as_str()
-                    .ok_or_else(|| bad("give a memory size such as \"4G\""))?;
-                let digits = s.trim_end_matches(['K', 'M', 'G', 'T']);
-                if digits.is_empty() || !digits.chars().all(|c| c.is_ascii_digit()) {
-                    return Err(bad("give a memory size such as \"4G\" or \"500M\""));
-                }
-                r.mem = Some(s.into())
-            }
-            _ => {
-                return Err(format!(
-                    "{}: unknown slurm setting '{k}' (expected partition, time, cpus, mem)",
-                    line(k)
-                ));
-            }
+/// Checks a `[slurm]` or `slurm = { ... }` table; errors are "LINE: problem".
+fn resources(r: &RawSlurm, at: &dyn Fn(&std::ops::Range<usize>) -> usize) -> Result<Resources, String> {
+    let bad = |k: &str, span: &std::ops::Range<usize>, v: &dyn std::fmt::Display, what: &str| {
+        format!("{}: slurm {k} = {v} is invalid: {what}", at(span))
+    };
+    if let Some(t) = &r.time {
+        let s = t.get_ref();
+        if s.is_empty() || !s.chars().all(|c| c.is_ascii_digit() || c == ':' || c == '-') {
+            return Err(bad(
+                "time",
+                &t.span(),
+                &format!("{s:?}"),
+                "give a Slurm time limit such as \"02:00:00\" or \"1-00:00:00\"",
+            ));
         }
     }
-    Ok(r)
+    if let Some(c) = &r.cpus
+        && !(1..=4096).contains(c.get_ref())
+    {
+        return Err(bad(
+            "cpus",
+            &c.span(),
+            c.get_ref(),
+            "give a whole number of CPUs >= 1",
+        ));
+    }
+    if let Some(m) = &r.mem {
+        let digits = m.get_ref().trim_end_matches(['K', 'M', 'G', 'T']);
+        if digits.is_empty() || !digits.chars().all(|c| c.is_ascii_digit()) {
+            return Err(bad(
+                "mem",
+                &m.span(),
+                &format!("{:?}", m.get_ref()),
+                "give a memory size such as \"4G\" or \"500M\"",
+            ));
+        }
+    }
+    Ok(Resources {
+        partition: r.partition.as_ref().map(|p| p.get_ref().clone()),
+        time: r.time.as_ref().map(|t| t.get_ref().clone()),
+        cpus: r.cpus.as_ref().map(|c| *c.get_ref() as u32),
+        mem: r.mem.as_ref().map(|m| m.get_ref().clone()),
+    })
 }
 
 fn sweep_label(c: &[(String, Value)]) -> String {
