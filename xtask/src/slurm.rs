@@ -186,7 +186,27 @@ fn final_state(job: &str) -> String {
     )
 }
 
-/// Runs the pipeline on Slurm; returns the content hash of the last report instance, if any.
+/// Seconds a job may be missing from `squeue` without a result before it counts as failed (the shared
+/// filesystem may show its result file late).
+const VANISH_GRACE: Duration = Duration::from_secs(10);
+/// How long to wait, after the last result, for Slurm to stop listing this run's jobs.
+const DRAIN_TIMEOUT: Duration = Duration::from_secs(120);
+/// Lines of a failed job's stderr quoted in the message.
+const STDERR_TAIL_LINES: usize = 20;
+
+/// The poll interval: `NNQFT_SLURM_POLL_MS` (tests), else one second.
+fn poll_interval() -> Duration {
+    Duration::from_millis(
+        std::env::var("NNQFT_SLURM_POLL_MS")
+            .ok()
+            .and_then(|s| s.parse().ok())
+            .unwrap_or(1000),
+    )
+}
+
+/// Runs the pipeline on Slurm; returns the content hash of the last report instance, if any. What is cached
+/// is recorded at once; the rest is grouped into jobs ([`Submission::group`]), submitted in dependency order
+/// ([`Submission::submit`]) and waited for ([`Submission::wait`]).
 pub fn run(
     p: &Pipeline,
     store: &Store,
@@ -237,65 +257,93 @@ pub fn run(
         forced: forced.clone(),
     };
     write_atomic(&rundir.join("plan.json"), &serde_json::to_vec(&plan)?)?;
-    let xtask = std::env::current_exe().context("locating the xtask executable")?;
 
-    // Group into jobs: the to-run shards of one configuration form one array job.
-    let mut jobs: Vec<Job> = Vec::new();
-    let mut job_of: Vec<Option<usize>> = vec![None; n];
-    for i in 0..n {
-        if !to_run[i] {
-            continue;
-        }
-        let inst = &p.instances[i];
-        if let Some(j) = jobs.last_mut() {
-            let prev = &p.instances[*j.instances.last().expect("non-empty")];
-            if inst.shard.is_some()
-                && prev.shard.is_some()
-                && prev.stage == inst.stage
-                && prev.label == inst.label
-            {
-                j.instances.push(i);
-                job_of[i] = Some(jobs.len() - 1);
+    let mut sub = Submission::group(p, &to_run, logs);
+    sub.submit(&mut st, flags, &store_root, &rundir)?;
+    let n_failed = sub.wait(&mut st, &to_run, &rundir)?;
+    sub.drain()?;
+    let _ = std::fs::remove_file(leftovers_file(store));
+    if n_failed > 0 {
+        bail!(
+            "{n_failed} stage instance(s) failed or were cancelled; finished work is cached (fix the cause and re-run: only the missing work is submitted); job logs: {}",
+            sub.logs.display()
+        );
+    }
+    Ok(st.report)
+}
+
+/// The jobs of one Slurm run: which instances each holds, and where their logs go.
+struct Submission {
+    jobs: Vec<Job>,
+    /// The job of each instance that runs.
+    job_of: Vec<Option<usize>>,
+    logs: PathBuf,
+}
+
+impl Submission {
+    /// One job per instance to run, except that the to-run shards of one configuration form one array job.
+    fn group(p: &Pipeline, to_run: &[bool], logs: PathBuf) -> Self {
+        let mut jobs: Vec<Job> = Vec::new();
+        let mut job_of: Vec<Option<usize>> = vec![None; p.instances.len()];
+        for (i, inst) in p.instances.iter().enumerate() {
+            if !to_run[i] {
                 continue;
             }
+            if let Some(j) = jobs.last_mut() {
+                let prev = &p.instances[*j.instances.last().expect("non-empty")];
+                if inst.shard.is_some()
+                    && prev.shard.is_some()
+                    && prev.stage == inst.stage
+                    && prev.label == inst.label
+                {
+                    j.instances.push(i);
+                    job_of[i] = Some(jobs.len() - 1);
+                    continue;
+                }
+            }
+            jobs.push(Job {
+                instances: vec![i],
+                id: String::new(),
+            });
+            job_of[i] = Some(jobs.len() - 1);
         }
-        jobs.push(Job {
-            instances: vec![i],
-            id: String::new(),
-        });
-        job_of[i] = Some(jobs.len() - 1);
+        Submission { jobs, job_of, logs }
     }
 
-    // Submit in topological order, each job after the jobs of its inputs.
-    let builtin = builtin_resources();
-    let mut submitted: Vec<String> = Vec::new();
-    for jn in 0..jobs.len() {
-        let first = &p.instances[jobs[jn].instances[0]];
-        let res = flags.or(&first.slurm).or(&builtin);
-        let deps: BTreeSet<String> = jobs[jn]
+    /// The job reference (`123` or `123_4`) of a submitted instance.
+    fn job_ref(&self, i: usize) -> String {
+        let j = &self.jobs[self.job_of[i].expect("submitted")];
+        j.task(j.instances.iter().position(|&x| x == i).expect("member"))
+    }
+
+    /// Where Slurm writes a submitted instance's stderr.
+    fn err_file(&self, i: usize) -> PathBuf {
+        self.logs.join(format!("{}.err", self.job_ref(i)))
+    }
+
+    /// `sbatch` arguments of job `jn` (its inputs' jobs must have ids).
+    fn sbatch_args(&self, p: &Pipeline, jn: usize, flags: &Resources) -> Vec<String> {
+        let job = &self.jobs[jn];
+        let first = &p.instances[job.instances[0]];
+        let res = flags.or(&first.slurm).or(&builtin_resources());
+        let deps: BTreeSet<String> = job
             .instances
             .iter()
-            .flat_map(|&i| p.instances[i].inputs.iter().filter_map(|&u| job_of[u]))
-            .map(|j| jobs[j].id.clone())
+            .flat_map(|&i| p.instances[i].inputs.iter().filter_map(|&u| self.job_of[u]))
+            .map(|j| self.jobs[j].id.clone())
             .collect();
-        let array = jobs[jn].instances.len() > 1;
+        let array = job.instances.len() > 1;
         let pattern = if array { "%A_%a" } else { "%j" };
         let mut args = vec![
             "--parsable".to_string(),
             format!("--job-name=nnqft-{}-{}", p.name, first.stage),
-            format!("--output={}/{pattern}.out", logs.display()),
-            format!("--error={}/{pattern}.err", logs.display()),
+            format!("--output={}/{pattern}.out", self.logs.display()),
+            format!("--error={}/{pattern}.err", self.logs.display()),
             format!("--cpus-per-task={}", res.cpus.unwrap_or(1)),
         ];
-        if let Some(t) = &res.time {
-            args.push(format!("--time={t}"));
-        }
-        if let Some(part) = &res.partition {
-            args.push(format!("--partition={part}"));
-        }
-        if let Some(m) = &res.mem {
-            args.push(format!("--mem={m}"));
-        }
+        args.extend(res.time.as_ref().map(|t| format!("--time={t}")));
+        args.extend(res.partition.as_ref().map(|part| format!("--partition={part}")));
+        args.extend(res.mem.as_ref().map(|m| format!("--mem={m}")));
         if !deps.is_empty() {
             args.push(format!(
                 "--dependency=afterok:{}",
@@ -304,183 +352,192 @@ pub fn run(
             args.push("--kill-on-invalid-dep=yes".into());
         }
         if array {
-            args.push(format!("--array=0-{}", jobs[jn].instances.len() - 1));
+            args.push(format!("--array=0-{}", job.instances.len() - 1));
         }
-        let indices: Vec<String> = jobs[jn].instances.iter().map(|i| i.to_string()).collect();
-        let script = format!(
-            "#!/bin/sh\n# nnqft: {} ({})\nexport RAYON_NUM_THREADS=\"${{SLURM_CPUS_PER_TASK:-1}}\"\nexec {} --store {} job {} --indices {}{}\n",
-            first.id,
-            p.name,
-            sh_quote(&xtask),
-            sh_quote(&store_root),
-            sh_quote(&rundir),
-            indices.join(","),
-            if array { " --array" } else { "" }
-        );
-        let id = match sbatch(&args, &script) {
-            Ok(id) => id,
-            Err(e) => {
-                if !submitted.is_empty() {
-                    eprintln!("cancelling the {} job(s) already submitted", submitted.len());
-                    let _ = Command::new("scancel").args(&submitted).status();
-                }
-                let _ = std::fs::remove_file(leftovers_file(store));
-                return Err(e.context(format!("submitting {}", first.id)));
-            }
-        };
-        jobs[jn].id = id;
-        submitted.push(jobs[jn].id.clone());
-        write_atomic(&leftovers_file(store), &serde_json::to_vec(&submitted)?)?;
-        for (k, &i) in jobs[jn].instances.iter().enumerate() {
-            let job = jobs[jn].task(k);
-            let d = Detail {
-                job: Some(&job),
-                ..Default::default()
-            };
-            st.progress
-                .event(st.finished, Event::Submitted, &p.instances[i].id, &d);
-        }
+        args
     }
 
-    // Wait: results and failures arrive as files; squeue says which jobs are still alive.
-    let poll = Duration::from_millis(
-        std::env::var("NNQFT_SLURM_POLL_MS")
-            .ok()
-            .and_then(|s| s.parse().ok())
-            .unwrap_or(1000),
-    );
-    let grace = Duration::from_secs(10);
-    let job_ref = |i: usize| {
-        let j = &jobs[job_of[i].expect("submitted")];
-        j.task(j.instances.iter().position(|&x| x == i).expect("member"))
-    };
-    let err_file = |i: usize| {
-        let r = job_ref(i);
-        logs.join(format!("{r}.err"))
-    };
-    let mut pending: BTreeSet<usize> = (0..n).filter(|&i| to_run[i]).collect();
-    let mut vanished: BTreeMap<usize, Instant> = BTreeMap::new();
-    let mut n_failed = 0usize;
-    let mut last_states = String::new();
-    while !pending.is_empty() {
-        std::thread::sleep(poll);
-        let live = alive()?;
-        let mut failures: Vec<(usize, String)> = Vec::new();
-        for &i in pending.clone().iter() {
-            let rfile = rundir.join("results").join(format!("{i}.json"));
-            if let Ok(b) = std::fs::read(&rfile) {
-                let r: JobResult = serde_json::from_slice(&b)
-                    .with_context(|| format!("{}: malformed job result", rfile.display()))?;
-                crate::names::check_hash(&format!("{}: key", rfile.display()), &r.key)?;
-                crate::names::check_hash(&format!("{}: content", rfile.display()), &r.content)?;
-                pending.remove(&i);
-                let wall = (!r.cached).then_some(r.wall_s);
-                st.finish(i, &r.key, r.content, wall, Some(&job_ref(i)))?;
-                continue;
-            }
-            let ffile = rundir.join("failed").join(format!("{i}.txt"));
-            if let Ok(msg) = std::fs::read_to_string(&ffile) {
-                failures.push((i, msg));
-                continue;
-            }
-            if live.contains_key(&job_ref(i)) {
-                vanished.remove(&i);
-                continue;
-            }
-            // Not listed and no result yet: allow the shared filesystem a moment, then call it failed.
-            let since = *vanished.entry(i).or_insert_with(Instant::now);
-            if since.elapsed() >= grace {
-                let t = exec::last_lines(&std::fs::read_to_string(err_file(i)).unwrap_or_default(), 20);
-                failures.push((
-                    i,
-                    format!(
-                        "the job ended without a result ({})\n{t}",
-                        final_state(&job_ref(i))
-                    ),
-                ));
+    /// Submits every job in topological order, each after the jobs of its inputs; on a refused submission
+    /// cancels what was submitted. The ids go to `slurm-jobs.json` as they come (for an interrupted run).
+    fn submit(
+        &mut self,
+        st: &mut RunState,
+        flags: &Resources,
+        store_root: &Path,
+        rundir: &Path,
+    ) -> Result<()> {
+        let p = st.p;
+        let xtask = std::env::current_exe().context("locating the xtask executable")?;
+        let mut submitted: Vec<String> = Vec::new();
+        for jn in 0..self.jobs.len() {
+            let args = self.sbatch_args(p, jn, flags);
+            let job = &self.jobs[jn];
+            let first = &p.instances[job.instances[0]];
+            let indices: Vec<String> = job.instances.iter().map(|i| i.to_string()).collect();
+            let script = format!(
+                "#!/bin/sh\n# nnqft: {} ({})\nexport RAYON_NUM_THREADS=\"${{SLURM_CPUS_PER_TASK:-1}}\"\nexec {} --store {} job {} --indices {}{}\n",
+                first.id,
+                p.name,
+                sh_quote(&xtask),
+                sh_quote(store_root),
+                sh_quote(rundir),
+                indices.join(","),
+                if job.instances.len() > 1 { " --array" } else { "" }
+            );
+            let id = match sbatch(&args, &script) {
+                Ok(id) => id,
+                Err(e) => {
+                    if !submitted.is_empty() {
+                        eprintln!("cancelling the {} job(s) already submitted", submitted.len());
+                        let _ = Command::new("scancel").args(&submitted).status();
+                    }
+                    let _ = std::fs::remove_file(leftovers_file(st.store));
+                    return Err(e.context(format!("submitting {}", first.id)));
+                }
+            };
+            self.jobs[jn].id = id.clone();
+            submitted.push(id);
+            write_atomic(&leftovers_file(st.store), &serde_json::to_vec(&submitted)?)?;
+            for (k, &i) in self.jobs[jn].instances.iter().enumerate() {
+                let job = self.jobs[jn].task(k);
+                let d = Detail {
+                    job: Some(&job),
+                    ..Default::default()
+                };
+                st.progress
+                    .event(st.finished, Event::Submitted, &p.instances[i].id, &d);
             }
         }
-        for (i, msg) in failures {
-            if !pending.remove(&i) {
-                continue;
-            }
-            n_failed += 1;
-            let inst = &p.instances[i];
-            let (job, err) = (job_ref(i), err_file(i));
-            let d = Detail {
-                job: Some(&job),
-                stage: Some(&inst.stage),
-                stderr: Some(&err),
-                message: Some(&msg),
-                ..Default::default()
-            };
-            st.lost(i, Event::Failed, &d);
-            // Cancel every pending dependant.
-            let down = p.downstream(&[i]);
-            let victims: Vec<usize> = pending.iter().copied().filter(|&d| down[d]).collect();
-            if !victims.is_empty() {
-                let refs: Vec<String> = victims.iter().map(|&d| job_ref(d)).collect();
-                let _ = Command::new("scancel").args(&refs).status();
-                for d in victims {
-                    pending.remove(&d);
-                    n_failed += 1;
-                    let (job, msg) = (job_ref(d), format!("input {} failed", inst.id));
-                    let det = Detail {
-                        job: Some(&job),
-                        message: Some(&msg),
-                        ..Default::default()
-                    };
-                    st.lost(d, Event::Cancelled, &det);
+        Ok(())
+    }
+
+    /// Waits for every submitted instance: results and failures arrive as files in `rundir`, `squeue` says
+    /// which jobs are still alive; a failure cancels its pending dependants. Returns how many failed or were
+    /// cancelled.
+    fn wait(&self, st: &mut RunState, to_run: &[bool], rundir: &Path) -> Result<usize> {
+        let p = st.p;
+        let poll = poll_interval();
+        let mut pending: BTreeSet<usize> = (0..to_run.len()).filter(|&i| to_run[i]).collect();
+        let mut vanished: BTreeMap<usize, Instant> = BTreeMap::new();
+        let mut n_failed = 0usize;
+        let mut last_states = String::new();
+        while !pending.is_empty() {
+            std::thread::sleep(poll);
+            let live = alive()?;
+            let mut failures: Vec<(usize, String)> = Vec::new();
+            for &i in pending.clone().iter() {
+                let rfile = rundir.join("results").join(format!("{i}.json"));
+                if let Ok(b) = std::fs::read(&rfile) {
+                    let r: JobResult = serde_json::from_slice(&b)
+                        .with_context(|| format!("{}: malformed job result", rfile.display()))?;
+                    crate::names::check_hash(&format!("{}: key", rfile.display()), &r.key)?;
+                    crate::names::check_hash(&format!("{}: content", rfile.display()), &r.content)?;
+                    pending.remove(&i);
+                    let wall = (!r.cached).then_some(r.wall_s);
+                    st.finish(i, &r.key, r.content, wall, Some(&self.job_ref(i)))?;
+                    continue;
+                }
+                let ffile = rundir.join("failed").join(format!("{i}.txt"));
+                if let Ok(msg) = std::fs::read_to_string(&ffile) {
+                    failures.push((i, msg));
+                    continue;
+                }
+                if live.contains_key(&self.job_ref(i)) {
+                    vanished.remove(&i);
+                    continue;
+                }
+                // Not listed and no result yet: allow the shared filesystem a moment, then call it failed.
+                let since = *vanished.entry(i).or_insert_with(Instant::now);
+                if since.elapsed() >= VANISH_GRACE {
+                    let err = std::fs::read_to_string(self.err_file(i)).unwrap_or_default();
+                    let t = exec::last_lines(&err, STDERR_TAIL_LINES);
+                    let state = final_state(&self.job_ref(i));
+                    failures.push((i, format!("the job ended without a result ({state})\n{t}")));
                 }
             }
-        }
-        // A line when the queue changes, so a long wait shows what Slurm is doing.
-        let states: BTreeMap<&str, usize> =
-            pending
+            for (i, msg) in failures {
+                if pending.remove(&i) {
+                    n_failed += 1 + self.fail(st, i, &msg, &mut pending);
+                }
+            }
+            // A line when the queue changes, so a long wait shows what Slurm is doing.
+            let mut states: BTreeMap<&str, usize> = BTreeMap::new();
+            for s in pending.iter().filter_map(|&i| live.get(&self.job_ref(i))) {
+                *states.entry(s.as_str()).or_insert(0) += 1;
+            }
+            let line = states
                 .iter()
-                .filter_map(|&i| live.get(&job_ref(i)))
-                .fold(BTreeMap::new(), |mut m, s| {
-                    *m.entry(s.as_str()).or_insert(0) += 1;
-                    m
-                });
-        let line = states
-            .iter()
-            .map(|(s, c)| format!("{c} {}", s.to_lowercase()))
-            .collect::<Vec<_>>()
-            .join(", ");
-        if !line.is_empty() && line != last_states {
-            let width = n.to_string().len();
-            st.progress
-                .note(&format!("[{:>width$}/{n}] slurm: {line}", st.finished));
-            last_states = line;
+                .map(|(s, c)| format!("{c} {}", s.to_lowercase()))
+                .collect::<Vec<_>>()
+                .join(", ");
+            if !line.is_empty() && line != last_states {
+                let n = p.instances.len();
+                let width = n.to_string().len();
+                st.progress
+                    .note(&format!("[{:>width$}/{n}] slurm: {line}", st.finished));
+                last_states = line;
+            }
         }
+        Ok(n_failed)
     }
-    // Results arrive before Slurm has finished with a job (it may still be completing): wait until none of
-    // this run's jobs is listed, so that the queue is clean when xtask returns.
-    let t0 = Instant::now();
-    loop {
-        let live = alive()?;
-        let ours = |r: &String| {
-            jobs.iter()
-                .any(|j| r == &j.id || r.starts_with(&format!("{}_", j.id)))
+
+    /// Reports instance `i` failed and cancels its pending dependants; returns how many were cancelled.
+    fn fail(&self, st: &mut RunState, i: usize, msg: &str, pending: &mut BTreeSet<usize>) -> usize {
+        let p = st.p;
+        let inst = &p.instances[i];
+        let (job, err) = (self.job_ref(i), self.err_file(i));
+        let d = Detail {
+            job: Some(&job),
+            stage: Some(&inst.stage),
+            stderr: Some(&err),
+            message: Some(msg),
+            ..Default::default()
         };
-        if !live.keys().any(ours) {
-            break;
+        st.lost(i, Event::Failed, &d);
+        let down = p.downstream(&[i]);
+        let victims: Vec<usize> = pending.iter().copied().filter(|&d| down[d]).collect();
+        if victims.is_empty() {
+            return 0;
         }
-        if t0.elapsed() > Duration::from_secs(120) {
-            eprintln!("warning: Slurm still lists jobs of this run after 120 s; not waiting any longer");
-            break;
+        let refs: Vec<String> = victims.iter().map(|&d| self.job_ref(d)).collect();
+        let _ = Command::new("scancel").args(&refs).status();
+        for &d in &victims {
+            pending.remove(&d);
+            let (job, why) = (self.job_ref(d), format!("input {} failed", inst.id));
+            let det = Detail {
+                job: Some(&job),
+                message: Some(&why),
+                ..Default::default()
+            };
+            st.lost(d, Event::Cancelled, &det);
         }
-        std::thread::sleep(poll);
+        victims.len()
     }
-    let _ = std::fs::remove_file(leftovers_file(store));
-    if n_failed > 0 {
-        bail!(
-            "{n_failed} stage instance(s) failed or were cancelled; finished work is cached (fix the cause and re-run: only the missing work is submitted); job logs: {}",
-            logs.display()
-        );
+
+    /// Results arrive before Slurm has finished with a job (it may still be completing): waits until none of
+    /// this run's jobs is listed, so that the queue is clean when xtask returns.
+    fn drain(&self) -> Result<()> {
+        let t0 = Instant::now();
+        loop {
+            let live = alive()?;
+            let ours = |r: &String| {
+                self.jobs
+                    .iter()
+                    .any(|j| r == &j.id || r.starts_with(&format!("{}_", j.id)))
+            };
+            if !live.keys().any(ours) {
+                return Ok(());
+            }
+            if t0.elapsed() > DRAIN_TIMEOUT {
+                eprintln!(
+                    "warning: Slurm still lists jobs of this run after {} s; not waiting any longer",
+                    DRAIN_TIMEOUT.as_secs()
+                );
+                return Ok(());
+            }
+            std::thread::sleep(poll_interval());
+        }
     }
-    Ok(st.report)
 }
 
 /// `xtask job`: the body of one Slurm job (one stage instance; `--array` picks it by SLURM_ARRAY_TASK_ID).
