@@ -5,7 +5,9 @@
 //! Reports the wall time of the whole stage (Parquet included) and of the normal draws alone over the same
 //! streams, timed in rounds of stage, draws, draws, stage; the ratio is the median over rounds (steadier than a
 //! ratio of best times when the machine's speed drifts). `nnqft-bench moments`: 30 bags x 30000 nets x 6
-//! points, best of `--repeat` runs.
+//! points, best of `--repeat` runs. `nnqft-bench deep`: ReLU with 4 hidden layers of width 100, 6 points, d = 1,
+//! through the whole stage (layer-by-layer sampler, Parquet written), beside the direct (weights-materialised)
+//! sampler on the same thread pool; and one hidden layer drawn both ways (why the one-layer path stays direct).
 
 use anyhow::Result;
 use clap::Parser;
@@ -17,7 +19,7 @@ use std::time::Instant;
 #[derive(Debug, Parser)]
 #[command(name = "nnqft-bench")]
 struct Args {
-    /// Which benchmark: sample, moments or all.
+    /// Which benchmark: sample, moments, deep or all.
     #[arg(default_value = "all")]
     which: String,
     /// Repetitions (rounds of the sample benchmark); best times and per-round medians are reported.
@@ -212,6 +214,130 @@ fn bench_moments(repeat: usize) -> Result<()> {
     Ok(())
 }
 
+/// Spread points for the deep benchmark (the covariance of each layer has full rank 6 from layer 2 on).
+const DEEP_POINTS: &str = "-1,-0.6,-0.2,0.2,0.6,1";
+
+fn deep_plan(arch: &str, widths: &str, n_nets: &str) -> nnqft_sample::Plan {
+    let a = <nnqft_sample::Args as Parser>::parse_from([
+        "x",
+        "--arch",
+        arch,
+        "--widths",
+        widths,
+        "--sigma-w",
+        "1.4",
+        "--sigma-b",
+        "0.5",
+        "--points",
+        DEEP_POINTS,
+        "--n-bags",
+        "1",
+        "--n-nets",
+        n_nets,
+        "--seed",
+        "1",
+    ]);
+    a.plan().expect("valid plan")
+}
+
+/// Networks per second of `draw` over the blocks of one bag of `nets` networks, on the thread pool.
+fn rate(
+    nets: u64,
+    repeat: usize,
+    draw: &(dyn Fn(u32, usize, &mut [f64]) + Sync),
+    cols: usize,
+) -> Result<f64> {
+    let blocks = nets.div_ceil(BLOCK_NETS as u64) as u32;
+    let t = best(repeat, || {
+        let s: f64 = (0..blocks)
+            .into_par_iter()
+            .map(|b| {
+                let n = nnqft_sample::block_len(nets, b);
+                let mut out = vec![0.0; cols * n];
+                draw(b, n, &mut out);
+                out[0]
+            })
+            .sum();
+        std::hint::black_box(s);
+        Ok(())
+    })?;
+    Ok(nets as f64 / t)
+}
+
+fn bench_deep(repeat: usize) -> Result<()> {
+    let threads = rayon::current_num_threads();
+    let nets = 100_000u64;
+    let plan = deep_plan("relu", "100,100,100,100", &nets.to_string());
+    let dir = tempfile::tempdir()?;
+    let mut k = 0;
+    let stage = best(repeat.min(5), || {
+        k += 1;
+        let out = dir.path().join(format!("d{k}"));
+        nnqft_sample::sample(&plan, &out, false)?;
+        std::fs::remove_dir_all(&out)?;
+        Ok(())
+    })?;
+    let cfg = plan.cfg.clone();
+    let direct_nets = 5_000u64;
+    let direct = rate(
+        direct_nets,
+        repeat.min(3),
+        &|b, n, out| nnqft_physics::deep::direct_block(&cfg, 1, 0, b, n, out),
+        6,
+    )?;
+    println!("deep    ReLU, 4 hidden layers of width 100, 6 points, d = 1, {threads} threads");
+    println!(
+        "  whole stage, layer by layer (Parquet written): {:.0} networks/s ({nets} networks in {stage:.3} s, best of {})  (target >= 100000)",
+        nets as f64 / stage,
+        repeat.min(5)
+    );
+    println!(
+        "  direct sampler (weights materialised, no I/O): {direct:.0} networks/s ({direct_nets} networks)"
+    );
+    // One hidden layer both ways: the direct sampler (what the stage uses) against the layered one.
+    for (arch, width) in [("relu", "1000"), ("gaussnet", "1000"), ("tanh", "100")] {
+        let a = <nnqft_sample::Args as Parser>::parse_from([
+            "x",
+            "--arch",
+            arch,
+            "-N",
+            width,
+            "--sigma-w",
+            "1",
+            "--sigma-b",
+            "1",
+            "--points",
+            POINTS,
+            "--n-bags",
+            "1",
+            "--n-nets",
+            "30000",
+            "--seed",
+            "1",
+        ]);
+        let p = a.plan().expect("valid plan");
+        let direct = Sampler::new(&p.cfg);
+        let layered = nnqft_physics::deep::Layered::new(&p.cfg);
+        let d = rate(
+            30_000,
+            repeat.min(5),
+            &|b, n, out| direct.block(1, 0, b, n, out, &mut Scratch::default()),
+            6,
+        )?;
+        let l = rate(
+            30_000,
+            repeat.min(5),
+            &|b, n, out| layered.block(1, 0, b, n, out, &mut Default::default()),
+            6,
+        )?;
+        println!(
+            "  one hidden layer, {arch} N = {width}, ELS points: direct {d:.0} networks/s, layered {l:.0} networks/s ({:.2}x)",
+            d / l
+        );
+    }
+    Ok(())
+}
+
 fn main() -> Result<()> {
     let args = Args::parse();
     if let Some(l) = &args.simd {
@@ -222,6 +348,9 @@ fn main() -> Result<()> {
     }
     if matches!(args.which.as_str(), "moments" | "all") {
         bench_moments(args.repeat)?;
+    }
+    if matches!(args.which.as_str(), "deep" | "all") {
+        bench_deep(args.repeat)?;
     }
     Ok(())
 }

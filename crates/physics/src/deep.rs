@@ -90,6 +90,23 @@ pub struct LayeredScratch {
     f: Vec<f64>,
     diag: Vec<f64>,
     done: Vec<bool>,
+    /// When set, each block also stores its networks' last-layer covariances here (see [`Layered::block`]).
+    cov: Option<Vec<f64>>,
+}
+
+impl LayeredScratch {
+    /// Scratch that also records every network's last-layer conditional covariance S^(L) (PHYSICS.md 9).
+    pub fn recording_covariance() -> Self {
+        LayeredScratch {
+            cov: Some(Vec::new()),
+            ..Default::default()
+        }
+    }
+
+    /// The covariances of the last block when recording: `cov[(a * P + b) * n + k]` for network k.
+    pub fn covariance(&self) -> Option<&[f64]> {
+        self.cov.as_deref()
+    }
 }
 
 /// The layer-by-layer sampler of one configuration.
@@ -116,47 +133,144 @@ fn draw_normals(z: &Ziggurat, rng_out: &mut Xoshiro256PlusPlus, out: &mut [f64])
     *rng_out = rng;
 }
 
-/// out[p][i] = sum_k f[p][k] xi[k][i] for p < P, i < n (k in order, so the bits are fixed).
-fn mix(f: &[f64], p: usize, r: usize, xi: &[f64], n: usize, out: &mut [f64]) {
-    for q in 0..p {
-        let row = &mut out[q * n..(q + 1) * n];
-        if r == 0 {
-            row.fill(0.0);
-            continue;
-        }
-        let c0 = f[q * p];
-        for (o, x) in row.iter_mut().zip(&xi[..n]) {
-            *o = c0 * x;
-        }
-        for k in 1..r {
-            let c = f[q * p + k];
-            for (o, x) in row.iter_mut().zip(&xi[k * n..(k + 1) * n]) {
-                *o += c * x;
+crate::multiversion! {
+    /// out[p][i] = sum_k f[p][k] xi[k][i] for p < P, i < n: each element's sum in the order of k with plain IEEE
+    /// multiplies and adds, so every vector level gives the same bits.
+    fn mix / mix_at(f: &[f64], p: usize, r: usize, xi: &[f64], n: usize, out: &mut [f64]) => mix_body
+}
+
+crate::multiversion! {
+    /// S(p, q) = sb2 + scale * sum_i a[p][i] a[q][i], four interleaved partial sums per entry in a fixed order.
+    fn gram / gram_at(act: &[f64], p: usize, n: usize, sb2: f64, scale: f64, s: &mut [f64]) => gram_body
+}
+
+#[inline(always)]
+fn mix_body(f: &[f64], p: usize, r: usize, xi: &[f64], n: usize, out: &mut [f64]) {
+    if r == 0 {
+        out[..p * n].fill(0.0);
+        return;
+    }
+    // Eight neurons at a time: each output chunk stays in registers while the r normals' chunks stream in. Up to
+    // eight points, all P chunks at once (k outside): their add chains are independent and overlap (one point at
+    // a time waits on the add latency at every k). Either way each element adds its r terms in the order of k.
+    const W: usize = 8;
+    const P_REG: usize = 8;
+    let full = n / W * W;
+    if p <= P_REG {
+        for c in (0..full).step_by(W) {
+            let mut o = [[0.0f64; W]; P_REG];
+            let x0 = &xi[c..c + W];
+            for q in 0..p {
+                for l in 0..W {
+                    o[q][l] = f[q * p] * x0[l];
+                }
             }
+            for k in 1..r {
+                let xk = &xi[k * n + c..k * n + c + W];
+                for q in 0..p {
+                    let fk = f[q * p + k];
+                    for l in 0..W {
+                        o[q][l] += fk * xk[l];
+                    }
+                }
+            }
+            for q in 0..p {
+                out[q * n + c..q * n + c + W].copy_from_slice(&o[q]);
+            }
+        }
+    }
+    for c in (0..if p <= P_REG { 0 } else { full }).step_by(W) {
+        for q in 0..p {
+            let fq = &f[q * p..q * p + r];
+            let mut o = [0.0f64; W];
+            let x0 = &xi[c..c + W];
+            for l in 0..W {
+                o[l] = fq[0] * x0[l];
+            }
+            for k in 1..r {
+                let xk = &xi[k * n + c..k * n + c + W];
+                for l in 0..W {
+                    o[l] += fq[k] * xk[l];
+                }
+            }
+            out[q * n + c..q * n + c + W].copy_from_slice(&o);
+        }
+    }
+    for i in full..n {
+        for q in 0..p {
+            let fq = &f[q * p..q * p + r];
+            let mut o = fq[0] * xi[i];
+            for k in 1..r {
+                o += fq[k] * xi[k * n + i];
+            }
+            out[q * n + i] = o;
         }
     }
 }
 
-/// S(p, q) = sb2 + scale * sum_i a[p][i] a[q][i], four interleaved partial sums per entry in a fixed order.
-fn gram(act: &[f64], p: usize, n: usize, sb2: f64, scale: f64, s: &mut [f64]) {
+/// sum_i x_i y_(j,i) for three rows y_j at once, in four lanes (lane l takes the neurons i = l mod 4, in order):
+/// the three accumulator chains are independent, so their adds overlap instead of waiting on one chain's
+/// latency, and each sum is the same bits as [`dot`]'s.
+#[inline(always)]
+fn dots3(x: &[f64], y0: &[f64], y1: &[f64], y2: &[f64]) -> [[f64; 4]; 3] {
+    let mut acc = [[0.0f64; 4]; 3];
+    let it = x
+        .chunks_exact(4)
+        .zip(y0.chunks_exact(4))
+        .zip(y1.chunks_exact(4))
+        .zip(y2.chunks_exact(4));
+    for (((cx, c0), c1), c2) in it {
+        for l in 0..4 {
+            acc[0][l] += cx[l] * c0[l];
+            acc[1][l] += cx[l] * c1[l];
+            acc[2][l] += cx[l] * c2[l];
+        }
+    }
+    let full = x.len() / 4 * 4;
+    for i in full..x.len() {
+        acc[0][i - full] += x[i] * y0[i];
+        acc[1][i - full] += x[i] * y1[i];
+        acc[2][i - full] += x[i] * y2[i];
+    }
+    acc
+}
+
+/// sum_i x_i y_i in four lanes (lane l takes the neurons i = l mod 4, in order).
+#[inline(always)]
+fn dot(x: &[f64], y: &[f64]) -> [f64; 4] {
+    let mut acc = [0.0f64; 4];
+    for (cx, cy) in x.chunks_exact(4).zip(y.chunks_exact(4)) {
+        for l in 0..4 {
+            acc[l] += cx[l] * cy[l];
+        }
+    }
+    let full = x.len() / 4 * 4;
+    for i in full..x.len() {
+        acc[i - full] += x[i] * y[i];
+    }
+    acc
+}
+
+#[inline(always)]
+fn gram_body(act: &[f64], p: usize, n: usize, sb2: f64, scale: f64, s: &mut [f64]) {
+    let row = |a: usize| &act[a * n..(a + 1) * n];
+    let mut put = |a: usize, b: usize, acc: [f64; 4]| {
+        let v = sb2 + scale * ((acc[0] + acc[1]) + (acc[2] + acc[3]));
+        s[a * p + b] = v;
+        s[b * p + a] = v;
+    };
     for a in 0..p {
-        let ra = &act[a * n..(a + 1) * n];
-        for b in a..p {
-            let rb = &act[b * n..(b + 1) * n];
-            let mut acc = [0.0f64; 4];
-            let (ca, cb) = (ra.chunks_exact(4), rb.chunks_exact(4));
-            let (ta, tb) = (ca.remainder(), cb.remainder());
-            for (x, y) in ca.zip(cb) {
-                for l in 0..4 {
-                    acc[l] += x[l] * y[l];
-                }
-            }
-            for (l, (x, y)) in ta.iter().zip(tb).enumerate() {
-                acc[l] += x * y;
-            }
-            let v = sb2 + scale * ((acc[0] + acc[1]) + (acc[2] + acc[3]));
-            s[a * p + b] = v;
-            s[b * p + a] = v;
+        let mut b = a;
+        while b + 3 <= p {
+            let [x, y, z] = dots3(row(a), row(b), row(b + 1), row(b + 2));
+            put(a, b, x);
+            put(a, b + 1, y);
+            put(a, b + 2, z);
+            b += 3;
+        }
+        while b < p {
+            put(a, b, dot(row(a), row(b)));
+            b += 1;
         }
     }
 }
@@ -187,18 +301,9 @@ impl Layered {
     }
 
     /// Draws `n` networks of block `block` of bag `bag`; `out[(o * P + p) * n + k]` is output o of network k at
-    /// point p (`out.len()` = d_out * P * n). With `cov`, also stores each network's last-layer conditional
-    /// covariance S^(L) (PHYSICS.md 9): `cov[(a * P + b) * n + k]`, P * P * n values.
-    pub fn block(
-        &self,
-        seed: u64,
-        bag: u32,
-        block: u32,
-        n: usize,
-        out: &mut [f64],
-        mut cov: Option<&mut [f64]>,
-        sc: &mut LayeredScratch,
-    ) {
+    /// point p (`out.len()` = d_out * P * n). With a [`LayeredScratch::recording_covariance`] scratch, also
+    /// stores each network's last-layer conditional covariance S^(L) there.
+    pub fn block(&self, seed: u64, bag: u32, block: u32, n: usize, out: &mut [f64], sc: &mut LayeredScratch) {
         let cfg = &self.cfg;
         let p = cfg.n_points();
         let d_out = cfg.d_out();
@@ -207,8 +312,10 @@ impl Layered {
             d_out * p * n,
             "output buffer must hold d_out * P * n values"
         );
-        if let Some(c) = cov.as_deref() {
-            assert_eq!(c.len(), p * p * n, "covariance buffer must hold P * P * n values");
+        let mut cov = sc.cov.take();
+        if let Some(c) = cov.as_mut() {
+            c.clear();
+            c.resize(p * p * n, 0.0);
         }
         let mut rng = Xoshiro256PlusPlus::from_seed(stream_seed(&self.id, seed, bag, block));
         let sw2 = cfg.sigma_w() * cfg.sigma_w();
@@ -254,7 +361,7 @@ impl Layered {
                 sw2 / n_prev as f64,
                 &mut sc.s,
             );
-            if let Some(c) = cov.as_deref_mut() {
+            if let Some(c) = cov.as_mut() {
                 for (ab, v) in sc.s.iter().enumerate() {
                     c[ab * n + k] = *v;
                 }
@@ -269,6 +376,7 @@ impl Layered {
                 }
             }
         }
+        sc.cov = cov;
     }
 
     /// g in place on point-major pre-activations (P rows of `w`); GaussNet divides by exp(s(x_p)).
@@ -403,7 +511,7 @@ mod tests {
         let n = 4000;
         let (mut a, mut b) = (vec![0.0; 4 * n], vec![0.0; 4 * n]);
         let layered = Layered::new(&cfg);
-        layered.block(1, 0, 0, n, &mut a, None, &mut LayeredScratch::default());
+        layered.block(1, 0, 0, n, &mut a, &mut LayeredScratch::default());
         direct_block(&cfg, 1, 0, 0, n, &mut b);
         let k01 = crate::kernel::k(&cfg, 0, 1);
         for out in [&a, &b] {

@@ -241,7 +241,7 @@ impl Sampler {
     /// `d_out * P * n`.
     pub fn block(&self, seed: u64, bag: u32, block: u32, n: usize, out: &mut [f64], scratch: &mut Scratch) {
         if let Some(layered) = &self.layered {
-            layered.block(seed, bag, block, n, out, None, &mut scratch.layered);
+            layered.block(seed, bag, block, n, out, &mut scratch.layered);
             return;
         }
         let p = self.cfg.n_points();

@@ -49,9 +49,7 @@ fn estimate(cfg: &Config, bags: u32, nets: usize, draw: Draw) -> Vec<(Vec<usize>
 
 fn layered(cfg: &Config, seed: u64) -> impl Fn(u32, u32, usize, &mut [f64]) {
     let s = Layered::new(cfg);
-    move |bag, block, n, out: &mut [f64]| {
-        s.block(seed, bag, block, n, out, None, &mut LayeredScratch::default())
-    }
+    move |bag, block, n, out: &mut [f64]| s.block(seed, bag, block, n, out, &mut LayeredScratch::default())
 }
 
 fn split(cfg: &Config, legs: &[usize]) -> (Vec<usize>, Vec<usize>) {
@@ -207,13 +205,13 @@ fn four_point_vertex_at_depth_matches_the_conditional_variance() {
     let s = Layered::new(&cfg);
     let nets = 30_000;
     let mut values = Vec::with_capacity(nets);
-    let mut sc = LayeredScratch::default();
+    let mut sc = LayeredScratch::recording_covariance();
     let mut block = 0;
     while values.len() < nets {
         let m = BLOCK_NETS.min(nets - values.len());
-        let (mut out, mut cov) = (vec![0.0; m], vec![0.0; m]);
-        s.block(4, 0, block, m, &mut out, Some(&mut cov), &mut sc);
-        values.extend(cov);
+        let mut out = vec![0.0; m];
+        s.block(4, 0, block, m, &mut out, &mut sc);
+        values.extend_from_slice(sc.covariance().unwrap());
         block += 1;
     }
     let nf = nets as f64;
