@@ -479,36 +479,12 @@ fn cmd_show(store: &Store, p: &Pipeline, only: Option<&str>, json: bool) -> Resu
 
 fn cmd_gc(store: &Store, dry_run: bool) -> Result<ExitCode> {
     let _lock = store.lock()?;
-    let reachable: std::collections::BTreeSet<String> = store
-        .all_locks()?
-        .into_iter()
-        .flat_map(|l| l.instances.into_values().map(|e| e.content))
-        .collect();
-    let mut bytes = 0u64;
-    let mut count = 0usize;
-    for o in store.objects()? {
-        if reachable.contains(&o) {
-            continue;
-        }
-        let b = store::du(&store.object(&o));
+    let (count, bytes) = store.gc(dry_run, &mut |o, b| {
         println!(
             "{} {o} ({b} bytes)",
             if dry_run { "would remove" } else { "removing" }
-        );
-        bytes += b;
-        count += 1;
-        if !dry_run {
-            store.remove_object(&o)?;
-        }
-    }
-    if !dry_run {
-        for e in std::fs::read_dir(store.root.join("keys"))?.flatten() {
-            let key = e.file_name().to_string_lossy().into_owned();
-            if store.key_content(&key).is_none_or(|c| !reachable.contains(&c)) {
-                std::fs::remove_file(e.path())?;
-            }
-        }
-    }
+        )
+    })?;
     println!(
         "{} {count} unreachable object(s), {bytes} bytes",
         if dry_run { "gc would remove" } else { "gc removed" }

@@ -88,6 +88,37 @@ pub fn tmp_beside(path: &Path) -> PathBuf {
     path.with_file_name(format!(".{name}.tmp-{}-{n}", std::process::id()))
 }
 
+/// A fresh directory under the system's temporary directory (`$TMPDIR`, else /tmp) that only this process uses:
+/// `PREFIX-PID-RANDOM`, created with mode 0700 by a `mkdir` that fails if anything (a directory or a link
+/// another user planted) is already there, so nobody else can predict it, write into it or redirect what is
+/// written there. The caller removes it.
+pub fn private_temp_dir(prefix: &str) -> Result<PathBuf> {
+    use std::hash::{BuildHasher, Hasher};
+    let base = std::env::temp_dir();
+    for _ in 0..100 {
+        // RandomState is seeded from the OS's random source; the clock and pid only add to it.
+        let mut h = std::collections::hash_map::RandomState::new().build_hasher();
+        h.write_u128(
+            std::time::SystemTime::now()
+                .duration_since(UNIX_EPOCH)
+                .map_or(0, |d| d.as_nanos()),
+        );
+        let dir = base.join(format!("{prefix}-{}-{:016x}", std::process::id(), h.finish()));
+        let mut b = std::fs::DirBuilder::new();
+        #[cfg(unix)]
+        std::os::unix::fs::DirBuilderExt::mode(&mut b, 0o700);
+        match b.create(&dir) {
+            Ok(()) => return Ok(dir),
+            Err(e) if e.kind() == std::io::ErrorKind::AlreadyExists => continue,
+            Err(e) => return Err(e).with_context(|| format!("creating {}", dir.display())),
+        }
+    }
+    bail!(
+        "could not create a private directory under {} (100 names taken)",
+        base.display()
+    )
+}
+
 /// Writes `path` whole or not at all (a temporary file of its own, fsync, rename).
 pub fn write_atomic(path: &Path, bytes: &[u8]) -> Result<()> {
     let tmp = tmp_beside(path);
@@ -228,7 +259,8 @@ impl Store {
         Ok(m)
     }
 
-    /// Fully re-hashes an object and records its stat cache.
+    /// Fully re-hashes an object and records its stat cache. An error means the object is damaged; failing to
+    /// record the stat cache (a full disk) is not damage: it is a warning, and the object is re-hashed next time.
     pub fn verify_object(&self, content: &str) -> Result<()> {
         let dir = self.object(content);
         nnqft_store::verify(&dir)?;
@@ -239,26 +271,23 @@ impl Store {
                 dir.display()
             );
         }
-        let stat = serde_json::to_vec(&Self::stat_of(&dir)?)?;
-        write_atomic(&self.stat_path(content), &stat)
+        let recorded = (|| -> Result<()> {
+            let stat = serde_json::to_vec(&Self::stat_of(&dir)?)?;
+            write_atomic(&self.stat_path(content), &stat)
+        })();
+        if let Err(e) = recorded {
+            eprintln!(
+                "warning: {content} verified, but its stat record could not be written ({e:#}); it will be \
+                 re-hashed next time"
+            );
+        }
+        Ok(())
     }
 
     /// Fully re-hashes an object, and stray files that its manifest does not list count as damage too.
     pub fn verify_strict(&self, content: &str) -> Result<()> {
         self.verify_object(content)?;
-        let dir = self.object(content);
-        let listed: std::collections::BTreeSet<String> = nnqft_store::Manifest::read(&dir)?
-            .files
-            .into_iter()
-            .map(|e| e.file)
-            .collect();
-        for e in std::fs::read_dir(&dir)? {
-            let name = e?.file_name().to_string_lossy().into_owned();
-            if name != nnqft_store::MANIFEST && !listed.contains(&name) {
-                bail!("{}: stray file {name} not listed in the manifest", dir.display());
-            }
-        }
-        Ok(())
+        check_no_strays(&self.object(content))
     }
 
     /// Moves a damaged object to `corrupt/` (under a fresh name if that hash was quarantined before) and
@@ -394,6 +423,22 @@ impl Store {
     }
 }
 
+/// Refuses an artifact directory holding anything its manifest does not list (a stray file or directory).
+pub fn check_no_strays(dir: &Path) -> Result<()> {
+    let listed: std::collections::BTreeSet<String> = nnqft_store::Manifest::read(dir)?
+        .files
+        .into_iter()
+        .map(|e| e.file)
+        .collect();
+    for e in std::fs::read_dir(dir)? {
+        let name = e?.file_name().to_string_lossy().into_owned();
+        if name != nnqft_store::MANIFEST && !listed.contains(&name) {
+            bail!("{}: stray file {name} not listed in the manifest", dir.display());
+        }
+    }
+    Ok(())
+}
+
 /// What `verify` found.
 #[derive(Debug, Default)]
 pub struct Verified {
@@ -415,6 +460,39 @@ impl Store {
         std::fs::rename(self.object(content), &doomed)
             .with_context(|| format!("moving {} aside", self.object(content).display()))?;
         std::fs::remove_dir_all(&doomed).with_context(|| format!("removing {}", doomed.display()))
+    }
+
+    /// `gc`: removes every object that no lock reaches (each by [`Store::remove_object`]) and the key files that
+    /// lead to none; `dry_run` removes nothing. `each` hears of every object with its size. Returns (objects,
+    /// bytes).
+    pub fn gc(&self, dry_run: bool, each: &mut dyn FnMut(&str, u64)) -> Result<(usize, u64)> {
+        let reachable: std::collections::BTreeSet<String> = self
+            .all_locks()?
+            .into_iter()
+            .flat_map(|l| l.instances.into_values().map(|e| e.content))
+            .collect();
+        let (mut count, mut bytes) = (0usize, 0u64);
+        for o in self.objects()? {
+            if reachable.contains(&o) {
+                continue;
+            }
+            let b = du(&self.object(&o));
+            each(&o, b);
+            bytes += b;
+            count += 1;
+            if !dry_run {
+                self.remove_object(&o)?;
+            }
+        }
+        if !dry_run {
+            for e in std::fs::read_dir(self.root.join("keys"))?.flatten() {
+                let key = e.file_name().to_string_lossy().into_owned();
+                if self.key_content(&key).is_none_or(|c| !reachable.contains(&c)) {
+                    std::fs::remove_file(e.path())?;
+                }
+            }
+        }
+        Ok((count, bytes))
     }
 
     /// `verify`: re-hashes every object (stray files included) and quarantines the damaged ones; names stray
