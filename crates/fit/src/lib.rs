@@ -7,22 +7,26 @@
 //! fits of the quantities that use them, and listed in the `excluded` column; they are never silently used.
 
 pub mod chain;
+pub mod stats;
 pub mod sweep;
 
-use anyhow::{Context, Result, bail};
-use chain::{QUANTITIES, evaluate, lambda_at, q};
+use anyhow::{Result, bail};
+use chain::{evaluate, lambda_at};
+use nnqft_contract::fit::{
+    self as contract, ComboRow, Coupling, FitId, FitKind, FitRow, Norm, PointRow, Quantity, Range, STAGE,
+    Sweep, WidthSlope,
+};
+use nnqft_contract::predict;
 use nnqft_physics::couplings::vertex_integral;
-use nnqft_physics::stats::{log_slope, quantile, two_term};
-use nnqft_store::{Col, Meta, Staging, write_columns};
+use nnqft_store::{Meta, Staging};
 use rand::{RngExt, SeedableRng};
 use rand_xoshiro::Xoshiro256PlusPlus;
+use stats::{ci95, log_slope, two_term};
 use std::path::PathBuf;
-use sweep::{Point, Sweep};
+use sweep::Point;
 
-pub const STAGE: &str = "fit";
-pub const FITS: &str = "fits.parquet";
-pub const POINTS: &str = "points.parquet";
-pub const COMBOS: &str = "combos.parquet";
+/// Bootstrap replicates that must give a value for a fit to have an interval: this many tenths of them.
+const MIN_VALID_REPLICATE_TENTHS: usize = 9;
 
 /// Extract couplings from moments artifacts and fit their scaling across a sweep.
 ///
@@ -59,234 +63,94 @@ pub struct Args {
     pub out: PathBuf,
 }
 
-/// What one fit computes.
-#[derive(Debug, Clone, Copy, PartialEq)]
-pub enum Kind {
-    /// Slope of log |y| against log x.
-    Slope,
-    /// a of y = a/N + b/N^2.
-    CoefA,
-    /// b of y = a/N + b/N^2.
-    CoefB,
-    /// Mean over the sweep points.
-    Mean,
-}
-
-impl Kind {
-    fn name(self) -> &'static str {
-        match self {
-            Kind::Slope => "slope",
-            Kind::CoefA => "coef_a",
-            Kind::CoefB => "coef_b",
-            Kind::Mean => "mean",
-        }
-    }
-}
-
-/// One fitted quantity.
+/// One fitted number: what it is ([`FitId`] gives its quantity, kind and range) and the note written beside it.
 #[derive(Debug, Clone)]
 pub struct Spec {
-    pub id: String,
-    pub quantity: &'static str,
-    pub kind: Kind,
-    pub x_max: Option<f64>,
-    pub predicted: Option<f64>,
-    pub note: String,
+    pub id: FitId,
+    pub note: &'static str,
 }
 
-fn spec(
-    id: &str,
-    quantity: &'static str,
-    kind: Kind,
-    x_max: Option<f64>,
-    predicted: Option<f64>,
-    note: &str,
-) -> Spec {
-    Spec {
-        id: id.into(),
-        quantity,
-        kind,
-        x_max,
-        predicted,
-        note: note.into(),
+impl Spec {
+    fn quantity(&self) -> Quantity {
+        self.id.quantity()
     }
 }
 
 /// The fits of each sweep.
-pub fn specs(sweep: Sweep, d: usize, ranges: &[f64]) -> Vec<Spec> {
-    let df = d as f64;
+pub fn specs(sweep: Sweep, ranges: &[f64]) -> Vec<Spec> {
+    let spec = |id: FitId, note: &'static str| Spec { id, note };
     match sweep {
         Sweep::Width => vec![
             spec(
-                "m2_abs_vs_N",
-                "m2_abs",
-                Kind::Slope,
-                None,
-                None,
+                FitId::VsWidth(WidthSlope::M2),
                 "noise floor of m_2; E[m_2] = 0 exactly",
             ),
+            spec(FitId::VsWidth(WidthSlope::M4), "m_4 = kappa_4/G_0 is exactly 1/N"),
             spec(
-                "m4_abs_vs_N",
-                "m4_abs",
-                Kind::Slope,
-                None,
-                Some(-1.0),
-                "m_4 = kappa_4/G_0 is exactly 1/N",
-            ),
-            spec(
-                "m6_abs_vs_N",
-                "m6_abs",
-                Kind::Slope,
-                None,
-                None,
+                FitId::VsWidth(WidthSlope::M6),
                 "m_6 = a/N + b/N^2 exactly, not a power law",
             ),
             spec(
-                "gc4_abs_vs_N",
-                "gc4_mean",
-                Kind::Slope,
-                None,
-                Some(-1.0),
+                FitId::VsWidth(WidthSlope::Gc4),
                 "|G_c^(4)| averaged over combinations (signed, then |.|): kappa_4 is exactly 1/N",
             ),
             spec(
-                "gc6_abs_vs_N",
-                "gc6_mean",
-                Kind::Slope,
-                None,
-                Some(-2.0),
+                FitId::VsWidth(WidthSlope::Gc6),
                 "G_c^(6) = kappa_6 is exactly 1/N^2",
             ),
+            spec(FitId::VsWidth(WidthSlope::U4), "raw u_4 = -DeltaG^(4)/N_K"),
             spec(
-                "u4_abs_vs_N",
-                "u4_mean",
-                Kind::Slope,
-                None,
-                Some(-1.0),
-                "raw u_4 = -DeltaG^(4)/N_K",
-            ),
-            spec(
-                "u6_abs_vs_N",
-                "u6_mean",
-                Kind::Slope,
-                None,
-                Some(-2.0),
+                FitId::VsWidth(WidthSlope::U6),
                 "raw u_6 with the u_4^2 tree subtraction",
             ),
+            spec(FitId::M6TwoTermA, "a of <m_6> = a/N + b/N^2"),
+            spec(FitId::M6TwoTermB, "b of <m_6> = a/N + b/N^2"),
+            spec(FitId::M2Mean, "signed m_2 averaged over combinations and N"),
             spec(
-                "m6_two_term_a",
-                "m6_mean",
-                Kind::CoefA,
-                None,
-                None,
-                "a of <m_6> = a/N + b/N^2",
-            ),
-            spec(
-                "m6_two_term_b",
-                "m6_mean",
-                Kind::CoefB,
-                None,
-                None,
-                "b of <m_6> = a/N + b/N^2",
-            ),
-            spec(
-                "m2_mean",
-                "m2_mean",
-                Kind::Mean,
-                None,
-                Some(0.0),
-                "signed m_2 averaged over combinations and N",
-            ),
-            spec(
-                "u4_sign",
-                "u4_mean",
-                Kind::Mean,
-                None,
-                None,
+                FitId::Sign(Coupling::U4),
                 "u_4 averaged over combinations and N (sign)",
             ),
             spec(
-                "u6_sign",
-                "u6_mean",
-                Kind::Mean,
-                None,
-                None,
+                FitId::Sign(Coupling::U6),
                 "u_6 averaged over combinations and N (sign)",
             ),
-            spec(
-                "u4_spread",
-                "u4_spread",
-                Kind::Mean,
-                None,
-                None,
-                "relative spread of u_4 over combinations",
-            ),
+            spec(FitId::U4Spread, "relative spread of u_4 over combinations"),
         ],
         Sweep::SigmaW => {
             let mut v = Vec::new();
-            let mut rs: Vec<Option<f64>> = ranges.iter().map(|r| Some(*r)).collect();
-            rs.push(None);
-            for r in rs {
-                let tag = r.map_or("all".to_string(), |x| format!("le{x}"));
-                v.push(spec(
-                    &format!("u4_raw_vs_sigma_w_{tag}"),
-                    "u4_mean",
-                    Kind::Slope,
-                    r,
-                    Some(df - 4.0),
-                    "raw u_4: slope d-4 from the rescaling identity",
-                ));
-                v.push(spec(
-                    &format!("u4_canonical_vs_sigma_w_{tag}"),
-                    "u4_canon_abs",
-                    Kind::Slope,
-                    r,
-                    Some(4.0 - df),
-                    "canonical u_4^phi: slope 4-d",
-                ));
-                v.push(spec(
-                    &format!("u6_raw_vs_sigma_w_{tag}"),
-                    "u6_mean",
-                    Kind::Slope,
-                    r,
-                    Some(df - 6.0),
-                    "raw u_6: slope d-6",
-                ));
-                v.push(spec(
-                    &format!("u6_canonical_vs_sigma_w_{tag}"),
-                    "u6_canon_abs",
-                    Kind::Slope,
-                    r,
-                    Some(6.0 - 2.0 * df),
-                    "canonical u_6^phi: slope 6-2d",
-                ));
+            let rs = ranges.iter().map(|r| Range::UpTo(*r)).chain([Range::All]);
+            for range in rs {
+                for (coupling, norm, note) in [
+                    (
+                        Coupling::U4,
+                        Norm::Raw,
+                        "raw u_4: slope d-4 from the rescaling identity",
+                    ),
+                    (Coupling::U4, Norm::Canonical, "canonical u_4^phi: slope 4-d"),
+                    (Coupling::U6, Norm::Raw, "raw u_6: slope d-6"),
+                    (Coupling::U6, Norm::Canonical, "canonical u_6^phi: slope 6-2d"),
+                ] {
+                    v.push(spec(
+                        FitId::VsSigmaW {
+                            coupling,
+                            norm,
+                            range,
+                        },
+                        note,
+                    ));
+                }
             }
             v.push(spec(
-                "u4_sign",
-                "u4_mean",
-                Kind::Mean,
-                None,
-                None,
+                FitId::Sign(Coupling::U4),
                 "u_4 averaged over combinations and sigma_W (sign)",
             ));
             v.push(spec(
-                "u6_sign",
-                "u6_mean",
-                Kind::Mean,
-                None,
-                None,
+                FitId::Sign(Coupling::U6),
                 "u_6 averaged over combinations and sigma_W (sign)",
             ));
             v
         }
-        Sweep::Cutoff => vec![spec(
-            "lambda_vs_cutoff",
-            "lambda_abs",
-            Kind::Slope,
-            None,
-            Some(-(df + 4.0)),
-            "HMS lambda of ReLU vs cutoff",
-        )],
+        Sweep::Cutoff => vec![spec(FitId::LambdaVsCutoff, "HMS lambda of ReLU vs cutoff")],
         Sweep::None => vec![],
     }
 }
@@ -325,7 +189,7 @@ impl Setup {
                 for nk in &self.nk_by_cutoff {
                     // Every quantity at the default cutoff (the signed companions), lambda at this one.
                     let mut w = v.clone();
-                    w[q("lambda_abs")] = lambda_at(p, g, nk);
+                    w[Quantity::LambdaAbs as usize] = lambda_at(p, g, nk);
                     values.push(w);
                 }
             } else {
@@ -336,19 +200,18 @@ impl Setup {
     }
 
     /// Whether the quantity at (virtual) point j passes the tail rule of the moments stage.
-    fn tail_ok(&self, j: usize, quantity: &str) -> bool {
+    fn tail_ok(&self, j: usize, quantity: Quantity) -> bool {
         let p = if self.sweep == Sweep::Cutoff {
             &self.points[0]
         } else {
             &self.points[j]
         };
-        let orders = QUANTITIES[q(quantity)].1;
-        !orders.iter().any(|o| p.unresolvable.contains(o))
+        !quantity.orders().iter().any(|o| p.unresolvable.contains(o))
     }
 
     /// Resolvable: passes the tail rule and stands above the noise.
-    fn resolvable(&self, j: usize, quantity: &str) -> bool {
-        self.tail_ok(j, quantity) && self.above_noise[j][q(quantity)]
+    fn resolvable(&self, j: usize, quantity: Quantity) -> bool {
+        self.tail_ok(j, quantity) && self.above_noise[j][quantity as usize]
     }
 
     /// Points used by a spec, and those excluded with the reason ("tail" or "noise").
@@ -356,10 +219,10 @@ impl Setup {
         let xs = self.xs();
         let mut used = Vec::new();
         let mut excluded = Vec::new();
-        for j in (0..xs.len()).filter(|&j| s.x_max.is_none_or(|m| xs[j] <= m)) {
-            if !self.tail_ok(j, s.quantity) {
+        for j in (0..xs.len()).filter(|&j| s.id.x_max().is_none_or(|m| xs[j] <= m)) {
+            if !self.tail_ok(j, s.quantity()) {
                 excluded.push((j, "tail"));
-            } else if !self.above_noise[j][q(s.quantity)] {
+            } else if !self.above_noise[j][s.quantity() as usize] {
                 excluded.push((j, "noise"));
             } else {
                 used.push(j);
@@ -371,15 +234,15 @@ impl Setup {
     fn fit(&self, s: &Spec, values: &[Vec<f64>], used: &[usize]) -> Option<f64> {
         let xs = self.xs();
         let x: Vec<f64> = used.iter().map(|&j| xs[j]).collect();
-        let y: Vec<f64> = used.iter().map(|&j| values[j][q(s.quantity)]).collect();
+        let y: Vec<f64> = used.iter().map(|&j| values[j][s.quantity() as usize]).collect();
         if y.iter().any(|v| !v.is_finite()) || y.is_empty() {
             return None;
         }
-        match s.kind {
-            Kind::Slope => log_slope(&x, &y.iter().map(|v| v.abs()).collect::<Vec<_>>()),
-            Kind::CoefA => two_term(&x, &y).map(|(a, _)| a),
-            Kind::CoefB => two_term(&x, &y).map(|(_, b)| b),
-            Kind::Mean => Some(y.iter().sum::<f64>() / y.len() as f64),
+        match s.id.kind() {
+            FitKind::Slope => log_slope(&x, &y.iter().map(|v| v.abs()).collect::<Vec<_>>()),
+            FitKind::CoefA => two_term(&x, &y).map(|(a, _)| a),
+            FitKind::CoefB => two_term(&x, &y).map(|(_, b)| b),
+            FitKind::Mean => Some(y.iter().sum::<f64>() / y.len() as f64),
         }
     }
 }
@@ -399,7 +262,7 @@ fn exact(p: &Point) -> Option<Vec<f64>> {
 }
 
 /// Bytes held per bootstrap replicate and sweep point: the values of every quantity and their list.
-const REPLICATE_POINT_BYTES: usize = 24 + 8 * QUANTITIES.len();
+const REPLICATE_POINT_BYTES: usize = 24 + 8 * Quantity::ALL.len();
 /// Bytes per bootstrap replicate besides its points: the list of points and one value in each interval's sample.
 const REPLICATE_BYTES: usize = 24 + 16;
 
@@ -489,8 +352,8 @@ pub fn run(args: &Args) -> Result<String> {
         nk_by_cutoff,
         above_noise: vec![],
     };
-    let d = setup.points[0].cfg.d();
-    let specs = specs(args.sweep, d, &args.ranges);
+    let d = setup.points[0].cfg.d() as f64;
+    let specs = specs(args.sweep, &args.ranges);
 
     // Point estimate, exact values, bootstrap.
     let all_bags: Vec<Vec<usize>> = setup
@@ -523,13 +386,13 @@ pub fn run(args: &Args) -> Result<String> {
     }
     setup.above_noise = (0..est.values.len())
         .map(|j| {
-            QUANTITIES
+            Quantity::ALL
                 .iter()
-                .map(|(name, _, _)| match chain::signed_companion(name) {
+                .map(|quantity| match quantity.signed_companion() {
                     None => true,
                     Some(c) => {
-                        let boot: Vec<f64> = reps.iter().map(|r| r[j][q(c)]).collect();
-                        match (quantile(&boot, 0.025), quantile(&boot, 0.975)) {
+                        let boot: Vec<f64> = reps.iter().map(|r| r[j][c as usize]).collect();
+                        match ci95(&boot) {
                             (Some(lo), Some(hi)) => lo > 0.0 || hi < 0.0,
                             _ => false,
                         }
@@ -554,109 +417,78 @@ pub fn run(args: &Args) -> Result<String> {
     let meta = Meta::new(STAGE, params, inputs);
 
     // fits.parquet
-    let mut f = FitCols::default();
+    let xs = setup.xs();
+    let mut fits = Vec::new();
     for s in &specs {
         let (used, excluded) = setup.used(s);
-        let xs = setup.xs();
         let estimate = setup.fit(s, &est.values, &used);
         let boot: Vec<f64> = reps.iter().filter_map(|r| setup.fit(s, r, &used)).collect();
-        let ok = boot.len() * 10 >= reps.len() * 9;
+        let ok = boot.len() * 10 >= reps.len() * MIN_VALID_REPLICATE_TENTHS;
         // The exact value over the same points as the estimate, so that the two compare (a mean over other
         // widths differs, e.g. u_4 ~ 1/N); over all points in range only when none is resolvable.
         let exact_v = ex.as_ref().and_then(|e| {
             let all: Vec<usize> = (0..xs.len())
-                .filter(|&j| s.x_max.is_none_or(|m| xs[j] <= m))
+                .filter(|&j| s.id.x_max().is_none_or(|m| xs[j] <= m))
                 .collect();
             setup.fit(s, &e.values, if used.is_empty() { &all } else { &used })
         });
-        f.id.push(s.id.clone());
-        f.quantity.push(s.quantity.to_string());
-        f.kind.push(s.kind.name().to_string());
-        f.x_max.push(s.x_max);
-        f.estimate.push(estimate);
-        f.ci_low.push(if ok { quantile(&boot, 0.025) } else { None });
-        f.ci_high.push(if ok { quantile(&boot, 0.975) } else { None });
-        f.exact.push(exact_v);
-        f.predicted.push(s.predicted);
-        f.n_used.push(used.len() as u64);
-        f.excluded.push(
-            excluded
+        let (lo, hi) = if ok { ci95(&boot) } else { (None, None) };
+        fits.push(FitRow {
+            id: s.id,
+            quantity: s.quantity(),
+            sweep: args.sweep,
+            kind: s.id.kind(),
+            x_max: s.id.x_max(),
+            estimate,
+            lo,
+            hi,
+            exact: exact_v,
+            predicted: predict::predicted(s.id, d),
+            n_used: used.len() as u64,
+            excluded: excluded
                 .iter()
                 .map(|&(j, why)| format!("{} ({why})", xs[j]))
                 .collect::<Vec<_>>()
                 .join(", "),
-        );
-        f.note.push(s.note.clone());
+            note: s.note.into(),
+        });
     }
-    let sweep_name = args.sweep.name().to_string();
-    write_columns(
-        &staging.path().join(FITS),
-        vec![
-            ("id", Col::Str(f.id)),
-            ("quantity", Col::Str(f.quantity)),
-            ("sweep", Col::Str(vec![sweep_name; specs.len()])),
-            ("kind", Col::Str(f.kind)),
-            ("x_max", Col::F64(f.x_max)),
-            ("estimate", Col::F64(f.estimate)),
-            ("ci_low", Col::F64(f.ci_low)),
-            ("ci_high", Col::F64(f.ci_high)),
-            ("exact", Col::F64(f.exact)),
-            ("predicted", Col::F64(f.predicted)),
-            ("n_used", Col::U64(f.n_used)),
-            ("excluded", Col::Str(f.excluded)),
-            ("note", Col::Str(f.note)),
-        ],
-        &meta,
-    )?;
+    contract::write_fits(staging.path(), &fits, &meta)?;
 
     // points.parquet
-    let xs = setup.xs();
-    let mut pc = PointCols::default();
+    let mut points = Vec::new();
     for (j, &x) in xs.iter().enumerate() {
         let p = if args.sweep == Sweep::Cutoff {
             &setup.points[0]
         } else {
             &setup.points[j]
         };
-        for (k, (name, _, _)) in QUANTITIES.iter().enumerate() {
+        for (k, &quantity) in Quantity::ALL.iter().enumerate() {
             let y = est.values[j][k];
             // A cutoff scan's virtual points carry the other quantities only as noise references.
-            if !y.is_finite() || (args.sweep == Sweep::Cutoff && *name != "lambda_abs") {
+            if !y.is_finite() || (args.sweep == Sweep::Cutoff && quantity != Quantity::LambdaAbs) {
                 continue;
             }
             let boot: Vec<f64> = reps.iter().map(|r| r[j][k]).collect();
-            pc.quantity.push(name.to_string());
-            pc.x.push(Some(x));
-            pc.y.push(Some(y));
-            pc.lo.push(quantile(&boot, 0.025));
-            pc.hi.push(quantile(&boot, 0.975));
-            pc.exact
-                .push(ex.as_ref().map(|e| e.values[j][k]).filter(|v| v.is_finite()));
-            pc.background.push(background(p, name));
-            pc.resolvable.push(setup.resolvable(j, name));
-            pc.width.push(p.cfg.width());
-            pc.sigma_w.push(Some(p.cfg.sigma_w()));
+            let (lo, hi) = ci95(&boot);
+            points.push(PointRow {
+                quantity,
+                x,
+                y,
+                lo,
+                hi,
+                exact: ex.as_ref().map(|e| e.values[j][k]).filter(|v| v.is_finite()),
+                background: background(p, quantity),
+                resolvable: setup.resolvable(j, quantity),
+                width: p.cfg.width(),
+                sigma_w: Some(p.cfg.sigma_w()),
+            });
         }
     }
-    write_columns(
-        &staging.path().join(POINTS),
-        vec![
-            ("quantity", Col::Str(pc.quantity)),
-            ("x", Col::F64(pc.x)),
-            ("y", Col::F64(pc.y)),
-            ("ci_low", Col::F64(pc.lo)),
-            ("ci_high", Col::F64(pc.hi)),
-            ("exact", Col::F64(pc.exact)),
-            ("background", Col::F64(pc.background)),
-            ("resolvable", Col::Bool(pc.resolvable)),
-            ("width", Col::U64(pc.width)),
-            ("sigma_w", Col::F64(pc.sigma_w)),
-        ],
-        &meta,
-    )?;
+    contract::write_points(staging.path(), &points, &meta)?;
 
     // combos.parquet
-    let mut cc = ComboCols::default();
+    let mut combos = Vec::new();
     for (i, p) in setup.points.iter().enumerate() {
         let ce = ex.as_ref().map(|e| &e.combos[i]);
         let c = &est.combos[i];
@@ -673,48 +505,34 @@ pub fn run(args: &Args) -> Result<String> {
                 }
                 _ => (None, None, None),
             };
-            cc.x.push(Some(p.x));
-            cc.n.push(row.n as u64);
-            cc.combo.push(
-                row.combo
+            combos.push(ComboRow {
+                x: p.x,
+                n: row.n as u64,
+                combo: row
+                    .combo
                     .iter()
                     .map(|a| a.to_string())
                     .collect::<Vec<_>>()
                     .join(","),
-            );
-            cc.m.push(Some(row.m));
-            cc.m_exact.push(row.delta_g_exact.map(|d| d / row.g_free));
-            cc.u.push(u);
-            cc.u_exact.push(ue);
-            cc.lambda.push(lam);
-            cc.resolvable.push(row.resolvable);
+                m: Some(row.m),
+                m_exact: row.delta_g_exact.map(|d| d / row.g_free),
+                u,
+                u_exact: ue,
+                lambda: lam,
+                resolvable: row.resolvable,
+            });
         }
     }
-    write_columns(
-        &staging.path().join(COMBOS),
-        vec![
-            ("x", Col::F64(cc.x)),
-            ("n", Col::U64(cc.n)),
-            ("combo", Col::Str(cc.combo)),
-            ("m", Col::F64(cc.m)),
-            ("m_exact", Col::F64(cc.m_exact)),
-            ("u", Col::F64(cc.u)),
-            ("u_exact", Col::F64(cc.u_exact)),
-            ("lambda", Col::F64(cc.lambda)),
-            ("resolvable", Col::Bool(cc.resolvable)),
-        ],
-        &meta,
-    )
-    .context("writing combos table")?;
+    contract::write_combos(staging.path(), &combos, &meta)?;
     Ok(staging.publish()?)
 }
 
 /// The papers' background for <|m_n|>: mean over combinations of std_bags(G_exp) / |G_0|.
-fn background(p: &Point, quantity: &str) -> Option<f64> {
+fn background(p: &Point, quantity: Quantity) -> Option<f64> {
     let rows = match quantity {
-        "m2_abs" => &p.rows2,
-        "m4_abs" => &p.rows4,
-        "m6_abs" => &p.rows6,
+        Quantity::M2Abs => &p.rows2,
+        Quantity::M4Abs => &p.rows4,
+        Quantity::M6Abs => &p.rows6,
         _ => return None,
     };
     let r = &p.moments.rows;
@@ -724,47 +542,4 @@ fn background(p: &Point, quantity: &str) -> Option<f64> {
             .sum::<f64>()
             / rows.len() as f64,
     )
-}
-
-#[derive(Default)]
-struct FitCols {
-    id: Vec<String>,
-    quantity: Vec<String>,
-    kind: Vec<String>,
-    x_max: Vec<Option<f64>>,
-    estimate: Vec<Option<f64>>,
-    ci_low: Vec<Option<f64>>,
-    ci_high: Vec<Option<f64>>,
-    exact: Vec<Option<f64>>,
-    predicted: Vec<Option<f64>>,
-    n_used: Vec<u64>,
-    excluded: Vec<String>,
-    note: Vec<String>,
-}
-
-#[derive(Default)]
-struct PointCols {
-    quantity: Vec<String>,
-    x: Vec<Option<f64>>,
-    y: Vec<Option<f64>>,
-    lo: Vec<Option<f64>>,
-    hi: Vec<Option<f64>>,
-    exact: Vec<Option<f64>>,
-    background: Vec<Option<f64>>,
-    resolvable: Vec<bool>,
-    width: Vec<u64>,
-    sigma_w: Vec<Option<f64>>,
-}
-
-#[derive(Default)]
-struct ComboCols {
-    x: Vec<Option<f64>>,
-    n: Vec<u64>,
-    combo: Vec<String>,
-    m: Vec<Option<f64>>,
-    m_exact: Vec<Option<f64>>,
-    u: Vec<Option<f64>>,
-    u_exact: Vec<Option<f64>>,
-    lambda: Vec<Option<f64>>,
-    resolvable: Vec<bool>,
 }

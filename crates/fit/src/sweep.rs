@@ -9,37 +9,7 @@ use nnqft_physics::exact::wick;
 use nnqft_physics::{Arch, Config, kernel};
 use std::path::{Path, PathBuf};
 
-/// What varies across the inputs.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
-pub enum Sweep {
-    /// Hidden-layer width N.
-    Width,
-    /// sigma_W.
-    #[value(alias = "sigma_w")]
-    SigmaW,
-    /// One input; the coupling is scanned over the cutoffs of --cutoffs (HMS ReLU).
-    Cutoff,
-    /// One or more unrelated inputs: couplings only, no fits.
-    None,
-}
-
-impl Sweep {
-    pub fn key(self) -> Option<&'static str> {
-        match self {
-            Sweep::Width => Some("width"),
-            Sweep::SigmaW => Some("sigma_w"),
-            _ => None,
-        }
-    }
-    pub fn name(self) -> &'static str {
-        match self {
-            Sweep::Width => "width",
-            Sweep::SigmaW => "sigma_w",
-            Sweep::Cutoff => "cutoff",
-            Sweep::None => "none",
-        }
-    }
-}
+pub use nnqft_contract::fit::Sweep;
 
 /// One sweep point with its precomputed geometry.
 #[derive(Debug, Clone)]

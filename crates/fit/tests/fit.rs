@@ -1,12 +1,12 @@
 //! The fit stage against exact values: couplings of PHYSICS.md 5, slopes on noise-free inputs, interval
 //! coverage over seeds, and bad sweeps.
 
+use nnqft_contract::fit::{FitRow, Quantity, read_fits, read_points};
 use nnqft_moments::{read_moments, write_moments};
 use nnqft_physics::combos::multisets;
 use nnqft_physics::couplings::{tree_sum, vertex_integral};
 use nnqft_physics::exact::Exact;
 use nnqft_physics::{Arch, Config};
-use nnqft_store::Table;
 use nnqft_store::cli::testing::{
     assert_clean_failure_with_stderr_full, assert_memory_refusal, assert_verdicts, check_batch,
 };
@@ -97,38 +97,21 @@ fn fit(inputs: &[&Path], extra: &[&str], out: &Path) -> std::process::Output {
         .unwrap()
 }
 
-struct Fits {
-    id: Vec<String>,
-    est: Vec<Option<f64>>,
-    lo: Vec<Option<f64>>,
-    hi: Vec<Option<f64>>,
-    exact: Vec<Option<f64>>,
-}
+/// The fits table, read through the contract.
+struct Fits(Vec<FitRow>);
 
 fn fits(out: &Path) -> Fits {
-    let t = Table::read(&out.join("fits.parquet"), "fit").unwrap();
-    Fits {
-        id: t.str("id").unwrap(),
-        est: t.f64("estimate").unwrap(),
-        lo: t.f64("ci_low").unwrap(),
-        hi: t.f64("ci_high").unwrap(),
-        exact: t.f64("exact").unwrap(),
-    }
+    Fits(read_fits(out).unwrap())
 }
 
 impl Fits {
     fn get(&self, id: &str) -> (f64, f64, f64, Option<f64>) {
-        let i = self
-            .id
+        let r = self
+            .0
             .iter()
-            .position(|x| x == id)
+            .find(|r| r.id.to_string() == id)
             .unwrap_or_else(|| panic!("no fit {id}"));
-        (
-            self.est[i].unwrap(),
-            self.lo[i].unwrap(),
-            self.hi[i].unwrap(),
-            self.exact[i],
-        )
+        (r.estimate.unwrap(), r.lo.unwrap(), r.hi.unwrap(), r.exact)
     }
 }
 
@@ -395,14 +378,15 @@ fn exact_means_are_taken_over_the_points_the_estimate_uses() {
         &["--sweep", "width", "--cutoff", "5", "--bootstrap", "100"],
         &out,
     );
-    let pts = Table::read(&out.join("points.parquet"), "fit").unwrap();
-    let (q, x, ex, ok) = (
-        pts.str("quantity").unwrap(),
-        pts.f64("x").unwrap(),
-        pts.f64("exact").unwrap(),
-        pts.bool("resolvable").unwrap(),
+    let (pts, _) = read_points(&out).unwrap();
+    let (x, ex, ok): (Vec<f64>, Vec<Option<f64>>, Vec<bool>) = (
+        pts.iter().map(|p| p.x).collect(),
+        pts.iter().map(|p| p.exact).collect(),
+        pts.iter().map(|p| p.resolvable).collect(),
     );
-    let rows: Vec<usize> = (0..q.len()).filter(|&i| q[i] == "u4_mean").collect();
+    let rows: Vec<usize> = (0..pts.len())
+        .filter(|&i| pts[i].quantity == Quantity::U4Mean)
+        .collect();
     assert_eq!(rows.len(), 3);
     let used: Vec<usize> = rows.iter().copied().filter(|&i| ok[i]).collect();
     assert!(

@@ -7,15 +7,24 @@
 //! and dimensionless couplings from the reference point, beside the exact values, for `report` to overlay.
 
 use anyhow::{Context, Result, bail};
+use nnqft_contract::fit::{PointRow, Quantity, Sweep};
+use nnqft_contract::flow::{self as contract, ActiveRow, FixedPointRow, STAGE, TrajectoryRow};
+use nnqft_contract::predict;
 use nnqft_physics::couplings::Scales;
-use nnqft_physics::flow::{Lpa, Tolerance, fixed_points, integrate};
-use nnqft_store::{Col, Meta, Staging, Table, write_columns};
+use nnqft_rg::lpa::{GAUSSIAN_ABS, Lpa, Tolerance, fixed_points, integrate};
+use nnqft_store::{Meta, Staging};
 use std::path::PathBuf;
 
-pub const STAGE: &str = "flow";
-pub const TRAJECTORIES: &str = "trajectories.parquet";
-pub const FIXED_POINTS: &str = "fixed_points.parquet";
-pub const ACTIVE: &str = "active.parquet";
+/// Default end of the flow as a fraction of k_0.
+pub const DEFAULT_K_END_RATIO: f64 = 1e-2;
+/// Default relative tolerance of the solver.
+pub const DEFAULT_RTOL: f64 = 1e-10;
+/// Loosest relative tolerance accepted.
+pub const MAX_RTOL: f64 = 1e-8;
+/// The absolute tolerance is the relative one times this.
+pub const ATOL_PER_RTOL: f64 = 1e-2;
+/// Points of the dense sigma_W grid of the active-RG lines (log-spaced; plus one).
+pub const ACTIVE_GRID: usize = 60;
 
 /// Integrate RG flows and produce the predictions the data are compared with.
 ///
@@ -44,10 +53,10 @@ pub struct Args {
     #[arg(long, allow_hyphen_values = true)]
     pub u6: Option<f64>,
     /// End of the flow as a fraction of k_0 (must be in (0, 1): the flow runs toward the IR).
-    #[arg(long, default_value_t = 1e-2)]
+    #[arg(long, default_value_t = DEFAULT_K_END_RATIO)]
     pub k_end_ratio: f64,
     /// Relative tolerance of the adaptive solver (1e-8 or tighter).
-    #[arg(long, default_value_t = 1e-10)]
+    #[arg(long, default_value_t = DEFAULT_RTOL)]
     pub rtol: f64,
     /// Samples recorded along the trajectory (log-spaced in k).
     #[arg(long, default_value_t = 200)]
@@ -68,51 +77,40 @@ pub struct Start {
     pub unresolved: Vec<&'static str>,
 }
 
+/// The sweep points of a fit artifact (read through the contract).
 struct FitPoints {
-    quantity: Vec<String>,
-    x: Vec<Option<f64>>,
-    y: Vec<Option<f64>>,
-    exact: Vec<Option<f64>>,
-    sigma_w: Vec<Option<f64>>,
-    resolvable: Vec<bool>,
-    sweep: String,
+    points: Vec<PointRow>,
+    sweep: Sweep,
     d: f64,
     hash: String,
 }
 
 fn read_fit(dir: &std::path::Path) -> Result<FitPoints> {
     nnqft_store::verify(dir).with_context(|| format!("input {}", dir.display()))?;
-    let t = Table::read(&dir.join("points.parquet"), "fit")?;
-    let sweep = t.meta.params["sweep"].as_str().unwrap_or("none").to_string();
-    let d = t.meta.params["sample"][0]["d"]
-        .as_f64()
-        .context("fit metadata lacks the sample dimension d")?;
+    let (points, params) = nnqft_contract::fit::read_points(dir)?;
     Ok(FitPoints {
-        quantity: t.str("quantity")?,
-        x: t.f64("x")?,
-        y: t.f64("y")?,
-        exact: t.f64("exact")?,
-        sigma_w: t.f64("sigma_w")?,
-        resolvable: t.bool("resolvable")?,
-        sweep,
-        d,
+        points,
+        sweep: params.sweep,
+        d: params.d,
         hash: nnqft_store::content_hash(dir)?,
     })
 }
 
 impl FitPoints {
-    fn value(&self, quantity: &str, x: f64) -> Option<f64> {
-        (0..self.quantity.len())
-            .find(|&i| self.quantity[i] == quantity && self.x[i] == Some(x))
-            .and_then(|i| self.y[i])
+    fn row(&self, quantity: Quantity, x: f64) -> Option<&PointRow> {
+        self.points.iter().find(|p| p.quantity == quantity && p.x == x)
+    }
+    fn value(&self, quantity: Quantity, x: f64) -> Option<f64> {
+        self.row(quantity, x).map(|p| p.y)
     }
     /// Whether the fit marks the quantity at x resolvable (tail rule and noise).
-    fn resolvable(&self, quantity: &str, x: f64) -> bool {
-        (0..self.quantity.len())
-            .any(|i| self.quantity[i] == quantity && self.x[i] == Some(x) && self.resolvable[i])
+    fn resolvable(&self, quantity: Quantity, x: f64) -> bool {
+        self.points
+            .iter()
+            .any(|p| p.quantity == quantity && p.x == x && p.resolvable)
     }
     fn xs(&self) -> Vec<f64> {
-        let mut v: Vec<f64> = self.x.iter().flatten().copied().collect();
+        let mut v: Vec<f64> = self.points.iter().map(|p| p.x).collect();
         v.sort_by(f64::total_cmp);
         v.dedup();
         v
@@ -132,14 +130,18 @@ fn start(args: &Args, fit: Option<&FitPoints>) -> Result<Start> {
             Some(x) => x,
             None => *f.xs().first().context("the fit artifact has no sweep points")?,
         };
-        let i = (0..f.x.len())
-            .find(|&i| f.x[i] == Some(x))
+        let p = f
+            .points
+            .iter()
+            .find(|p| p.x == x)
             .with_context(|| format!("--at {x}: not a sweep value of the fit"))?;
         s.d = f.d;
-        s.sigma_w = f.sigma_w[i].context("sigma_w")?;
-        s.u4 = f.value("u4_mean", x).unwrap_or(f64::NAN);
-        s.u6 = f.value("u6_mean", x).unwrap_or(f64::NAN);
-        for (name, q) in [("u4", "u4_mean"), ("u6", "u6_mean")] {
+        s.sigma_w = p
+            .sigma_w
+            .with_context(|| format!("the fit's points table has no sigma_w at x = {x}"))?;
+        s.u4 = f.value(Quantity::U4Mean, x).unwrap_or(f64::NAN);
+        s.u6 = f.value(Quantity::U6Mean, x).unwrap_or(f64::NAN);
+        for (name, q) in [("u4", Quantity::U4Mean), ("u6", Quantity::U6Mean)] {
             if !f.resolvable(q, x) {
                 s.unresolved.push(name);
             }
@@ -202,9 +204,9 @@ impl Args {
                 self.k_end_ratio
             );
         }
-        if !(self.rtol > 0.0 && self.rtol <= 1e-8) {
+        if !(self.rtol > 0.0 && self.rtol <= MAX_RTOL) {
             bail!(
-                "--rtol = {} is invalid: use a relative tolerance in (0, 1e-8]",
+                "--rtol = {} is invalid: use a relative tolerance in (0, {MAX_RTOL:e}]",
                 self.rtol
             );
         }
@@ -246,7 +248,7 @@ pub fn run(args: &Args) -> Result<String> {
     let lpa = Lpa::new(s.d)?;
     let tol = Tolerance {
         rtol: args.rtol,
-        atol: args.rtol * 1e-2,
+        atol: args.rtol * ATOL_PER_RTOL,
     };
     let tr = integrate(&lpa, ubar, k0, k0 * args.k_end_ratio, tol, args.samples)?;
 
@@ -258,100 +260,74 @@ pub fn run(args: &Args) -> Result<String> {
     });
     let inputs = fit.as_ref().map(|f| vec![f.hash.clone()]).unwrap_or_default();
     let meta = Meta::new(STAGE, params, inputs);
-    let n = tr.k.len();
-    let col = |f: &dyn Fn(usize) -> f64| Col::F64((0..n).map(|i| Some(f(i))).collect());
-    write_columns(
-        &staging.path().join(TRAJECTORIES),
-        vec![
-            ("trajectory", Col::Str(vec!["measured".into(); n])),
-            ("k", col(&|i| tr.k[i])),
-            ("ubar2", col(&|i| tr.u[i][0])),
-            ("ubar4", col(&|i| tr.u[i][1])),
-            ("ubar6", col(&|i| tr.u[i][2])),
-            ("u2", col(&|i| tr.k[i].powi(2) * tr.u[i][0])),
-            ("u4", col(&|i| tr.k[i].powf(4.0 - s.d) * tr.u[i][1])),
-            ("u6", col(&|i| tr.k[i].powf(6.0 - 2.0 * s.d) * tr.u[i][2])),
-            ("stop", Col::Str(vec![tr.stop.describe(); n])),
-        ],
-        &meta,
-    )?;
-    let fps = fixed_points(&lpa);
-    let exp = |j: usize, im: bool| {
-        Col::F64(
-            fps.iter()
-                .map(|f| f.exponents.get(j).map(|e| if im { e.1 } else { e.0 }))
-                .collect(),
-        )
-    };
-    write_columns(
-        &staging.path().join(FIXED_POINTS),
-        vec![
-            ("ubar2", Col::F64(fps.iter().map(|f| Some(f.u[0])).collect())),
-            ("ubar4", Col::F64(fps.iter().map(|f| Some(f.u[1])).collect())),
-            ("ubar6", Col::F64(fps.iter().map(|f| Some(f.u[2])).collect())),
-            (
-                "gaussian",
-                Col::Bool(fps.iter().map(|f| f.u.iter().all(|v| v.abs() < 1e-10)).collect()),
-            ),
-            ("exponent1_re", exp(0, false)),
-            ("exponent1_im", exp(0, true)),
-            ("exponent2_re", exp(1, false)),
-            ("exponent2_im", exp(1, true)),
-            ("exponent3_re", exp(2, false)),
-            ("exponent3_im", exp(2, true)),
-        ],
-        &meta,
-    )?;
-    if let Some(f) = fit.as_ref().filter(|f| f.sweep == "sigma_w") {
-        write_active(f, s.d, &staging.path().join(ACTIVE), &meta)?;
+    let trajectory: Vec<TrajectoryRow> =
+        tr.k.iter()
+            .zip(&tr.u)
+            .map(|(&k, u)| TrajectoryRow {
+                k,
+                ubar: *u,
+                u: [
+                    k.powi(2) * u[0],
+                    k.powf(4.0 - s.d) * u[1],
+                    k.powf(6.0 - 2.0 * s.d) * u[2],
+                ],
+            })
+            .collect();
+    contract::write_trajectory(staging.path(), &trajectory, &tr.stop.describe(), &meta)?;
+    let fps: Vec<FixedPointRow> = fixed_points(&lpa)
+        .iter()
+        .map(|f| FixedPointRow {
+            ubar: f.u,
+            gaussian: f.u.iter().all(|v| v.abs() < GAUSSIAN_ABS),
+            exponents: [0, 1, 2].map(|j| {
+                let e = f.exponents.get(j);
+                (e.map(|e| e.0), e.map(|e| e.1))
+            }),
+        })
+        .collect();
+    contract::write_fixed_points(staging.path(), &fps, &meta)?;
+    if let Some(f) = fit.as_ref().filter(|f| f.sweep == Sweep::SigmaW) {
+        contract::write_active(staging.path(), &active(f, s.d), &meta)?;
     }
     Ok(staging.publish()?)
 }
 
 /// Active RG: y(sigma) = y(sigma_ref) (sigma / sigma_ref)^slope for each normalisation, at the sweep points and
 /// on a dense grid, with the exact values at the sweep points.
-fn write_active(f: &FitPoints, d: f64, path: &std::path::Path, meta: &Meta) -> Result<()> {
+fn active(f: &FitPoints, d: f64) -> Vec<ActiveRow> {
     let xs = f.xs();
     let sref = xs[0];
     let lo = xs[0].ln();
     let hi = xs[xs.len() - 1].ln();
-    let grid: Vec<f64> = (0..=60)
-        .map(|i| (lo + (hi - lo) * i as f64 / 60.0).exp())
+    let grid: Vec<f64> = (0..=ACTIVE_GRID)
+        .map(|i| (lo + (hi - lo) * i as f64 / ACTIVE_GRID as f64).exp())
         .collect();
-    let (mut q, mut x, mut pred, mut exact, mut slope) = (vec![], vec![], vec![], vec![], vec![]);
-    for (quantity, s) in [
-        ("u4_abs", d - 4.0),
-        ("u4_canon_abs", 4.0 - d),
-        ("u4_dimless", 0.0),
-        ("u6_abs", d - 6.0),
-        ("u6_canon_abs", 6.0 - 2.0 * d),
-        ("u6_dimless", 0.0),
+    let mut rows = vec![];
+    for quantity in [
+        Quantity::U4Abs,
+        Quantity::U4CanonAbs,
+        Quantity::U4Dimless,
+        Quantity::U6Abs,
+        Quantity::U6CanonAbs,
+        Quantity::U6Dimless,
     ] {
+        let slope = predict::sigma_w_exponent(quantity, d).expect("a coupling has a sigma_W exponent");
         let Some(y0) = f.value(quantity, sref) else {
             continue;
         };
-        let exact_at = |sw: f64| {
-            (0..f.x.len())
-                .find(|&i| f.quantity[i] == quantity && f.x[i] == Some(sw))
-                .and_then(|i| f.exact[i])
-        };
         for &sw in xs.iter().chain(&grid) {
-            q.push(quantity.to_string());
-            x.push(Some(sw));
-            pred.push(Some(y0 * (sw / sref).powf(s)));
-            exact.push(if xs.contains(&sw) { exact_at(sw) } else { None });
-            slope.push(Some(s));
+            rows.push(ActiveRow {
+                quantity,
+                sigma_w: sw,
+                predicted: y0 * (sw / sref).powf(slope),
+                exact: if xs.contains(&sw) {
+                    f.row(quantity, sw).and_then(|p| p.exact)
+                } else {
+                    None
+                },
+                slope,
+            });
         }
     }
-    Ok(write_columns(
-        path,
-        vec![
-            ("quantity", Col::Str(q)),
-            ("sigma_w", Col::F64(x)),
-            ("predicted", Col::F64(pred)),
-            ("exact", Col::F64(exact)),
-            ("slope", Col::F64(slope)),
-        ],
-        meta,
-    )?)
+    rows
 }

@@ -1,6 +1,5 @@
 //! The `nnqft-flow` binary: a flow from given couplings, fixed points, and refused inputs.
 
-use nnqft_store::Table;
 use nnqft_store::cli::testing::{
     assert_clean_failure_with_stderr_full, assert_memory_refusal, assert_verdicts, check_batch,
 };
@@ -33,31 +32,27 @@ fn flow_from_parameters_writes_trajectory_and_gaussian_fixed_point() {
         &out,
     );
     assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
-    let t = Table::read(&out.join("trajectories.parquet"), "flow").unwrap();
-    let k = t.f64("k").unwrap();
-    assert!(k.len() >= 2 && k.iter().all(|v| v.unwrap().is_finite()));
+    // Read through the contract (which also verifies the manifest).
+    let f = nnqft_contract::flow::read(&out).unwrap();
+    assert!(f.trajectory.len() >= 2 && f.trajectory.iter().all(|r| r.k.is_finite()));
     assert!(
-        (t.f64("ubar2").unwrap()[0].unwrap() - 1.0).abs() < 1e-15,
+        (f.trajectory[0].ubar[0] - 1.0).abs() < 1e-15,
         "ubar_2(k_0) = m_0^2/k_0^2 = 1"
     );
-    for c in ["ubar2", "ubar4", "ubar6"] {
+    for c in 0..3 {
         assert!(
-            t.f64(c).unwrap().iter().all(|v| v.unwrap().is_finite()),
-            "{c} has non-finite values"
+            f.trajectory.iter().all(|r| r.ubar[c].is_finite()),
+            "ubar component {c} has non-finite values"
         );
     }
-    let fp = Table::read(&out.join("fixed_points.parquet"), "flow").unwrap();
-    let g = fp
-        .bool("gaussian")
-        .unwrap()
+    let g = f
+        .fixed_points
         .iter()
-        .position(|&b| b)
+        .find(|p| p.gaussian)
         .expect("Gaussian fixed point listed");
-    let mut e: Vec<f64> = ["exponent1_re", "exponent2_re", "exponent3_re"]
-        .iter()
-        .map(|c| fp.f64(c).unwrap()[g].unwrap())
-        .collect();
+    let mut e: Vec<f64> = g.exponents.iter().map(|x| x.0.unwrap()).collect();
     e.sort_by(f64::total_cmp);
+    assert!(f.active.is_empty(), "no sigma_W sweep, no active-RG lines");
     assert_eq!(e, vec![-4.0, -3.0, -2.0]);
 }
 

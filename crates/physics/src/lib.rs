@@ -12,7 +12,6 @@ pub mod deep;
 pub mod error;
 pub mod exact;
 pub mod fastexp;
-pub mod flow;
 pub mod kernel;
 pub mod moments;
 pub mod nngp;
@@ -22,7 +21,6 @@ pub mod quad;
 pub mod relu_exact;
 pub mod sampler;
 pub mod simd;
-pub mod stats;
 pub mod tol;
 pub mod vertex;
 

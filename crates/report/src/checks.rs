@@ -19,7 +19,11 @@
 //! counts groups. A group's verdict is `fail` if any member fails, else `not_resolvable` if any member is, else
 //! `pass`. `exact_verdict` applies the claim to the exact value of the same fit, where the architecture has one.
 
-use crate::data::{Fit, FitRow};
+use crate::data::{Fit, FitId, FitRow, Sweep};
+use nnqft_contract::fit::{Coupling, Norm, Range};
+use nnqft_contract::predict::{
+    self, CUTOFF_CLAIMS, Claim, SIGMA_W_CLAIMS, SIGMA_W_FAMILIES, Test, WIDTH_CLAIMS,
+};
 use serde::{Serialize, Serializer};
 
 #[derive(Debug, Clone, Serialize, PartialEq)]
@@ -92,19 +96,11 @@ fn base(id: String, claim: &str, prediction: serde_json::Value, r: Option<&FitRo
     }
 }
 
-/// Sweep points a fit of this kind needs.
-fn min_points(r: &FitRow) -> u64 {
-    match r.kind.as_str() {
-        "slope" | "coef_a" | "coef_b" => 2,
-        _ => 1,
-    }
-}
-
 fn unresolved(r: Option<&FitRow>) -> Option<String> {
     let Some(r) = r else {
         return Some("the fit artifact has no such fit".into());
     };
-    let need = min_points(r);
+    let need = r.kind.min_points();
     if r.n_used < need {
         let ex = if r.excluded.is_empty() {
             "none listed".to_string()
@@ -227,27 +223,6 @@ pub fn checks(fit: &Fit) -> Vec<Check> {
     assess(fit).checks
 }
 
-/// The name of the swept variable, for notes.
-fn sweep_var(fit: &Fit) -> &'static str {
-    match fit.sweep.as_str() {
-        "width" => "N",
-        "sigma_w" => "sigma_W",
-        "cutoff" => "Lambda",
-        _ => "x",
-    }
-}
-
-/// The signed quantity whose interval decides whether a point stands above the noise (fit's noise floor).
-fn signed_companion(quantity: &str) -> Option<String> {
-    if quantity == "lambda_abs" {
-        return Some("u4_mean".into());
-    }
-    let head = quantity.split('_').next()?;
-    ["m4", "m6", "gc4", "gc6", "u4", "u6"]
-        .contains(&head)
-        .then(|| format!("{head}_mean"))
-}
-
 /// A copy of a fit row whose `excluded` list says, point by point, what excluded it: the tail rule, or the
 /// noise floor with the interval of the signed quantity that contains 0.
 fn detailed(fit: &Fit, r: Option<&FitRow>) -> Option<FitRow> {
@@ -255,7 +230,7 @@ fn detailed(fit: &Fit, r: Option<&FitRow>) -> Option<FitRow> {
     if r.excluded.is_empty() {
         return Some(r);
     }
-    let var = sweep_var(fit);
+    let var = fit.sweep.variable();
     let (mut tail, mut parts) = (vec![], vec![]);
     for item in r.excluded.split(", ") {
         let (x, why) = item
@@ -265,7 +240,7 @@ fn detailed(fit: &Fit, r: Option<&FitRow>) -> Option<FitRow> {
             "tail" => tail.push(x.to_string()),
             "noise" => {
                 let xv: Option<f64> = x.parse().ok();
-                let ci = signed_companion(&r.quantity).and_then(|q| {
+                let ci = r.quantity.signed_companion().and_then(|q| {
                     fit.points
                         .iter()
                         .find(|p| p.quantity == q && Some(p.x) == xv)
@@ -294,168 +269,108 @@ fn detailed(fit: &Fit, r: Option<&FitRow>) -> Option<FitRow> {
     Some(r)
 }
 
+/// The verdict of one claim of [`predict`] on a fit artifact (`None` where it does not apply).
+fn claim(fit: &Fit, c: &Claim) -> Option<Check> {
+    if c.needs_u6 && !has_u6(fit, c.fit) {
+        return None;
+    }
+    let id = format!("{}[{}]", c.check, fit.tag);
+    let row = detailed(fit, fit.fit(c.fit));
+    let mut check = match c.test {
+        Test::Value => {
+            let pred = predict::predicted(c.fit, fit.d).expect("a value claim has a prediction");
+            numeric(id, c.text, pred, row.as_ref(), c.what)
+        }
+        Test::Positive => sign(id, c.text, true, row.as_ref(), c.what),
+        Test::TwoTerm => two_term(fit, id, c),
+        Test::ConstantNegative => u4_constant_negative(fit, id, c),
+    };
+    if let Some(g) = c.group {
+        check.group = format!("{g}[{}]", fit.tag);
+    }
+    Some(check)
+}
+
 /// All verdicts and consistency checks of one fit artifact.
 pub fn assess(fit: &Fit) -> Assessment {
     let t = &fit.tag;
-    let d = fit.d;
     let id = |s: &str| format!("{s}[{t}]");
-    let row = |s: &str| detailed(fit, fit.fit(s));
+    let row = |i: FitId| detailed(fit, fit.fit(i));
     let mut v = Vec::new();
     let mut consistency = Vec::new();
-    match fit.sweep.as_str() {
-        "width" => {
-            v.push(numeric(
-                id("m2_zero"),
-                "$m_2$ is consistent with 0 ($K$ is exact at every $N$)",
-                0.0,
-                row("m2_mean").as_ref(),
-                "signed mean of m_2 over combinations and N",
-            ));
-            let quartic = id("m4_inv_N");
-            let mut c = numeric(
-                quartic.clone(),
-                "$m_4 ~ 1/N$",
-                -1.0,
-                row("m4_abs_vs_N").as_ref(),
-                "slope of log <|m_4|> vs log N",
-            );
-            c.group = quartic.clone();
-            v.push(c);
-            v.push(two_term(fit, id("m6_two_term")));
-            let mut c = numeric(
-                id("gc4_inv_N"),
-                "$G_c^(4) ~ 1/N$",
-                -1.0,
-                row("gc4_abs_vs_N").as_ref(),
-                "slope of log |mean G_c^(4)| vs log N",
-            );
-            c.group = quartic.clone();
-            v.push(c);
-            let sextic = id("gc6_inv_N2");
-            v.push(numeric(
-                sextic.clone(),
-                "$G_c^(6) ~ 1/N^2$",
-                -2.0,
-                row("gc6_abs_vs_N").as_ref(),
-                "slope of log |mean G_c^(6)| vs log N",
-            ));
-            v.push(u4_constant_negative(fit, id("u4_constant_negative")));
-            let mut c = numeric(
-                id("u4_inv_N"),
-                "$u_4 ~ 1/N$",
-                -1.0,
-                row("u4_abs_vs_N").as_ref(),
-                "slope of log |mean u_4| vs log N (raw field)",
-            );
-            c.group = quartic;
-            v.push(c);
-            if has_u6(fit, "u6_abs_vs_N") {
-                let mut c = numeric(
-                    id("u6_inv_N2"),
-                    "$u_6 ~ 1/N^2$",
-                    -2.0,
-                    row("u6_abs_vs_N").as_ref(),
-                    "slope of log |mean u_6| vs log N (raw field)",
-                );
-                c.group = sextic;
-                v.push(c);
-                v.push(sign(
-                    id("u6_sign"),
-                    "$u_6 > 0$ (the talk argues it is needed for a stable flow)",
-                    true,
-                    row("u6_sign").as_ref(),
-                    "u_6 averaged over combinations and N (raw field)",
-                ));
-            }
-        }
-        "sigma_w" => {
+    let claims = |set: &[Claim]| -> Vec<Check> { set.iter().filter_map(|c| claim(fit, c)).collect() };
+    match fit.sweep {
+        Sweep::Width => v.extend(claims(WIDTH_CLAIMS)),
+        Sweep::SigmaW => {
             // Every sigma_W range the fit has (whole range first). Ranges whose fits use the same sweep points
             // are one fit, and the canonical slope is the raw slope plus 2(4-d) (or 3(6-2d)/...): one group.
-            let mut ranges: Vec<String> = fit
+            let mut ranges: Vec<Range> = fit
                 .fits
                 .iter()
-                .filter_map(|r| r.id.strip_prefix("u4_raw_vs_sigma_w_").map(String::from))
+                .filter_map(|r| match r.id {
+                    FitId::VsSigmaW {
+                        coupling: Coupling::U4,
+                        norm: Norm::Raw,
+                        range,
+                    } => Some(range),
+                    _ => None,
+                })
                 .collect();
-            ranges.sort_by_key(|r| (r != "all", r.clone()));
-            let mut groups: Vec<(String, Vec<u64>, String)> = vec![];
-            let mut group_of = |family: &str, r: Option<&FitRow>, this: &str| -> String {
+            ranges.sort_by_key(|r| (*r != Range::All, r.tag()));
+            let mut groups: Vec<(Coupling, Vec<u64>, String)> = vec![];
+            let mut group_of = |family: Coupling, r: Option<&FitRow>, this: &str| -> String {
                 let key = used_points(fit, r);
                 if let Some(g) = groups.iter().find(|g| g.0 == family && g.1 == key) {
                     return g.2.clone();
                 }
-                groups.push((family.into(), key, this.into()));
+                groups.push((family, key, this.into()));
                 this.into()
             };
             // Family by family (all u_4 claims, then all u_6 ones), so that each family's groups stay together.
-            let families = [
-                (
-                    "u4",
-                    d - 4.0,
-                    4.0 - d,
-                    "raw $u_4 ~ sigma_W^(d-4)$",
-                    "canonical $u_4^phi ~ sigma_W^(4-d)$",
-                    "slope of log |u_4| vs log sigma_W, raw field u_4 = -DeltaG^(4)/N_K; follows from the rescaling identity",
-                    "slope for the canonical field phi = f_W/a (the talk's sigma_W du_4/dsigma_W = (4-d) u_4)",
-                ),
-                (
-                    "u6",
-                    d - 6.0,
-                    6.0 - 2.0 * d,
-                    "raw $u_6 ~ sigma_W^(d-6)$",
-                    "canonical $u_6^phi ~ sigma_W^(6-2d)$",
-                    "slope of log |u_6| vs log sigma_W, raw field",
-                    "slope for the canonical field",
-                ),
-            ];
-            for (q, raw_pred, canon_pred, raw_claim, canon_claim, raw_what, canon_what) in families {
-                for range in &ranges {
-                    if q == "u6" && !has_u6(fit, &format!("u6_raw_vs_sigma_w_{range}")) {
+            for family in SIGMA_W_FAMILIES {
+                let q = family.coupling.name();
+                for &range in &ranges {
+                    let fit_id = |norm| FitId::VsSigmaW {
+                        coupling: family.coupling,
+                        norm,
+                        range,
+                    };
+                    if family.coupling == Coupling::U6 && !has_u6(fit, fit_id(Norm::Raw)) {
                         continue;
                     }
-                    let tag = if range == "all" {
-                        "whole range".to_string()
-                    } else {
-                        format!("$sigma_W <= {}$", range.trim_start_matches("le"))
+                    let tag = match range {
+                        Range::All => "whole range".to_string(),
+                        Range::UpTo(x) => format!("$sigma_W <= {x}$"),
                     };
-                    let f = |norm: &str| row(&format!("{q}_{norm}_vs_sigma_w_{range}"));
-                    let raw_id = id(&format!("{q}_raw_slope_{range}"));
-                    let g = group_of(q, f("raw").as_ref(), &raw_id);
-                    for (cid, claim, pred, norm, what) in [
-                        (raw_id.clone(), raw_claim, raw_pred, "raw", raw_what),
+                    let rt = range.tag();
+                    let raw_id = id(&format!("{q}_raw_slope_{rt}"));
+                    let g = group_of(family.coupling, row(fit_id(Norm::Raw)).as_ref(), &raw_id);
+                    for (cid, (claim, what), norm) in [
+                        (raw_id.clone(), family.raw, Norm::Raw),
                         (
-                            id(&format!("{q}_canonical_slope_{range}")),
-                            canon_claim,
-                            canon_pred,
-                            "canonical",
-                            canon_what,
+                            id(&format!("{q}_canonical_slope_{rt}")),
+                            family.canonical,
+                            Norm::Canonical,
                         ),
                     ] {
-                        let mut c = numeric(cid, &format!("{claim} ({tag})"), pred, f(norm).as_ref(), what);
+                        let pred = predict::predicted(fit_id(norm), fit.d)
+                            .expect("a sigma_W slope has a prediction");
+                        let mut c = numeric(
+                            cid,
+                            &format!("{claim} ({tag})"),
+                            pred,
+                            row(fit_id(norm)).as_ref(),
+                            what,
+                        );
                         c.group = g.clone();
                         v.push(c);
                     }
                 }
             }
-            if has_u6(fit, "u6_sign") {
-                v.push(sign(
-                    id("u6_sign"),
-                    "$u_6 > 0$ (the talk argues it is needed)",
-                    true,
-                    row("u6_sign").as_ref(),
-                    "u_6 averaged over combinations and sigma_W (raw field)",
-                ));
-            }
+            v.extend(claims(SIGMA_W_CLAIMS));
         }
-        "cutoff" => {
-            v.push(numeric(
-                id("relu_lambda_cutoff"),
-                "ReLU $lambda ~ Lambda^-(d+4)$ (HMS)",
-                -(d + 4.0),
-                row("lambda_vs_cutoff").as_ref(),
-                "slope of log |lambda_HMS| vs log Lambda",
-            ));
-        }
-        _ => {}
+        Sweep::Cutoff => v.extend(claims(CUTOFF_CLAIMS)),
+        Sweep::None => {}
     }
     // Claims the bootstrap cannot move are consistency checks, not verdicts.
     v.retain(|c| {
@@ -509,23 +424,18 @@ fn used_points(fit: &Fit, r: Option<&FitRow>) -> Vec<u64> {
 
 /// u_6 claims apply where the architecture has the closed-form tree integral (GaussNet) or a value exists; an
 /// unresolvable u_6 is reported as such, never dropped.
-fn has_u6(fit: &Fit, id: &str) -> bool {
+fn has_u6(fit: &Fit, id: FitId) -> bool {
     fit.fit(id)
         .is_some_and(|r| r.estimate.is_some() || fit.arch == "gaussnet")
 }
 
-fn two_term(fit: &Fit, id: String) -> Check {
+fn two_term(fit: &Fit, id: String, claim: &Claim) -> Check {
     let (a, b) = (
-        detailed(fit, fit.fit("m6_two_term_a")),
-        detailed(fit, fit.fit("m6_two_term_b")),
+        detailed(fit, fit.fit(FitId::M6TwoTermA)),
+        detailed(fit, fit.fit(FitId::M6TwoTermB)),
     );
     let (a, b) = (a.as_ref(), b.as_ref());
-    let mut c = base(
-        id,
-        "$m_6 = a/N + b/N^2$ (exact two-term form)",
-        serde_json::json!("a, b of the exact values"),
-        a,
-    );
+    let mut c = base(id, claim.text, serde_json::json!("a, b of the exact values"), a);
     let (Some(ea), Some(eb)) = (a.and_then(|r| r.exact), b.and_then(|r| r.exact)) else {
         c.note = "no exact values to compare the two-term fit with.".into();
         return c;
@@ -534,7 +444,7 @@ fn two_term(fit: &Fit, id: String) -> Check {
     c.exact_verdict = Some(PASS.into());
     c.prediction = serde_json::json!({"a": ea, "b": eb});
     if let Some(why) = unresolved(a).or_else(|| unresolved(b)) {
-        c.note = format!("two-term fit of <m_6>: {why}.");
+        c.note = format!("{}: {why}.", claim.what);
         return c;
     }
     let (a, b) = (a.expect("checked"), b.expect("checked"));
@@ -571,15 +481,9 @@ fn two_term(fit: &Fit, id: String) -> Check {
     c
 }
 
-fn u4_constant_negative(fit: &Fit, id: String) -> Check {
-    let (s, spread) = (detailed(fit, fit.fit("u4_sign")), fit.fit("u4_spread"));
-    let mut c = sign(
-        id,
-        "$u_4$ is constant over combinations and negative",
-        false,
-        s.as_ref(),
-        "u_4 averaged over combinations and N",
-    );
+fn u4_constant_negative(fit: &Fit, id: String, claim: &Claim) -> Check {
+    let (s, spread) = (detailed(fit, fit.fit(claim.fit)), fit.fit(FitId::U4Spread));
+    let mut c = sign(id, claim.text, false, s.as_ref(), claim.what);
     let exact_spread = spread.and_then(|r| r.exact);
     c.exact_verdict = match (c.exact_verdict.as_deref(), exact_spread) {
         (Some(PASS), Some(e)) if e <= U4_SPREAD_MAX => Some(PASS.into()),

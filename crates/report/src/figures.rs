@@ -2,10 +2,12 @@
 //! caption (captions that describe data are computed from it, e.g. [`histogram_caption`]).
 
 use crate::checks::{Consistency, U4_SPREAD_MAX};
-use crate::data::{Fit, FitRow, Flow, PointRow};
+use crate::data::{ActiveRow, Fit, FitId, FitRow, Flow, PointRow, Quantity};
 use crate::plots::{
     Axis, GREY, PALETTE, Panel, Pt, Scale, Series, Style, figure, histogram_panel, symlog_threshold,
 };
+use nnqft_contract::fit::{Coupling, Norm, Range, WidthSlope};
+use nnqft_contract::predict::predicted;
 
 /// Colour of exact values.
 pub const EXACT: &str = "#222222";
@@ -118,7 +120,7 @@ fn ols_slope(lx: &[f64], ly: &[f64]) -> Option<f64> {
 
 /// The points a log-log fit used (resolvable, within its range), as (ln x, ln |y|).
 fn fit_points(f: &Fit, r: &FitRow) -> (Vec<f64>, Vec<f64>) {
-    f.series(&r.quantity)
+    f.series(r.quantity)
         .into_iter()
         .filter(|p| p.resolvable && r.x_max.is_none_or(|m| p.x <= m) && p.y != 0.0 && p.x > 0.0)
         .map(|p| (p.x.ln(), p.y.abs().ln()))
@@ -153,7 +155,7 @@ pub fn power_line(f: &Fit, r: &FitRow, slope: f64, must_match_fit: bool) -> Opti
 }
 
 /// Fitted and predicted lines of a slope fit (those that can be drawn).
-fn fit_lines(f: &Fit, id: &str, predicted: Option<f64>) -> Vec<Series> {
+fn fit_lines(f: &Fit, id: FitId, predicted: Option<f64>) -> Vec<Series> {
     let Some(r) = f.fit(id) else { return vec![] };
     let mut v = vec![];
     if let Some((s, l)) = r.estimate.and_then(|s| Some((s, power_line(f, r, s, true)?))) {
@@ -341,8 +343,12 @@ pub fn width(f: &Fit, figs: &mut Figures) {
             histogram_caption(n, &f.label, &groups),
         );
     }
-    for n in [2, 4, 6] {
-        let rows = f.series(&format!("m{n}_abs"));
+    for (n, quantity, slope) in [
+        (2, Quantity::M2Abs, WidthSlope::M2),
+        (4, Quantity::M4Abs, WidthSlope::M4),
+        (6, Quantity::M6Abs, WidthSlope::M6),
+    ] {
+        let rows = f.series(quantity);
         if rows.is_empty() {
             continue;
         }
@@ -358,9 +364,9 @@ pub fn width(f: &Fit, figs: &mut Figures) {
             BACKGROUND,
             bg,
         ));
-        let pred = (n == 4).then_some(-1.0);
         if n != 2 {
-            s.extend(fit_lines(f, &format!("m{n}_abs_vs_N"), pred));
+            let id = FitId::VsWidth(slope);
+            s.extend(fit_lines(f, id, predicted(id, f.d)));
         }
         figs.add(
             sec,
@@ -382,18 +388,22 @@ pub fn width(f: &Fit, figs: &mut Figures) {
             ),
         );
     }
-    for (n, slope) in [(4, -1.0), (6, -2.0)] {
-        let rows = f.series(&format!("gc{n}_mean"));
+    for (n, quantity, id) in [
+        (4, Quantity::Gc4Mean, FitId::VsWidth(WidthSlope::Gc4)),
+        (6, Quantity::Gc6Mean, FitId::VsWidth(WidthSlope::Gc6)),
+    ] {
+        let rows = f.series(quantity);
         if rows.is_empty() {
             continue;
         }
+        let slope = predicted(id, f.d).expect("G_c has a predicted slope");
         let mut s = measured(
             &format!("|G_c^{{({n})}}| averaged over combinations (95% bootstrap)"),
             MEASURED,
             &rows,
         );
         s.push(exact_line(&rows));
-        s.extend(fit_lines(f, &format!("gc{n}_abs_vs_N"), Some(slope)));
+        s.extend(fit_lines(f, id, Some(slope)));
         figs.add(
             sec,
             &format!("Connected {n}-point function against N"),
@@ -416,7 +426,7 @@ pub fn width(f: &Fit, figs: &mut Figures) {
         .filter(|c| c.n == 4)
         .filter_map(|c| c.u.map(|u| (c.x, u.abs(), None)))
         .collect();
-    let rows = f.series("u4_mean");
+    let rows = f.series(Quantity::U4Mean);
     if !rows.is_empty() {
         let mut s = vec![series("|u_4| per combination", Style::Dots, PALETTE[5], per)];
         s.extend(measured(
@@ -425,7 +435,8 @@ pub fn width(f: &Fit, figs: &mut Figures) {
             &rows,
         ));
         s.push(exact_line(&rows));
-        s.extend(fit_lines(f, "u4_abs_vs_N", Some(-1.0)));
+        let id = FitId::VsWidth(WidthSlope::U4);
+        s.extend(fit_lines(f, id, predicted(id, f.d)));
         figs.add(
             sec,
             "Quartic coupling against N",
@@ -445,30 +456,39 @@ pub fn width(f: &Fit, figs: &mut Figures) {
 
 pub fn sigma(f: &Fit, flows: &[Flow], figs: &mut Figures) {
     let sec = &f.label;
-    let active: Vec<&(String, f64, f64, Option<f64>)> = flows
+    let active: Vec<&ActiveRow> = flows
         .iter()
         .filter(|fl| fl.inputs.contains(&f.hash))
         .flat_map(|fl| fl.active.iter())
         .collect();
-    let d = f.d;
-    for (q, n) in [("u4", 4.0), ("u6", 6.0)] {
-        for (norm, quantity, active_q, fit_id, slope) in [
+    for (coupling, n) in [(Coupling::U4, 4.0), (Coupling::U6, 6.0)] {
+        for (norm, active_q) in [
             (
-                "raw",
-                format!("{q}_mean"),
-                format!("{q}_abs"),
-                format!("{q}_raw_vs_sigma_w_all"),
-                d - n,
+                Norm::Raw,
+                if n == 4.0 {
+                    Quantity::U4Abs
+                } else {
+                    Quantity::U6Abs
+                },
             ),
             (
-                "canonical",
-                format!("{q}_canon_abs"),
-                format!("{q}_canon_abs"),
-                format!("{q}_canonical_vs_sigma_w_all"),
-                if n == 4.0 { 4.0 - d } else { 6.0 - 2.0 * d },
+                Norm::Canonical,
+                if n == 4.0 {
+                    Quantity::U4CanonAbs
+                } else {
+                    Quantity::U6CanonAbs
+                },
             ),
         ] {
-            let rows = f.series(&quantity);
+            let fit_id = FitId::VsSigmaW {
+                coupling,
+                norm,
+                range: Range::All,
+            };
+            let quantity = fit_id.quantity();
+            let slope = predicted(fit_id, f.d).expect("a sigma_W slope has a prediction");
+            let norm = norm.name();
+            let rows = f.series(quantity);
             if rows.iter().all(|p| !p.y.is_finite()) || rows.is_empty() {
                 continue;
             }
@@ -479,17 +499,17 @@ pub fn sigma(f: &Fit, flows: &[Flow], figs: &mut Figures) {
             };
             let mut s = measured(&format!("{sym} (95% bootstrap)"), MEASURED, &rows);
             s.push(exact_line(&rows));
-            s.extend(fit_lines(f, &fit_id, None));
+            s.extend(fit_lines(f, fit_id, None));
             let mut pred: Vec<Pt> = active
                 .iter()
-                .filter(|a| a.0 == active_q)
-                .map(|a| (a.1, a.2.abs(), None))
+                .filter(|a| a.quantity == active_q)
+                .map(|a| (a.sigma_w, a.predicted.abs(), None))
                 .collect();
             pred.sort_by(|a, b| a.0.total_cmp(&b.0));
             pred.dedup_by(|a, b| a.0 == b.0);
             let pred_label;
             if pred.is_empty() {
-                if let Some(l) = f.fit(&fit_id).and_then(|r| power_line(f, r, slope, false)) {
+                if let Some(l) = f.fit(fit_id).and_then(|r| power_line(f, r, slope, false)) {
                     pred = l;
                 }
                 pred_label = format!("prediction: slope {} (normalised to the data)", signed(slope, 0));
@@ -519,7 +539,7 @@ pub fn sigma(f: &Fit, flows: &[Flow], figs: &mut Figures) {
             );
         }
     }
-    let rows = f.series("u4_spread");
+    let rows = f.series(Quantity::U4Spread);
     if !rows.is_empty() {
         let xs: Vec<f64> = rows.iter().map(|p| p.x).collect();
         figs.add(
@@ -552,13 +572,14 @@ pub fn sigma(f: &Fit, flows: &[Flow], figs: &mut Figures) {
 }
 
 pub fn cutoff(f: &Fit, consistency: &[Consistency], figs: &mut Figures) {
-    let rows = f.series("lambda_abs");
+    let rows = f.series(Quantity::LambdaAbs);
     if rows.is_empty() {
         return;
     }
     let mut s = measured("|λ_{HMS}| (95% bootstrap)", MEASURED, &rows);
     s.push(exact_line(&rows));
-    s.extend(fit_lines(f, "lambda_vs_cutoff", Some(-(f.d + 4.0))));
+    let id = FitId::LambdaVsCutoff;
+    s.extend(fit_lines(f, id, predicted(id, f.d)));
     let fixed = consistency.iter().any(|c| c.id.starts_with("relu_lambda_cutoff"));
     figs.add(
         &f.label,
@@ -595,7 +616,7 @@ pub fn flow(fl: &Flow, figs: &mut Figures) -> String {
             "<p class=\"warning\">No flow figure. Warning: the initial {} {} on estimates the tail rule or the noise marks unresolvable, so a trajectory started from them would not be a result (flow artifact <code>{}</code>; the integration ended: {}).</p>\n",
             unresolved.join(" and "),
             if unresolved.len() == 1 { "rests" } else { "rest" },
-            &fl.hash[..16.min(fl.hash.len())],
+            nnqft_contract::short_hash(&fl.hash),
             crate::escape(&fl.stop)
         );
     }

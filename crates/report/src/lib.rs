@@ -12,8 +12,9 @@ pub mod raster;
 
 use anyhow::{Context, Result, bail};
 use checks::{Check, Consistency, FAIL, groups};
-use data::{Fit, Flow, read_fit, read_flow};
+use data::{Fit, Flow, Sweep, read_fit, read_flow};
 use figures::{Figure, Figures};
+use nnqft_contract::short_hash;
 use nnqft_store::{Staging, TOOL_VERSION};
 use std::fmt::Write as _;
 use std::path::{Path, PathBuf};
@@ -92,11 +93,11 @@ impl Report {
         }
         let mut figs = Figures::default();
         for f in &fits {
-            match f.sweep.as_str() {
-                "width" => figures::width(f, &mut figs),
-                "sigma_w" => figures::sigma(f, &flows, &mut figs),
-                "cutoff" => figures::cutoff(f, &consistency, &mut figs),
-                _ => {}
+            match f.sweep {
+                Sweep::Width => figures::width(f, &mut figs),
+                Sweep::SigmaW => figures::sigma(f, &flows, &mut figs),
+                Sweep::Cutoff => figures::cutoff(f, &consistency, &mut figs),
+                Sweep::None => {}
             }
         }
         let flow_notes = flows.iter().map(|fl| figures::flow(fl, &mut figs)).collect();
@@ -243,12 +244,12 @@ impl Report {
                 s,
                 "- {}: fit artifact {} ({} bootstrap replicates)",
                 f.label,
-                &f.hash[..16],
+                short_hash(&f.hash),
                 f.bootstrap
             );
         }
         for f in &self.flows {
-            let _ = writeln!(s, "- flow artifact {}: {}", &f.hash[..16], f.stop);
+            let _ = writeln!(s, "- flow artifact {}: {}", short_hash(&f.hash), f.stop);
         }
         if let Some(r) = &self.run {
             let _ = writeln!(s, "\n## Run\n\n{}", run_table_md(r));
@@ -480,6 +481,9 @@ pub fn run(args: &Args) -> Result<Outcome> {
         ),
         None => None,
     };
+    if let (Some(r), Some(p)) = (&run_info, &args.run_info) {
+        check_run_summary(r).with_context(|| format!("{}: not a run summary", p.display()))?;
+    }
     let report = Report::new(&args.title, fits, flows, run_info);
     let staging = Staging::new(&args.out)?;
     report.write(staging.path())?;
@@ -489,6 +493,25 @@ pub fn run(args: &Args) -> Result<Outcome> {
         checks: report.checks,
         failed,
     })
+}
+
+/// A run summary must name its pipeline and give every stage instance a name and a content hash (the report
+/// shows them; nothing is made up for a missing one).
+pub fn check_run_summary(r: &serde_json::Value) -> Result<()> {
+    r["pipeline"]
+        .as_str()
+        .context("\"pipeline\" is missing or not a string")?;
+    let stages = r["stages"]
+        .as_array()
+        .context("\"stages\" is missing or not a list")?;
+    for (i, st) in stages.iter().enumerate() {
+        for key in ["name", "content"] {
+            st[key]
+                .as_str()
+                .with_context(|| format!("stages[{i}].{key} is missing or not a string"))?;
+        }
+    }
+    Ok(())
 }
 
 fn run_table_md(r: &serde_json::Value) -> String {
@@ -503,10 +526,7 @@ fn run_table_md(r: &serde_json::Value) -> String {
             s,
             "| {} | {} |",
             st["name"].as_str().unwrap_or("?"),
-            st["content"]
-                .as_str()
-                .map(|h| &h[..h.len().min(16)])
-                .unwrap_or("?"),
+            st["content"].as_str().map(short_hash).unwrap_or("?"),
         );
     }
     s

@@ -128,7 +128,9 @@ fn the_slope_rule_passes_the_true_exponent_and_fails_false_ones_on_measured_data
     let d = tempfile::tempdir().unwrap();
     let fit = width_sweep(d.path(), "relu", "0", "0.2,0.4,0.6,0.8");
     assert_eq!(check(&fit, "m4_inv_N").verdict, "pass");
-    let row = fit.fit("m4_abs_vs_N");
+    let row = fit.fit(nnqft_report::data::FitId::VsWidth(
+        nnqft_contract::fit::WidthSlope::M4,
+    ));
     for wrong in [-2.0, 0.0] {
         let c = checks::numeric("m4".into(), "m_4 ~ N^p", wrong, row, "slope");
         assert_eq!(c.verdict, "fail", "prediction {wrong}: {}", c.note);

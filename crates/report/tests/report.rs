@@ -5,6 +5,7 @@
 mod common;
 
 use common::{cutoff_fit, flow, overlaps, row, sigma_fit, text_boxes, width_fit};
+use nnqft_contract::fit::{FitId, WidthSlope};
 use nnqft_report::checks::{self, Check, groups};
 use nnqft_report::figures::{histogram_caption, power_line};
 use nnqft_report::plots::{Scale, ticks};
@@ -19,7 +20,15 @@ fn slope(lo: f64, hi: f64, pred: f64) -> Check {
         "s".into(),
         "$x ~ 1/N$",
         pred,
-        Some(&row("s_vs_N", Some((lo + hi) / 2.0), lo, hi, Some(pred), 5, "")),
+        Some(&row(
+            "m4_abs_vs_N",
+            Some((lo + hi) / 2.0),
+            lo,
+            hi,
+            Some(pred),
+            5,
+            "",
+        )),
         "slope",
     )
 }
@@ -83,7 +92,7 @@ fn sign_rule_controls() {
             "s".into(),
             "u_6 > 0",
             true,
-            Some(&row("s", Some((lo + hi) / 2.0), lo, hi, None, 3, "")),
+            Some(&row("m2_mean", Some((lo + hi) / 2.0), lo, hi, None, 3, "")),
             "u6",
         )
     };
@@ -101,7 +110,7 @@ fn exact_verdict_applies_the_claim_to_the_exact_value() {
         "s".into(),
         "x",
         -1.0,
-        Some(&row("s_vs_N", Some(-1.0), -1.1, -0.9, Some(-1.05), 5, "")),
+        Some(&row("m4_abs_vs_N", Some(-1.0), -1.1, -0.9, Some(-1.05), 5, "")),
         "slope",
     );
     assert_eq!(c.exact_verdict.as_deref(), Some("fail"));
@@ -124,7 +133,7 @@ fn exact_verdict_applies_the_claim_to_the_exact_value() {
 fn two_term_and_u4_constant_rules_have_both_controls() {
     let mut f = width_fit();
     let set = |f: &mut nnqft_report::data::Fit, id: &str, est: f64, lo: f64, hi: f64| {
-        let r = f.fits.iter_mut().find(|r| r.id == id).unwrap();
+        let r = f.fits.iter_mut().find(|r| r.id.to_string() == id).unwrap();
         (r.estimate, r.lo, r.hi) = (Some(est), Some(lo), Some(hi));
     };
     let get = |f: &nnqft_report::data::Fit, p: &str| {
@@ -260,7 +269,7 @@ fn histogram_captions_say_what_the_data_show() {
 fn fitted_line_goes_through_the_fit() {
     let f = width_fit();
     // m_4 = 0.8/N exactly: the line of the fit's slope -1 goes through every point.
-    let r = f.fit("m4_abs_vs_N").unwrap();
+    let r = f.fit(FitId::VsWidth(WidthSlope::M4)).unwrap();
     let l = power_line(&f, r, -1.0, true).expect("drawn");
     for &(x, y, _) in &l {
         assert!((y - 0.8 / x).abs() < 1e-12 * y, "({x}, {y})");
@@ -270,7 +279,7 @@ fn fitted_line_goes_through_the_fit() {
         "{l:?}"
     );
     // Negative control: the G_c^(4) fit says -0.7 but its points lie on -1: no line that is not the fit.
-    let r = f.fit("gc4_abs_vs_N").unwrap();
+    let r = f.fit(FitId::VsWidth(WidthSlope::Gc4)).unwrap();
     assert!(power_line(&f, r, -0.7, true).is_none());
 }
 

@@ -2,7 +2,7 @@
 //! placement, shared by the report's tests.
 #![allow(dead_code)]
 
-use nnqft_report::data::{ComboRow, Fit, FitRow, Flow, PointRow};
+use nnqft_report::data::{ComboRow, Fit, FitId, FitRow, Flow, PointRow, Quantity, Sweep};
 
 pub fn row(
     id: &str,
@@ -13,18 +13,14 @@ pub fn row(
     n_used: u64,
     excluded: &str,
 ) -> FitRow {
-    let kind = if id.contains("_vs_") {
-        "slope"
-    } else if id.contains("two_term") {
-        "coef_a"
-    } else {
-        "mean"
-    };
+    // The contract gives the quantity, kind and range of a fit from its id.
+    let id = FitId::parse(id).unwrap_or_else(|| panic!("{id} is not a fit id of the contract"));
     FitRow {
-        id: id.into(),
-        quantity: "q".into(),
-        kind: kind.into(),
-        x_max: None,
+        id,
+        quantity: id.quantity(),
+        sweep: Sweep::Width,
+        kind: id.kind(),
+        x_max: id.x_max(),
         estimate: est,
         lo: est.map(|_| lo),
         hi: est.map(|_| hi),
@@ -36,8 +32,9 @@ pub fn row(
     }
 }
 
-fn with_quantity(mut r: FitRow, q: &str) -> FitRow {
-    r.quantity = q.into();
+/// A row whose quantity (given by its id) is `q`.
+fn with_quantity(r: FitRow, q: &str) -> FitRow {
+    assert_eq!(r.quantity.name(), q, "{}", r.id);
     r
 }
 
@@ -47,7 +44,7 @@ pub fn power_points(q: &str, xs: &[f64], slope: f64, amp: f64) -> Vec<PointRow> 
         .map(|&x| {
             let y: f64 = amp * x.powf(slope);
             PointRow {
-                quantity: q.into(),
+                quantity: Quantity::parse(q).unwrap_or_else(|| panic!("{q} is not a quantity")),
                 x,
                 y,
                 lo: Some(y - 0.1 * y.abs()),
@@ -55,6 +52,8 @@ pub fn power_points(q: &str, xs: &[f64], slope: f64, amp: f64) -> Vec<PointRow> 
                 exact: Some(y),
                 background: Some(0.3 * y.abs()),
                 resolvable: true,
+                width: 10,
+                sigma_w: Some(1.0),
             }
         })
         .collect()
@@ -94,6 +93,9 @@ pub fn width_fit() -> Fit {
                     m_exact: Some((n as f64 - 3.0) / x),
                     u: (n == 4).then_some(-60.0 / x),
                     u_exact: (n == 4).then_some(-60.0 / x),
+                    combo: String::new(),
+                    lambda: None,
+                    resolvable: true,
                 })
             })
         })
@@ -101,12 +103,12 @@ pub fn width_fit() -> Fit {
     Fit {
         dir: "synthetic".into(),
         hash: "0123456789abcdef0123456789abcdef".into(),
-        sweep: "width".into(),
+        sweep: Sweep::Width,
         label: "gaussnet width sweep at sigma_W = 1.0".into(),
         tag: "gaussnet,sigma_W=1.0".into(),
         d: 1.0,
         arch: "gaussnet".into(),
-        sample: serde_json::json!([{"n_bags": 30, "n_nets": 30000}]),
+        sample: vec![serde_json::json!({"n_bags": 30, "n_nets": 30000})],
         bootstrap: 400,
         fits: vec![
             row("m2_mean", Some(0.001), -0.01, 0.012, Some(0.0), 4, ""),
@@ -181,7 +183,7 @@ pub fn sigma_fit() -> Fit {
         ("le2", Some(2.0), -3.3),
         ("le10", Some(10.0), -3.1),
     ] {
-        let mut r = with_quantity(
+        let r = with_quantity(
             row(
                 &format!("u4_raw_vs_sigma_w_{range}"),
                 Some(-3.0),
@@ -193,9 +195,9 @@ pub fn sigma_fit() -> Fit {
             ),
             "u4_mean",
         );
-        r.x_max = x_max;
+        assert_eq!(r.x_max, x_max);
         fits.push(r);
-        let mut r = with_quantity(
+        let r = with_quantity(
             row(
                 &format!("u4_canonical_vs_sigma_w_{range}"),
                 Some(3.0),
@@ -207,18 +209,18 @@ pub fn sigma_fit() -> Fit {
             ),
             "u4_canon_abs",
         );
-        r.x_max = x_max;
+        assert_eq!(r.x_max, x_max);
         fits.push(r);
     }
     Fit {
         dir: "synthetic-sigma".into(),
         hash: "fedcba9876543210fedcba9876543210".into(),
-        sweep: "sigma_w".into(),
+        sweep: Sweep::SigmaW,
         label: "gaussnet sigma_W sweep at N = 10".into(),
         tag: "gaussnet,N=10".into(),
         d: 1.0,
         arch: "erf".into(),
-        sample: serde_json::json!([{"n_bags": 4, "n_nets": 1000}]),
+        sample: vec![serde_json::json!({"n_bags": 4, "n_nets": 1000})],
         bootstrap: 100,
         fits,
         points,
@@ -232,12 +234,12 @@ pub fn cutoff_fit() -> Fit {
     Fit {
         dir: "synthetic-relu".into(),
         hash: "00112233445566778899aabbccddeeff".into(),
-        sweep: "cutoff".into(),
+        sweep: Sweep::Cutoff,
         label: "relu cutoff scan at N = 20".into(),
         tag: "relu,N=20".into(),
         d: 1.0,
         arch: "relu".into(),
-        sample: serde_json::json!([{"n_bags": 4, "n_nets": 500}]),
+        sample: vec![serde_json::json!({"n_bags": 4, "n_nets": 500})],
         bootstrap: 100,
         fits: vec![with_quantity(
             row("lambda_vs_cutoff", Some(-5.0), -5.0, -5.0, Some(-5.0), 4, ""),

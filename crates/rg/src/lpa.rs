@@ -1,10 +1,12 @@
-//! Passive RG: the local-potential-approximation flow of (ubar_2, ubar_4, ubar_6) with the Litim regulator
-//! (PHYSICS.md 6), integrated in t = ln k with an embedded Dormand-Prince 5(4) Runge-Kutta method with error
-//! control (Dormand & Prince 1980; Hairer, Norsett & Wanner, Solving ODEs I, section II.5), fixed points by
-//! Newton's method and their stability exponents (eigenvalues of the linearised flow).
+//! The local-potential-approximation flow of (ubar_2, ubar_4, ubar_6) with the Litim regulator (PHYSICS.md 6),
+//! integrated in t = ln k by the Dormand-Prince solver of [`crate::ode`]; fixed points by Newton's method and
+//! their stability exponents (eigenvalues of the linearised flow).
 
-use crate::Error;
+use crate::error::{Error, finite};
+use crate::ode::{self, End, Span, System};
 use std::f64::consts::PI;
+
+pub use crate::ode::Tolerance;
 
 /// K_d = (2 pi)^-d pi^(d/2) / Gamma(d/2 + 1).
 pub fn k_d(d: f64) -> f64 {
@@ -22,13 +24,32 @@ pub struct Lpa {
 pub const POLE_MARGIN: f64 = 1e-6;
 /// |ubar| above this stops the integration as a blow-up.
 pub const BLOW_UP: f64 = 1e12;
+/// A fixed point whose couplings are all smaller than this in magnitude is the Gaussian one.
+pub const GAUSSIAN_ABS: f64 = 1e-10;
+
+/// Newton's method for fixed points: starting values of ubar_2, ubar_4 and ubar_6 (every combination is tried).
+pub const NEWTON_STARTS: ([f64; 5], [f64; 5], [f64; 3]) = (
+    [-0.5, -0.2, 0.0, 0.3, 1.0],
+    [-2.0, -0.5, 0.0, 0.5, 2.0],
+    [-5.0, 0.0, 5.0],
+);
+/// Newton iterations per starting value.
+pub const NEWTON_MAX_ITER: usize = 100;
+/// Newton has converged when no component of its step exceeds this.
+pub const NEWTON_STEP_TOL: f64 = 1e-13;
+/// Two fixed points closer than this (relative, per component) are the same.
+pub const SAME_FIXED_POINT_REL: f64 = 1e-7;
+/// A Jacobian whose determinant is below this in magnitude is singular (Newton stops).
+pub const SINGULAR_DET: f64 = 1e-300;
 
 impl Lpa {
     pub fn new(d: f64) -> Result<Self, Error> {
-        if !d.is_finite() || d < 1.0 {
-            return Err(Error::NonFinite {
-                name: "d (the flow needs a finite d >= 1)".into(),
+        let d = finite("d (the flow needs a finite d >= 1)", d)?;
+        if d < 1.0 {
+            return Err(Error::OutOfRange {
+                name: "d",
                 value: d,
+                why: "the flow needs d >= 1",
             });
         }
         Ok(Lpa { d, kd: k_d(d) })
@@ -101,71 +122,29 @@ pub struct Trajectory {
     pub steps: usize,
 }
 
-// Dormand-Prince 5(4) tableau.
-// Nodes c_i = (0, 1/5, 3/10, 4/5, 8/9, 1, 1) are not needed: the flow is autonomous in t.
-const A: [[f64; 6]; 7] = [
-    [0.0; 6],
-    [1.0 / 5.0, 0.0, 0.0, 0.0, 0.0, 0.0],
-    [3.0 / 40.0, 9.0 / 40.0, 0.0, 0.0, 0.0, 0.0],
-    [44.0 / 45.0, -56.0 / 15.0, 32.0 / 9.0, 0.0, 0.0, 0.0],
-    [
-        19372.0 / 6561.0,
-        -25360.0 / 2187.0,
-        64448.0 / 6561.0,
-        -212.0 / 729.0,
-        0.0,
-        0.0,
-    ],
-    [
-        9017.0 / 3168.0,
-        -355.0 / 33.0,
-        46732.0 / 5247.0,
-        49.0 / 176.0,
-        -5103.0 / 18656.0,
-        0.0,
-    ],
-    [
-        35.0 / 384.0,
-        0.0,
-        500.0 / 1113.0,
-        125.0 / 192.0,
-        -2187.0 / 6784.0,
-        11.0 / 84.0,
-    ],
-];
-const B5: [f64; 7] = [
-    35.0 / 384.0,
-    0.0,
-    500.0 / 1113.0,
-    125.0 / 192.0,
-    -2187.0 / 6784.0,
-    11.0 / 84.0,
-    0.0,
-];
-const B4: [f64; 7] = [
-    5179.0 / 57600.0,
-    0.0,
-    7571.0 / 16695.0,
-    393.0 / 640.0,
-    -92097.0 / 339200.0,
-    187.0 / 2100.0,
-    1.0 / 40.0,
-];
-
-/// Tolerances of the adaptive solver: error per step <= atol + rtol |u|.
-#[derive(Debug, Clone, Copy)]
-pub struct Tolerance {
-    pub rtol: f64,
-    pub atol: f64,
-}
-
-impl Default for Tolerance {
-    fn default() -> Self {
-        Tolerance {
-            rtol: 1e-10,
-            atol: 1e-12,
+impl System<3> for Lpa {
+    type Halt = Halt;
+    fn rhs(&self, u: [f64; 3]) -> [f64; 3] {
+        self.beta(u)
+    }
+    fn halt(&self, u: &[f64; 3]) -> Option<Halt> {
+        if 1.0 + u[0] <= POLE_MARGIN {
+            Some(Halt::Pole)
+        } else if u.iter().any(|v| v.abs() > BLOW_UP) {
+            Some(Halt::BlowUp)
+        } else {
+            None
         }
     }
+}
+
+/// What stops a flow before its end scale.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub enum Halt {
+    /// 1 + ubar_2 fell below [`POLE_MARGIN`].
+    Pole,
+    /// A coupling exceeded [`BLOW_UP`].
+    BlowUp,
 }
 
 /// Integrates from (k_start, u0) to k_end (either direction), recording `samples` log-spaced points.
@@ -178,119 +157,53 @@ pub fn integrate(
     samples: usize,
 ) -> Result<Trajectory, Error> {
     for (name, v) in [("ubar_2", u0[0]), ("ubar_4", u0[1]), ("ubar_6", u0[2])] {
-        if !v.is_finite() {
-            return Err(Error::NonFinite {
-                name: name.into(),
-                value: v,
-            });
-        }
+        finite(name, v)?;
     }
     for (name, v) in [("k_start", k_start), ("k_end", k_end)] {
-        if !(v.is_finite() && v > 0.0) {
-            return Err(Error::NonFinite {
-                name: format!("{name} (scales must be finite and > 0)"),
+        finite(name, v)?;
+        if v <= 0.0 {
+            return Err(Error::OutOfRange {
+                name,
                 value: v,
+                why: "scales must be > 0",
             });
         }
     }
     if 1.0 + u0[0] <= POLE_MARGIN {
-        return Err(Error::NonFinite {
-            name: "ubar_2 (needs 1 + ubar_2 > 0)".into(),
+        return Err(Error::OutOfRange {
+            name: "ubar_2",
             value: u0[0],
+            why: "the flow needs 1 + ubar_2 > 0",
         });
     }
-    let (t0, t1) = (k_start.ln(), k_end.ln());
-    let dir = if t1 >= t0 { 1.0 } else { -1.0 };
-    let samples = samples.max(2);
-    let targets: Vec<f64> = (0..samples)
-        .map(|i| t0 + (t1 - t0) * i as f64 / (samples - 1) as f64)
-        .collect();
-    let mut traj = Trajectory {
-        k: vec![k_start],
-        u: vec![u0],
-        stop: Stop::Done,
-        steps: 0,
+    let span = Span {
+        t0: k_start.ln(),
+        t1: k_end.ln(),
+        samples,
     };
-    let mut next = 1;
-    let (mut t, mut u) = (t0, u0);
-    let mut h = dir * ((t1 - t0).abs() / 100.0).max(1e-6);
-    let mut k = [[0.0; 3]; 7];
-    k[0] = lpa.beta(u);
-    while next < samples {
-        let target = targets[next];
-        if (target - t) * dir <= 0.0 {
-            traj.k.push(target.exp());
-            traj.u.push(u);
-            next += 1;
-            continue;
-        }
-        if h.abs() < 1e-14 * (1.0 + t.abs()) {
-            traj.stop = Stop::StepUnderflow { k: t.exp() };
-            return Ok(traj);
-        }
-        let step = if (t + h - target) * dir > 0.0 {
-            target - t
-        } else {
-            h
-        };
-        for s in 1..7 {
-            let mut y = u;
-            for (j, kj) in k.iter().enumerate().take(s) {
-                for c in 0..3 {
-                    y[c] += step * A[s][j] * kj[c];
-                }
-            }
-            k[s] = lpa.beta(y);
-        }
-        let mut u5 = u;
-        let mut err: f64 = 0.0;
-        for c in 0..3 {
-            let (mut s5, mut s4) = (0.0, 0.0);
-            for s in 0..7 {
-                s5 += B5[s] * k[s][c];
-                s4 += B4[s] * k[s][c];
-            }
-            u5[c] = u[c] + step * s5;
-            let sc = tol.atol + tol.rtol * u[c].abs().max(u5[c].abs());
-            err = err.max((step * (s5 - s4)).abs() / sc);
-        }
-        let finite = u5.iter().all(|v| v.is_finite());
-        if finite && err <= 1.0 {
-            t += step;
-            u = u5;
-            traj.steps += 1;
-            k[0] = k[6]; // first-same-as-last
-            if 1.0 + u[0] <= POLE_MARGIN {
-                traj.stop = Stop::Pole { k: t.exp() };
-                traj.k.push(t.exp());
-                traj.u.push(u);
-                return Ok(traj);
-            }
-            if u.iter().any(|v| v.abs() > BLOW_UP) {
-                traj.stop = Stop::BlowUp { k: t.exp() };
-                traj.k.push(t.exp());
-                traj.u.push(u);
-                return Ok(traj);
-            }
-            if (t - target) * dir >= 0.0 {
-                traj.k.push(target.exp());
-                traj.u.push(u);
-                next += 1;
-            }
-        }
-        let factor = if !finite {
-            0.1
-        } else if err == 0.0 {
-            5.0
-        } else {
-            (0.9 * err.powf(-0.2)).clamp(0.1, 5.0)
-        };
-        h = step * factor;
-        if !finite || err > 1.0 {
-            k[0] = lpa.beta(u);
-        }
-    }
-    Ok(traj)
+    let sol = ode::solve(lpa, u0, span, tol)?;
+    let stop = match sol.end {
+        End::Done => Stop::Done,
+        End::Halted {
+            reason: Halt::Pole,
+            t,
+        } => Stop::Pole { k: t.exp() },
+        End::Halted {
+            reason: Halt::BlowUp,
+            t,
+        } => Stop::BlowUp { k: t.exp() },
+        End::StepUnderflow { t } => Stop::StepUnderflow { k: t.exp() },
+    };
+    // The first sample is k_start itself, not exp(ln k_start).
+    let k = std::iter::once(k_start)
+        .chain(sol.t[1..].iter().map(|t| t.exp()))
+        .collect();
+    Ok(Trajectory {
+        k,
+        u: sol.y,
+        stop,
+        steps: sol.steps,
+    })
 }
 
 /// A fixed point with its stability exponents (eigenvalues of the Jacobian; complex as (re, im)).
@@ -343,13 +256,13 @@ pub fn eigenvalues3(m: [[f64; 3]; 3]) -> Vec<(f64, f64)> {
 /// Fixed points of the truncated flow found by Newton's method from a grid of starting points, deduplicated.
 pub fn fixed_points(lpa: &Lpa) -> Vec<FixedPoint> {
     let mut found: Vec<[f64; 3]> = Vec::new();
-    let starts = [-0.5, -0.2, 0.0, 0.3, 1.0];
-    for &a in &starts {
-        for &b in &[-2.0, -0.5, 0.0, 0.5, 2.0] {
-            for &c in &[-5.0, 0.0, 5.0] {
+    let (s2, s4, s6) = NEWTON_STARTS;
+    for &a in &s2 {
+        for &b in &s4 {
+            for &c in &s6 {
                 let mut u = [a, b, c];
                 let mut ok = false;
-                for _ in 0..100 {
+                for _ in 0..NEWTON_MAX_ITER {
                     let f = lpa.beta(u);
                     let j = lpa.jacobian(u);
                     let Some(dx) = solve3(j, f) else { break };
@@ -359,7 +272,7 @@ pub fn fixed_points(lpa: &Lpa) -> Vec<FixedPoint> {
                     if !u.iter().all(|v| v.is_finite()) || 1.0 + u[0] <= POLE_MARGIN {
                         break;
                     }
-                    if dx.iter().map(|v| v.abs()).fold(0.0, f64::max) < 1e-13 {
+                    if dx.iter().map(|v| v.abs()).fold(0.0, f64::max) < NEWTON_STEP_TOL {
                         ok = true;
                         break;
                     }
@@ -368,7 +281,7 @@ pub fn fixed_points(lpa: &Lpa) -> Vec<FixedPoint> {
                     && !found.iter().any(|g| {
                         g.iter()
                             .zip(&u)
-                            .all(|(x, y)| (x - y).abs() < 1e-7 * (1.0 + x.abs()))
+                            .all(|(x, y)| (x - y).abs() < SAME_FIXED_POINT_REL * (1.0 + x.abs()))
                     })
                 {
                     found.push(u);
@@ -392,7 +305,7 @@ fn solve3(m: [[f64; 3]; 3], b: [f64; 3]) -> Option<[f64; 3]> {
             + m[0][2] * (m[1][0] * m[2][1] - m[1][1] * m[2][0])
     };
     let d = det(m);
-    if d.abs() < 1e-300 {
+    if d.abs() < SINGULAR_DET {
         return None;
     }
     let mut x = [0.0; 3];
@@ -442,7 +355,7 @@ mod tests {
             let fps = fixed_points(&lpa);
             let g = fps
                 .iter()
-                .find(|f| f.u.iter().all(|v| v.abs() < 1e-10))
+                .find(|f| f.u.iter().all(|v| v.abs() < GAUSSIAN_ABS))
                 .expect("Gaussian fixed point");
             let mut want = vec![-2.0, -(4.0 - d), -(6.0 - 2.0 * d)];
             want.sort_by(f64::total_cmp);
@@ -537,8 +450,13 @@ mod tests {
         assert!(integrate(&lpa, [f64::NAN, 0.0, 0.0], 1.0, 0.1, Tolerance::default(), 3).is_err());
         assert!(integrate(&lpa, [0.0, 0.0, 0.0], -1.0, 0.1, Tolerance::default(), 3).is_err());
         assert!(integrate(&lpa, [0.0, 0.0, 0.0], 1.0, 0.0, Tolerance::default(), 3).is_err());
-        assert!(Lpa::new(0.5).is_err());
-        assert!(Lpa::new(f64::NAN).is_err());
+        // A finite d out of range is a range error, not a non-finite one.
+        assert!(matches!(Lpa::new(0.5), Err(Error::OutOfRange { name: "d", .. })));
+        assert!(matches!(Lpa::new(f64::NAN), Err(Error::NonFinite { .. })));
+        assert!(matches!(
+            integrate(&lpa, [-1.0, 0.0, 0.0], 1.0, 0.1, Tolerance::default(), 3),
+            Err(Error::OutOfRange { name: "ubar_2", .. })
+        ));
     }
 
     #[test]

@@ -1,5 +1,14 @@
 //! Small statistics helpers for the fits: least squares in log-log, the two-term form a/N + b/N^2,
-//! percentiles of bootstrap replicates.
+//! percentiles of bootstrap replicates. Only the fit stage uses them (so they live here, not in
+//! `nnqft-physics`: editing them re-runs fit, flow and report, not the sampling).
+
+/// Lower and upper quantiles of a 95% percentile-bootstrap interval.
+pub const CI95: (f64, f64) = (0.025, 0.975);
+
+/// The 95% percentile interval of bootstrap replicates (each end `None` when nothing finite is left).
+pub fn ci95(boot: &[f64]) -> (Option<f64>, Option<f64>) {
+    (quantile(boot, CI95.0), quantile(boot, CI95.1))
+}
 
 /// Ordinary least squares y = intercept + slope x; `None` with fewer than two distinct x.
 pub fn ols(x: &[f64], y: &[f64]) -> Option<(f64, f64)> {
@@ -62,7 +71,13 @@ pub fn quantile(xs: &[f64], q: f64) -> Option<f64> {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::tol::{ALGEBRA_REL, close};
+
+    /// Agreement between two algebraically identical evaluations in floating point (relative).
+    const ALGEBRA_REL: f64 = 1e-12;
+
+    fn close(a: f64, b: f64, rel: f64) -> bool {
+        (a - b).abs() <= rel * a.abs().max(b.abs())
+    }
 
     #[test]
     fn fits_recover_exact_parameters() {
@@ -79,5 +94,9 @@ mod tests {
         assert!(log_slope(&[1.0, 2.0], &[1.0, -1.0]).is_none());
         assert_eq!(quantile(&[3.0, 1.0, 2.0, f64::NAN], 0.5), Some(2.0));
         assert_eq!(quantile(&[0.0, 10.0], 0.25), Some(2.5));
+        // 0, 1, ..., 40: the 2.5% and 97.5% quantiles are 1 and 39.
+        let v: Vec<f64> = (0..=40).map(f64::from).collect();
+        assert_eq!(ci95(&v), (Some(1.0), Some(39.0)));
+        assert_eq!(ci95(&[f64::NAN]), (None, None));
     }
 }

@@ -1,0 +1,964 @@
+//! The `fit` stage's artifact: `fits.parquet` (one row per fitted number), `points.parquet` (every quantity at
+//! every sweep point) and `combos.parquet` (per-combination couplings), with the parameters in the tables'
+//! metadata ([`FitParams`]).
+
+use anyhow::{Context, Result, bail};
+use nnqft_store::{Col, Meta, Table, write_columns};
+use std::fmt;
+use std::path::{Path, PathBuf};
+
+/// Stage name recorded in the tables' metadata.
+pub const STAGE: &str = "fit";
+/// One row per fitted number ([`FitRow`]).
+pub const FITS: &str = "fits.parquet";
+/// Every quantity at every sweep point ([`PointRow`]).
+pub const POINTS: &str = "points.parquet";
+/// m_n, u_4, u_6 and lambda per combination ([`ComboRow`]).
+pub const COMBOS: &str = "combos.parquet";
+
+/// What varies across the inputs of a fit.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
+pub enum Sweep {
+    /// Hidden-layer width N.
+    Width,
+    /// sigma_W.
+    #[value(alias = "sigma_w")]
+    SigmaW,
+    /// One input; the coupling is scanned over the cutoffs of --cutoffs (HMS ReLU).
+    Cutoff,
+    /// One or more unrelated inputs: couplings only, no fits.
+    None,
+}
+
+impl Sweep {
+    pub const ALL: [Sweep; 4] = [Sweep::Width, Sweep::SigmaW, Sweep::Cutoff, Sweep::None];
+
+    /// The sample parameter the sweep varies.
+    pub fn key(self) -> Option<&'static str> {
+        match self {
+            Sweep::Width => Some("width"),
+            Sweep::SigmaW => Some("sigma_w"),
+            _ => None,
+        }
+    }
+    /// The name in the fit's parameters and the `sweep` column.
+    pub fn name(self) -> &'static str {
+        match self {
+            Sweep::Width => "width",
+            Sweep::SigmaW => "sigma_w",
+            Sweep::Cutoff => "cutoff",
+            Sweep::None => "none",
+        }
+    }
+    pub fn parse(s: &str) -> Option<Sweep> {
+        Self::ALL.into_iter().find(|w| w.name() == s)
+    }
+    /// The swept variable in notes.
+    pub fn variable(self) -> &'static str {
+        match self {
+            Sweep::Width => "N",
+            Sweep::SigmaW => "sigma_W",
+            Sweep::Cutoff => "Lambda",
+            Sweep::None => "x",
+        }
+    }
+}
+
+macro_rules! quantities {
+    ($($v:ident = $name:literal, $orders:expr, $desc:literal;)*) => {
+        /// A quantity evaluated at every sweep point (the `quantity` column of [`POINTS`] and [`FITS`]).
+        #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
+        pub enum Quantity { $($v),* }
+
+        impl Quantity {
+            /// Every quantity, in the order of the points table (`q as usize` indexes it).
+            pub const ALL: &'static [Quantity] = &[$(Quantity::$v),*];
+            pub fn name(self) -> &'static str {
+                match self { $(Quantity::$v => $name),* }
+            }
+            /// Orders of Green function (2, 4, 6) the quantity is computed from.
+            pub fn orders(self) -> &'static [u8] {
+                match self { $(Quantity::$v => $orders),* }
+            }
+            pub fn description(self) -> &'static str {
+                match self { $(Quantity::$v => $desc),* }
+            }
+        }
+    };
+}
+
+quantities! {
+    M2Abs = "m2_abs", &[2], "<|m_2|> over combinations";
+    M4Abs = "m4_abs", &[4], "<|m_4|> over combinations";
+    M6Abs = "m6_abs", &[6], "<|m_6|> over combinations";
+    M2Mean = "m2_mean", &[2], "signed mean of m_2 over combinations";
+    M4Mean = "m4_mean", &[4], "signed mean of m_4 over combinations";
+    M6Mean = "m6_mean", &[6], "signed mean of m_6 over combinations";
+    Gc4Abs = "gc4_abs", &[4], "mean |G_c^(4)| over combinations";
+    Gc6Abs = "gc6_abs", &[6], "mean |G_c^(6)| over combinations";
+    Gc4Mean = "gc4_mean", &[4], "signed mean of G_c^(4) over combinations";
+    Gc6Mean = "gc6_mean", &[6], "signed mean of G_c^(6) over combinations";
+    U4Mean = "u4_mean", &[4], "u_4 averaged over combinations (raw field)";
+    U4Abs = "u4_abs", &[4], "mean |u_4| over combinations (raw field)";
+    U4Spread = "u4_spread", &[4], "std/|mean| of u_4 over combinations (locality)";
+    LambdaAbs = "lambda_abs", &[4], "mean |lambda_HMS| = |DeltaG^(4)/(24 N_K)|";
+    U6Mean = "u6_mean", &[4, 6], "u_6 averaged over combinations (raw field)";
+    U6Abs = "u6_abs", &[4, 6], "mean |u_6| over combinations (raw field)";
+    U4CanonAbs = "u4_canon_abs", &[4], "|u_4^phi| of the combination-averaged u_4 (canonical field)";
+    U6CanonAbs = "u6_canon_abs", &[4, 6], "|u_6^phi| of the combination-averaged u_6 (canonical field)";
+    U4Dimless = "u4_dimless", &[4], "ubar_4 (dimensionless)";
+    U6Dimless = "u6_dimless", &[4, 6], "ubar_6 (dimensionless)";
+}
+
+impl Quantity {
+    pub fn parse(s: &str) -> Option<Quantity> {
+        Self::ALL.iter().copied().find(|q| q.name() == s)
+    }
+
+    /// The signed quantity whose interval must exclude 0 at a sweep point for this one to be above the noise
+    /// there: mean |x| over combinations has a floor set by the noise, which would flatten any fitted slope.
+    pub fn signed_companion(self) -> Option<Quantity> {
+        use Quantity::*;
+        Some(match self {
+            M4Abs | M4Mean => M4Mean,
+            M6Abs | M6Mean => M6Mean,
+            Gc4Abs | Gc4Mean => Gc4Mean,
+            Gc6Abs | Gc6Mean => Gc6Mean,
+            U4Abs | U4Mean | U4CanonAbs | LambdaAbs => U4Mean,
+            U6Abs | U6Mean | U6CanonAbs => U6Mean,
+            _ => return None,
+        })
+    }
+}
+
+impl fmt::Display for Quantity {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(self.name())
+    }
+}
+
+/// What one fit computes.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum FitKind {
+    /// Slope of log |y| against log x.
+    Slope,
+    /// a of y = a/N + b/N^2.
+    CoefA,
+    /// b of y = a/N + b/N^2.
+    CoefB,
+    /// Mean over the sweep points.
+    Mean,
+}
+
+impl FitKind {
+    pub const ALL: [FitKind; 4] = [FitKind::Slope, FitKind::CoefA, FitKind::CoefB, FitKind::Mean];
+    pub fn name(self) -> &'static str {
+        match self {
+            FitKind::Slope => "slope",
+            FitKind::CoefA => "coef_a",
+            FitKind::CoefB => "coef_b",
+            FitKind::Mean => "mean",
+        }
+    }
+    pub fn parse(s: &str) -> Option<FitKind> {
+        Self::ALL.into_iter().find(|k| k.name() == s)
+    }
+    /// Sweep points a fit of this kind needs: two for a slope or a two-term fit, one for a mean.
+    pub fn min_points(self) -> u64 {
+        match self {
+            FitKind::Slope | FitKind::CoefA | FitKind::CoefB => 2,
+            FitKind::Mean => 1,
+        }
+    }
+}
+
+/// A coupling of the effective action.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Coupling {
+    U4,
+    U6,
+}
+
+impl Coupling {
+    pub fn name(self) -> &'static str {
+        match self {
+            Coupling::U4 => "u4",
+            Coupling::U6 => "u6",
+        }
+    }
+    /// The number of fields n of u_n.
+    pub fn order(self) -> f64 {
+        match self {
+            Coupling::U4 => 4.0,
+            Coupling::U6 => 6.0,
+        }
+    }
+}
+
+/// A normalisation of the field (PHYSICS.md 6).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Norm {
+    /// The network output f.
+    Raw,
+    /// The canonical field phi = f_W / a.
+    Canonical,
+}
+
+impl Norm {
+    pub fn name(self) -> &'static str {
+        match self {
+            Norm::Raw => "raw",
+            Norm::Canonical => "canonical",
+        }
+    }
+}
+
+/// The sigma_W range of a fit: the whole sweep, or sigma_W <= a bound.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub enum Range {
+    All,
+    UpTo(f64),
+}
+
+impl Range {
+    /// `all` or `le<bound>` (the bound as Rust prints an f64, e.g. `le10`).
+    pub fn tag(self) -> String {
+        match self {
+            Range::All => "all".into(),
+            Range::UpTo(x) => format!("le{x}"),
+        }
+    }
+    pub fn parse(s: &str) -> Option<Range> {
+        if s == "all" {
+            return Some(Range::All);
+        }
+        let x: f64 = s.strip_prefix("le")?.parse().ok()?;
+        (Range::UpTo(x).tag() == s).then_some(Range::UpTo(x))
+    }
+    pub fn x_max(self) -> Option<f64> {
+        match self {
+            Range::All => None,
+            Range::UpTo(x) => Some(x),
+        }
+    }
+}
+
+/// The id of one fitted number (the `id` column of [`FITS`]).
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub enum FitId {
+    /// Slope of log <|m_n|>, |G_c|, |u_n| against log N (`{stem}_vs_N`).
+    VsWidth(WidthSlope),
+    /// a or b of <m_6> = a/N + b/N^2.
+    M6TwoTermA,
+    M6TwoTermB,
+    /// Signed m_2 averaged over combinations and N.
+    M2Mean,
+    /// u_4 or u_6 averaged over combinations and the sweep (its sign).
+    Sign(Coupling),
+    /// Relative spread of u_4 over combinations.
+    U4Spread,
+    /// Slope of a coupling in a normalisation against log sigma_W over a range.
+    VsSigmaW {
+        coupling: Coupling,
+        norm: Norm,
+        range: Range,
+    },
+    /// Slope of log |lambda_HMS| against log Lambda.
+    LambdaVsCutoff,
+}
+
+/// The quantities fitted against the width.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum WidthSlope {
+    M2,
+    M4,
+    M6,
+    Gc4,
+    Gc6,
+    U4,
+    U6,
+}
+
+impl WidthSlope {
+    pub const ALL: [WidthSlope; 7] = [
+        WidthSlope::M2,
+        WidthSlope::M4,
+        WidthSlope::M6,
+        WidthSlope::Gc4,
+        WidthSlope::Gc6,
+        WidthSlope::U4,
+        WidthSlope::U6,
+    ];
+    fn stem(self) -> &'static str {
+        match self {
+            WidthSlope::M2 => "m2",
+            WidthSlope::M4 => "m4",
+            WidthSlope::M6 => "m6",
+            WidthSlope::Gc4 => "gc4",
+            WidthSlope::Gc6 => "gc6",
+            WidthSlope::U4 => "u4",
+            WidthSlope::U6 => "u6",
+        }
+    }
+}
+
+impl FitId {
+    /// The quantity the fit is computed from.
+    pub fn quantity(self) -> Quantity {
+        use Quantity::*;
+        match self {
+            FitId::VsWidth(w) => match w {
+                WidthSlope::M2 => M2Abs,
+                WidthSlope::M4 => M4Abs,
+                WidthSlope::M6 => M6Abs,
+                WidthSlope::Gc4 => Gc4Mean,
+                WidthSlope::Gc6 => Gc6Mean,
+                WidthSlope::U4 => U4Mean,
+                WidthSlope::U6 => U6Mean,
+            },
+            FitId::M6TwoTermA | FitId::M6TwoTermB => M6Mean,
+            FitId::M2Mean => M2Mean,
+            FitId::Sign(Coupling::U4) => U4Mean,
+            FitId::Sign(Coupling::U6) => U6Mean,
+            FitId::U4Spread => U4Spread,
+            FitId::VsSigmaW { coupling, norm, .. } => match (coupling, norm) {
+                (Coupling::U4, Norm::Raw) => U4Mean,
+                (Coupling::U4, Norm::Canonical) => U4CanonAbs,
+                (Coupling::U6, Norm::Raw) => U6Mean,
+                (Coupling::U6, Norm::Canonical) => U6CanonAbs,
+            },
+            FitId::LambdaVsCutoff => LambdaAbs,
+        }
+    }
+
+    /// What the fit computes.
+    pub fn kind(self) -> FitKind {
+        match self {
+            FitId::VsWidth(_) | FitId::VsSigmaW { .. } | FitId::LambdaVsCutoff => FitKind::Slope,
+            FitId::M6TwoTermA => FitKind::CoefA,
+            FitId::M6TwoTermB => FitKind::CoefB,
+            FitId::M2Mean | FitId::Sign(_) | FitId::U4Spread => FitKind::Mean,
+        }
+    }
+
+    /// Upper end of the sweep range the fit uses (sigma_W ranges), `None` for the whole sweep.
+    pub fn x_max(self) -> Option<f64> {
+        match self {
+            FitId::VsSigmaW { range, .. } => range.x_max(),
+            _ => None,
+        }
+    }
+
+    pub fn parse(s: &str) -> Option<FitId> {
+        let simple = [
+            FitId::M6TwoTermA,
+            FitId::M6TwoTermB,
+            FitId::M2Mean,
+            FitId::Sign(Coupling::U4),
+            FitId::Sign(Coupling::U6),
+            FitId::U4Spread,
+            FitId::LambdaVsCutoff,
+        ];
+        if let Some(id) = simple
+            .into_iter()
+            .chain(WidthSlope::ALL.map(FitId::VsWidth))
+            .find(|id| id.to_string() == s)
+        {
+            return Some(id);
+        }
+        for coupling in [Coupling::U4, Coupling::U6] {
+            for norm in [Norm::Raw, Norm::Canonical] {
+                let prefix = format!("{}_{}_vs_sigma_w_", coupling.name(), norm.name());
+                if let Some(range) = s.strip_prefix(&prefix).and_then(Range::parse) {
+                    return Some(FitId::VsSigmaW {
+                        coupling,
+                        norm,
+                        range,
+                    });
+                }
+            }
+        }
+        None
+    }
+}
+
+impl fmt::Display for FitId {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            FitId::VsWidth(w) => write!(f, "{}_abs_vs_N", w.stem()),
+            FitId::M6TwoTermA => f.write_str("m6_two_term_a"),
+            FitId::M6TwoTermB => f.write_str("m6_two_term_b"),
+            FitId::M2Mean => f.write_str("m2_mean"),
+            FitId::Sign(c) => write!(f, "{}_sign", c.name()),
+            FitId::U4Spread => f.write_str("u4_spread"),
+            FitId::VsSigmaW {
+                coupling,
+                norm,
+                range,
+            } => write!(
+                f,
+                "{}_{}_vs_sigma_w_{}",
+                coupling.name(),
+                norm.name(),
+                range.tag()
+            ),
+            FitId::LambdaVsCutoff => f.write_str("lambda_vs_cutoff"),
+        }
+    }
+}
+
+/// One row of [`FITS`]: a fitted number with its 95% bootstrap interval.
+#[derive(Debug, Clone, PartialEq)]
+pub struct FitRow {
+    pub id: FitId,
+    pub quantity: Quantity,
+    pub sweep: Sweep,
+    pub kind: FitKind,
+    /// Upper end of the sweep range of the fit (sigma_W ranges), None for the whole sweep.
+    pub x_max: Option<f64>,
+    pub estimate: Option<f64>,
+    /// Column `ci_low`.
+    pub lo: Option<f64>,
+    /// Column `ci_high`.
+    pub hi: Option<f64>,
+    /// The same fit of the exact values.
+    pub exact: Option<f64>,
+    pub predicted: Option<f64>,
+    /// Sweep points the fit used.
+    pub n_used: u64,
+    /// Points excluded, as `x (tail)` or `x (noise)`, comma separated.
+    pub excluded: String,
+    pub note: String,
+}
+
+/// One row of [`POINTS`]: a quantity at one sweep point.
+#[derive(Debug, Clone, PartialEq)]
+pub struct PointRow {
+    pub quantity: Quantity,
+    pub x: f64,
+    pub y: f64,
+    /// Column `ci_low`.
+    pub lo: Option<f64>,
+    /// Column `ci_high`.
+    pub hi: Option<f64>,
+    pub exact: Option<f64>,
+    /// The papers' background for <|m_n|>: mean over combinations of std_bags(G_exp) / |G_0|.
+    pub background: Option<f64>,
+    /// Passes the tail rule and stands above the noise.
+    pub resolvable: bool,
+    pub width: u64,
+    pub sigma_w: Option<f64>,
+}
+
+/// One row of [`COMBOS`]: one combination of points at one sweep point.
+#[derive(Debug, Clone, PartialEq)]
+pub struct ComboRow {
+    pub x: f64,
+    pub n: u64,
+    /// Point indices, comma separated.
+    pub combo: String,
+    pub m: Option<f64>,
+    pub m_exact: Option<f64>,
+    /// u_4 or u_6 of the combination.
+    pub u: Option<f64>,
+    pub u_exact: Option<f64>,
+    pub lambda: Option<f64>,
+    pub resolvable: bool,
+}
+
+fn f64s<T>(rows: &[T], f: impl Fn(&T) -> Option<f64>) -> Col {
+    Col::F64(rows.iter().map(f).collect())
+}
+
+/// Writes [`FITS`] into `dir`.
+pub fn write_fits(dir: &Path, rows: &[FitRow], meta: &Meta) -> Result<()> {
+    write_columns(
+        &dir.join(FITS),
+        vec![
+            ("id", Col::Str(rows.iter().map(|r| r.id.to_string()).collect())),
+            (
+                "quantity",
+                Col::Str(rows.iter().map(|r| r.quantity.name().into()).collect()),
+            ),
+            (
+                "sweep",
+                Col::Str(rows.iter().map(|r| r.sweep.name().into()).collect()),
+            ),
+            (
+                "kind",
+                Col::Str(rows.iter().map(|r| r.kind.name().into()).collect()),
+            ),
+            ("x_max", f64s(rows, |r| r.x_max)),
+            ("estimate", f64s(rows, |r| r.estimate)),
+            ("ci_low", f64s(rows, |r| r.lo)),
+            ("ci_high", f64s(rows, |r| r.hi)),
+            ("exact", f64s(rows, |r| r.exact)),
+            ("predicted", f64s(rows, |r| r.predicted)),
+            ("n_used", Col::U64(rows.iter().map(|r| r.n_used).collect())),
+            (
+                "excluded",
+                Col::Str(rows.iter().map(|r| r.excluded.clone()).collect()),
+            ),
+            ("note", Col::Str(rows.iter().map(|r| r.note.clone()).collect())),
+        ],
+        meta,
+    )?;
+    Ok(())
+}
+
+/// Writes [`POINTS`] into `dir`.
+pub fn write_points(dir: &Path, rows: &[PointRow], meta: &Meta) -> Result<()> {
+    write_columns(
+        &dir.join(POINTS),
+        vec![
+            (
+                "quantity",
+                Col::Str(rows.iter().map(|r| r.quantity.name().into()).collect()),
+            ),
+            ("x", f64s(rows, |r| Some(r.x))),
+            ("y", f64s(rows, |r| Some(r.y))),
+            ("ci_low", f64s(rows, |r| r.lo)),
+            ("ci_high", f64s(rows, |r| r.hi)),
+            ("exact", f64s(rows, |r| r.exact)),
+            ("background", f64s(rows, |r| r.background)),
+            (
+                "resolvable",
+                Col::Bool(rows.iter().map(|r| r.resolvable).collect()),
+            ),
+            ("width", Col::U64(rows.iter().map(|r| r.width).collect())),
+            ("sigma_w", f64s(rows, |r| r.sigma_w)),
+        ],
+        meta,
+    )?;
+    Ok(())
+}
+
+/// Writes [`COMBOS`] into `dir`.
+pub fn write_combos(dir: &Path, rows: &[ComboRow], meta: &Meta) -> Result<()> {
+    write_columns(
+        &dir.join(COMBOS),
+        vec![
+            ("x", f64s(rows, |r| Some(r.x))),
+            ("n", Col::U64(rows.iter().map(|r| r.n).collect())),
+            ("combo", Col::Str(rows.iter().map(|r| r.combo.clone()).collect())),
+            ("m", f64s(rows, |r| r.m)),
+            ("m_exact", f64s(rows, |r| r.m_exact)),
+            ("u", f64s(rows, |r| r.u)),
+            ("u_exact", f64s(rows, |r| r.u_exact)),
+            ("lambda", f64s(rows, |r| r.lambda)),
+            (
+                "resolvable",
+                Col::Bool(rows.iter().map(|r| r.resolvable).collect()),
+            ),
+        ],
+        meta,
+    )
+    .context("writing combos table")?;
+    Ok(())
+}
+
+/// A column that must have no nulls.
+fn required(t: &Table, col: &str) -> Result<Vec<f64>> {
+    t.f64(col)?
+        .into_iter()
+        .enumerate()
+        .map(|(i, v)| v.with_context(|| format!("{}: column {col} is null in row {i}", t.path.display())))
+        .collect()
+}
+
+/// A string column parsed into an enum.
+fn parsed<T>(t: &Table, col: &str, parse: impl Fn(&str) -> Option<T>) -> Result<Vec<T>> {
+    t.str(col)?
+        .iter()
+        .enumerate()
+        .map(|(i, s)| {
+            parse(s)
+                .with_context(|| format!("{}: column {col}, row {i}: unknown value {s:?}", t.path.display()))
+        })
+        .collect()
+}
+
+/// The parameters of a fit, from its tables' metadata.
+#[derive(Debug, Clone)]
+pub struct FitParams {
+    pub sweep: Sweep,
+    pub bootstrap: u64,
+    /// The sample parameters of every sweep point (moments input), in the order of the inputs.
+    pub sample: Vec<serde_json::Value>,
+    /// Architecture name of the samples.
+    pub arch: String,
+    /// Input dimension d of the samples.
+    pub d: f64,
+}
+
+impl FitParams {
+    /// Reads the parameters from a fit table's metadata; every field the readers use must be there.
+    pub fn from_meta(path: &Path, meta: &Meta) -> Result<Self> {
+        let p = &meta.params;
+        let field = |what: &str| {
+            format!(
+                "{}: the fit's metadata (nnqft.params) lacks {what}",
+                path.display()
+            )
+        };
+        let sweep_name = p["sweep"].as_str().with_context(|| field("sweep"))?;
+        let sweep = Sweep::parse(sweep_name).with_context(|| {
+            format!(
+                "{}: the fit's metadata has sweep = {sweep_name:?}, not one of width, sigma_w, cutoff, none",
+                path.display()
+            )
+        })?;
+        let bootstrap = p["bootstrap"].as_u64().with_context(|| field("bootstrap"))?;
+        let sample = p["sample"]
+            .as_array()
+            .filter(|a| !a.is_empty())
+            .with_context(|| field("sample (a list of the sample parameters of every sweep point)"))?
+            .clone();
+        let arch = sample[0]["arch"]
+            .as_str()
+            .with_context(|| field("sample[0].arch"))?
+            .to_string();
+        let d = sample[0]["d"].as_f64().with_context(|| field("sample[0].d"))?;
+        Ok(FitParams {
+            sweep,
+            bootstrap,
+            sample,
+            arch,
+            d,
+        })
+    }
+}
+
+/// A fit artifact read back whole.
+#[derive(Debug, Clone)]
+pub struct FitArtifact {
+    pub dir: PathBuf,
+    /// Content hash of the artifact.
+    pub hash: String,
+    pub params: FitParams,
+    pub fits: Vec<FitRow>,
+    pub points: Vec<PointRow>,
+    pub combos: Vec<ComboRow>,
+}
+
+/// Reads [`FITS`] of an artifact directory.
+pub fn read_fits(dir: &Path) -> Result<Vec<FitRow>> {
+    let t = Table::read(&dir.join(FITS), STAGE)?;
+    let (id, quantity, sweep, kind) = (
+        parsed(&t, "id", FitId::parse)?,
+        parsed(&t, "quantity", Quantity::parse)?,
+        parsed(&t, "sweep", Sweep::parse)?,
+        parsed(&t, "kind", FitKind::parse)?,
+    );
+    let (x_max, estimate, lo, hi, exact, predicted) = (
+        t.f64("x_max")?,
+        t.f64("estimate")?,
+        t.f64("ci_low")?,
+        t.f64("ci_high")?,
+        t.f64("exact")?,
+        t.f64("predicted")?,
+    );
+    let (n_used, excluded, note) = (t.u64("n_used")?, t.str("excluded")?, t.str("note")?);
+    (0..t.rows())
+        .map(|i| {
+            if id[i].quantity() != quantity[i] || id[i].kind() != kind[i] {
+                bail!(
+                    "{}: row {i}: fit {} is a {} of {}, but the row says a {} of {}",
+                    t.path.display(),
+                    id[i],
+                    id[i].kind().name(),
+                    id[i].quantity(),
+                    kind[i].name(),
+                    quantity[i]
+                );
+            }
+            Ok(FitRow {
+                id: id[i],
+                quantity: quantity[i],
+                sweep: sweep[i],
+                kind: kind[i],
+                x_max: x_max[i],
+                estimate: estimate[i],
+                lo: lo[i],
+                hi: hi[i],
+                exact: exact[i],
+                predicted: predicted[i],
+                n_used: n_used[i],
+                excluded: excluded[i].clone(),
+                note: note[i].clone(),
+            })
+        })
+        .collect()
+}
+
+/// Reads [`POINTS`] of an artifact directory, with the fit's parameters from its metadata.
+pub fn read_points(dir: &Path) -> Result<(Vec<PointRow>, FitParams)> {
+    let t = Table::read(&dir.join(POINTS), STAGE)?;
+    let params = FitParams::from_meta(&t.path, &t.meta)?;
+    let quantity = parsed(&t, "quantity", Quantity::parse)?;
+    let (x, y) = (required(&t, "x")?, required(&t, "y")?);
+    let (lo, hi, exact, background) = (
+        t.f64("ci_low")?,
+        t.f64("ci_high")?,
+        t.f64("exact")?,
+        t.f64("background")?,
+    );
+    let (resolvable, width, sigma_w) = (t.bool("resolvable")?, t.u64("width")?, t.f64("sigma_w")?);
+    let rows = (0..t.rows())
+        .map(|i| PointRow {
+            quantity: quantity[i],
+            x: x[i],
+            y: y[i],
+            lo: lo[i],
+            hi: hi[i],
+            exact: exact[i],
+            background: background[i],
+            resolvable: resolvable[i],
+            width: width[i],
+            sigma_w: sigma_w[i],
+        })
+        .collect();
+    Ok((rows, params))
+}
+
+/// Reads [`COMBOS`] of an artifact directory.
+pub fn read_combos(dir: &Path) -> Result<Vec<ComboRow>> {
+    let t = Table::read(&dir.join(COMBOS), STAGE)?;
+    let (x, n, combo) = (required(&t, "x")?, t.u64("n")?, t.str("combo")?);
+    let (m, m_exact, u, u_exact, lambda) = (
+        t.f64("m")?,
+        t.f64("m_exact")?,
+        t.f64("u")?,
+        t.f64("u_exact")?,
+        t.f64("lambda")?,
+    );
+    let resolvable = t.bool("resolvable")?;
+    Ok((0..t.rows())
+        .map(|i| ComboRow {
+            x: x[i],
+            n: n[i],
+            combo: combo[i].clone(),
+            m: m[i],
+            m_exact: m_exact[i],
+            u: u[i],
+            u_exact: u_exact[i],
+            lambda: lambda[i],
+            resolvable: resolvable[i],
+        })
+        .collect())
+}
+
+/// Verifies a fit artifact against its manifest and reads all three tables.
+pub fn read(dir: &Path) -> Result<FitArtifact> {
+    nnqft_store::verify(dir).with_context(|| format!("fit input {}", dir.display()))?;
+    let (points, params) = read_points(dir)?;
+    Ok(FitArtifact {
+        dir: dir.into(),
+        hash: nnqft_store::content_hash(dir)?,
+        params,
+        fits: read_fits(dir)?,
+        points,
+        combos: read_combos(dir)?,
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn meta() -> Meta {
+        Meta::new(
+            STAGE,
+            serde_json::json!({"sweep": "sigma_w", "bootstrap": 400, "sample": [{"arch": "gaussnet", "d": 1}]}),
+            vec![],
+        )
+    }
+
+    fn fit_rows() -> Vec<FitRow> {
+        let ids = [
+            FitId::VsWidth(WidthSlope::Gc4),
+            FitId::M6TwoTermB,
+            FitId::Sign(Coupling::U6),
+            FitId::VsSigmaW {
+                coupling: Coupling::U6,
+                norm: Norm::Canonical,
+                range: Range::UpTo(12.5),
+            },
+            FitId::LambdaVsCutoff,
+        ];
+        ids.iter()
+            .enumerate()
+            .map(|(i, &id)| FitRow {
+                id,
+                quantity: id.quantity(),
+                sweep: Sweep::SigmaW,
+                kind: id.kind(),
+                x_max: id.x_max(),
+                estimate: Some(i as f64 - 1.5),
+                lo: (i != 2).then_some(-2.0),
+                hi: Some(0.25),
+                exact: None,
+                predicted: Some(-3.0),
+                n_used: i as u64,
+                excluded: format!("{i} (noise)"),
+                note: "a note".into(),
+            })
+            .collect()
+    }
+
+    #[test]
+    fn tables_round_trip_through_the_contract() {
+        let dir = tempfile::tempdir().unwrap();
+        let fits = fit_rows();
+        let points = vec![PointRow {
+            quantity: Quantity::U6Dimless,
+            x: 2.0,
+            y: -0.5,
+            lo: None,
+            hi: Some(1.0),
+            exact: Some(0.1),
+            background: None,
+            resolvable: true,
+            width: 100,
+            sigma_w: Some(2.0),
+        }];
+        let combos = vec![ComboRow {
+            x: 5.0,
+            n: 4,
+            combo: "0,1,1,3".into(),
+            m: Some(0.2),
+            m_exact: None,
+            u: Some(-1.0),
+            u_exact: Some(-1.1),
+            lambda: Some(0.01),
+            resolvable: false,
+        }];
+        write_fits(dir.path(), &fits, &meta()).unwrap();
+        write_points(dir.path(), &points, &meta()).unwrap();
+        write_combos(dir.path(), &combos, &meta()).unwrap();
+        assert_eq!(read_fits(dir.path()).unwrap(), fits);
+        let (p, params) = read_points(dir.path()).unwrap();
+        assert_eq!(p, points);
+        assert_eq!(
+            (params.sweep, params.bootstrap, params.arch.as_str(), params.d),
+            (Sweep::SigmaW, 400, "gaussnet", 1.0)
+        );
+        assert_eq!(read_combos(dir.path()).unwrap(), combos);
+    }
+
+    #[test]
+    fn fit_ids_print_as_the_tables_spell_them_and_parse_back() {
+        let want = [
+            (FitId::VsWidth(WidthSlope::M4), "m4_abs_vs_N"),
+            (FitId::VsWidth(WidthSlope::Gc6), "gc6_abs_vs_N"),
+            (FitId::M6TwoTermA, "m6_two_term_a"),
+            (FitId::Sign(Coupling::U4), "u4_sign"),
+            (
+                FitId::VsSigmaW {
+                    coupling: Coupling::U4,
+                    norm: Norm::Raw,
+                    range: Range::UpTo(10.0),
+                },
+                "u4_raw_vs_sigma_w_le10",
+            ),
+            (
+                FitId::VsSigmaW {
+                    coupling: Coupling::U6,
+                    norm: Norm::Canonical,
+                    range: Range::All,
+                },
+                "u6_canonical_vs_sigma_w_all",
+            ),
+            (FitId::LambdaVsCutoff, "lambda_vs_cutoff"),
+        ];
+        for (id, s) in want {
+            assert_eq!(id.to_string(), s);
+            assert_eq!(FitId::parse(s), Some(id), "{s}");
+        }
+        for bad in [
+            "m4_vs_N",
+            "u4_raw_vs_sigma_w_le",
+            "u4_raw_vs_sigma_w_le010",
+            "u8_sign",
+            "",
+        ] {
+            assert_eq!(FitId::parse(bad), None, "{bad}");
+        }
+        for q in Quantity::ALL {
+            assert_eq!(Quantity::parse(q.name()), Some(*q));
+            assert_eq!(Quantity::ALL[*q as usize], *q);
+        }
+    }
+
+    #[test]
+    fn a_missing_column_names_the_file_and_the_column() {
+        let dir = tempfile::tempdir().unwrap();
+        write_columns(
+            &dir.path().join(FITS),
+            vec![
+                ("id", Col::Str(vec!["m2_mean".into()])),
+                ("quantity", Col::Str(vec!["m2_mean".into()])),
+            ],
+            &meta(),
+        )
+        .unwrap();
+        let e = format!("{:#}", read_fits(dir.path()).unwrap_err());
+        assert!(
+            e.contains("fits.parquet") && e.contains("column sweep is missing"),
+            "{e}"
+        );
+    }
+
+    #[test]
+    fn unknown_names_and_malformed_metadata_fail_loudly() {
+        let dir = tempfile::tempdir().unwrap();
+        let mut rows = fit_rows();
+        write_fits(dir.path(), &rows, &meta()).unwrap();
+        // A quantity the contract does not know.
+        std::fs::remove_file(dir.path().join(FITS)).unwrap();
+        write_columns(
+            &dir.path().join(FITS),
+            vec![("id", Col::Str(vec!["u4_spreads".into()]))],
+            &meta(),
+        )
+        .unwrap();
+        let e = format!("{:#}", read_fits(dir.path()).unwrap_err());
+        assert!(
+            e.contains("column id, row 0: unknown value \"u4_spreads\""),
+            "{e}"
+        );
+        // A row whose kind contradicts its id.
+        std::fs::remove_file(dir.path().join(FITS)).unwrap();
+        rows[0].kind = FitKind::Mean;
+        write_fits(dir.path(), &rows, &meta()).unwrap();
+        let e = format!("{:#}", read_fits(dir.path()).unwrap_err());
+        assert!(
+            e.contains("fit gc4_abs_vs_N is a slope of gc4_mean, but the row says a mean"),
+            "{e}"
+        );
+        // Metadata without the sample dimension, or with an unknown sweep.
+        for (params, says) in [
+            (
+                serde_json::json!({"sweep": "width", "bootstrap": 4, "sample": [{"arch": "erf"}]}),
+                "lacks sample[0].d",
+            ),
+            (
+                serde_json::json!({"sweep": "depth", "bootstrap": 4, "sample": [{"arch": "erf", "d": 1}]}),
+                "sweep = \"depth\"",
+            ),
+            (
+                serde_json::json!({"sweep": "width", "sample": [{"arch": "erf", "d": 1}]}),
+                "lacks bootstrap",
+            ),
+            (
+                serde_json::json!({"sweep": "width", "bootstrap": 4, "sample": []}),
+                "lacks sample",
+            ),
+        ] {
+            let e = FitParams::from_meta(Path::new("x/points.parquet"), &Meta::new(STAGE, params, vec![]))
+                .unwrap_err()
+                .to_string();
+            assert!(e.contains("x/points.parquet") && e.contains(says), "{e}");
+        }
+    }
+}

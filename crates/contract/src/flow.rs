@@ -1,0 +1,225 @@
+//! The `flow` stage's artifact: `trajectories.parquet` (the flow sampled in k), `fixed_points.parquet` (fixed
+//! points with their stability exponents) and, for a sigma_W sweep, `active.parquet` (the active-RG
+//! predictions).
+
+use crate::fit::Quantity;
+use anyhow::{Context, Result};
+use nnqft_store::{Col, Meta, Table, write_columns};
+use std::path::Path;
+
+/// Stage name recorded in the tables' metadata.
+pub const STAGE: &str = "flow";
+pub const TRAJECTORIES: &str = "trajectories.parquet";
+pub const FIXED_POINTS: &str = "fixed_points.parquet";
+pub const ACTIVE: &str = "active.parquet";
+
+/// The name of the one trajectory a flow artifact holds (started from the measured couplings).
+pub const MEASURED: &str = "measured";
+
+/// One sample of a trajectory.
+#[derive(Debug, Clone, PartialEq)]
+pub struct TrajectoryRow {
+    pub k: f64,
+    /// ubar_2, ubar_4, ubar_6.
+    pub ubar: [f64; 3],
+    /// u_2, u_4, u_6 (dimensionful: k^2 ubar_2, k^(4-d) ubar_4, k^(6-2d) ubar_6).
+    pub u: [f64; 3],
+}
+
+/// A fixed point: its couplings, whether it is the Gaussian one, its three stability exponents (re, im).
+#[derive(Debug, Clone, PartialEq)]
+pub struct FixedPointRow {
+    pub ubar: [f64; 3],
+    pub gaussian: bool,
+    pub exponents: [(Option<f64>, Option<f64>); 3],
+}
+
+/// An active-RG prediction y(sigma_W) = y(sigma_ref) (sigma_W / sigma_ref)^slope.
+#[derive(Debug, Clone, PartialEq)]
+pub struct ActiveRow {
+    pub quantity: Quantity,
+    pub sigma_w: f64,
+    pub predicted: f64,
+    pub exact: Option<f64>,
+    pub slope: f64,
+}
+
+/// Writes [`TRAJECTORIES`]; `stop` says why the integration ended.
+pub fn write_trajectory(dir: &Path, rows: &[TrajectoryRow], stop: &str, meta: &Meta) -> Result<()> {
+    let n = rows.len();
+    let col = |f: &dyn Fn(&TrajectoryRow) -> f64| Col::F64(rows.iter().map(|r| Some(f(r))).collect());
+    write_columns(
+        &dir.join(TRAJECTORIES),
+        vec![
+            ("trajectory", Col::Str(vec![MEASURED.into(); n])),
+            ("k", col(&|r| r.k)),
+            ("ubar2", col(&|r| r.ubar[0])),
+            ("ubar4", col(&|r| r.ubar[1])),
+            ("ubar6", col(&|r| r.ubar[2])),
+            ("u2", col(&|r| r.u[0])),
+            ("u4", col(&|r| r.u[1])),
+            ("u6", col(&|r| r.u[2])),
+            ("stop", Col::Str(vec![stop.into(); n])),
+        ],
+        meta,
+    )?;
+    Ok(())
+}
+
+const EXPONENT_COLUMNS: [[&str; 2]; 3] = [
+    ["exponent1_re", "exponent1_im"],
+    ["exponent2_re", "exponent2_im"],
+    ["exponent3_re", "exponent3_im"],
+];
+
+/// Writes [`FIXED_POINTS`].
+pub fn write_fixed_points(dir: &Path, rows: &[FixedPointRow], meta: &Meta) -> Result<()> {
+    let ubar = |i: usize| Col::F64(rows.iter().map(|r| Some(r.ubar[i])).collect());
+    let mut cols = vec![
+        ("ubar2", ubar(0)),
+        ("ubar4", ubar(1)),
+        ("ubar6", ubar(2)),
+        ("gaussian", Col::Bool(rows.iter().map(|r| r.gaussian).collect())),
+    ];
+    for (j, [re, im]) in EXPONENT_COLUMNS.iter().enumerate() {
+        cols.push((re, Col::F64(rows.iter().map(|r| r.exponents[j].0).collect())));
+        cols.push((im, Col::F64(rows.iter().map(|r| r.exponents[j].1).collect())));
+    }
+    write_columns(&dir.join(FIXED_POINTS), cols, meta)?;
+    Ok(())
+}
+
+/// Writes [`ACTIVE`].
+pub fn write_active(dir: &Path, rows: &[ActiveRow], meta: &Meta) -> Result<()> {
+    write_columns(
+        &dir.join(ACTIVE),
+        vec![
+            (
+                "quantity",
+                Col::Str(rows.iter().map(|r| r.quantity.name().into()).collect()),
+            ),
+            (
+                "sigma_w",
+                Col::F64(rows.iter().map(|r| Some(r.sigma_w)).collect()),
+            ),
+            (
+                "predicted",
+                Col::F64(rows.iter().map(|r| Some(r.predicted)).collect()),
+            ),
+            ("exact", Col::F64(rows.iter().map(|r| r.exact).collect())),
+            ("slope", Col::F64(rows.iter().map(|r| Some(r.slope)).collect())),
+        ],
+        meta,
+    )?;
+    Ok(())
+}
+
+fn required(t: &Table, col: &str) -> Result<Vec<f64>> {
+    t.f64(col)?
+        .into_iter()
+        .enumerate()
+        .map(|(i, v)| v.with_context(|| format!("{}: column {col} is null in row {i}", t.path.display())))
+        .collect()
+}
+
+/// A flow artifact read back whole.
+#[derive(Debug, Clone)]
+pub struct FlowArtifact {
+    /// Content hash of the artifact.
+    pub hash: String,
+    /// Content hashes of the flow's inputs (the fit it started from).
+    pub inputs: Vec<String>,
+    pub params: serde_json::Value,
+    pub trajectory: Vec<TrajectoryRow>,
+    /// Why the integration ended.
+    pub stop: String,
+    pub fixed_points: Vec<FixedPointRow>,
+    /// Empty unless the flow started from a sigma_W sweep.
+    pub active: Vec<ActiveRow>,
+}
+
+/// Verifies a flow artifact against its manifest and reads its tables.
+pub fn read(dir: &Path) -> Result<FlowArtifact> {
+    nnqft_store::verify(dir).with_context(|| format!("flow input {}", dir.display()))?;
+    let t = Table::read(&dir.join(TRAJECTORIES), STAGE)?;
+    let (k, b2, b4, b6) = (
+        required(&t, "k")?,
+        required(&t, "ubar2")?,
+        required(&t, "ubar4")?,
+        required(&t, "ubar6")?,
+    );
+    let (u2, u4, u6) = (required(&t, "u2")?, required(&t, "u4")?, required(&t, "u6")?);
+    let stops = t.str("stop")?;
+    let stop = stops
+        .first()
+        .cloned()
+        .with_context(|| format!("{}: the trajectory is empty", t.path.display()))?;
+    let trajectory = (0..t.rows())
+        .map(|i| TrajectoryRow {
+            k: k[i],
+            ubar: [b2[i], b4[i], b6[i]],
+            u: [u2[i], u4[i], u6[i]],
+        })
+        .collect();
+    let fp = Table::read(&dir.join(FIXED_POINTS), STAGE)?;
+    let (a, b, c, g) = (
+        required(&fp, "ubar2")?,
+        required(&fp, "ubar4")?,
+        required(&fp, "ubar6")?,
+        fp.bool("gaussian")?,
+    );
+    let ex: Vec<[Vec<Option<f64>>; 2]> = EXPONENT_COLUMNS
+        .iter()
+        .map(|[re, im]| Ok([fp.f64(re)?, fp.f64(im)?]))
+        .collect::<Result<_>>()?;
+    let fixed_points = (0..fp.rows())
+        .map(|i| FixedPointRow {
+            ubar: [a[i], b[i], c[i]],
+            gaussian: g[i],
+            exponents: [0, 1, 2].map(|j| (ex[j][0][i], ex[j][1][i])),
+        })
+        .collect();
+    let active_path = dir.join(ACTIVE);
+    let active = if active_path.exists() {
+        let at = Table::read(&active_path, STAGE)?;
+        let q: Vec<Quantity> = at
+            .str("quantity")?
+            .iter()
+            .enumerate()
+            .map(|(i, s)| {
+                Quantity::parse(s).with_context(|| {
+                    format!(
+                        "{}: column quantity, row {i}: unknown value {s:?}",
+                        at.path.display()
+                    )
+                })
+            })
+            .collect::<Result<_>>()?;
+        let (s, p, e, sl) = (
+            required(&at, "sigma_w")?,
+            required(&at, "predicted")?,
+            at.f64("exact")?,
+            required(&at, "slope")?,
+        );
+        (0..at.rows())
+            .map(|i| ActiveRow {
+                quantity: q[i],
+                sigma_w: s[i],
+                predicted: p[i],
+                exact: e[i],
+                slope: sl[i],
+            })
+            .collect()
+    } else {
+        vec![]
+    };
+    Ok(FlowArtifact {
+        hash: nnqft_store::content_hash(dir)?,
+        inputs: t.meta.inputs.clone(),
+        params: t.meta.params.clone(),
+        trajectory,
+        stop,
+        fixed_points,
+        active,
+    })
+}
