@@ -110,3 +110,65 @@ pub fn identities(root: &Path, profile: &str) -> Result<BTreeMap<StageKind, Stri
     }
     Ok(out)
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn copy_tree(from: &Path, to: &Path) {
+        std::fs::create_dir_all(to).unwrap();
+        for e in std::fs::read_dir(from).unwrap().flatten() {
+            let (p, q) = (e.path(), to.join(e.file_name()));
+            if e.file_name() == "target" {
+                continue;
+            }
+            if p.is_dir() {
+                copy_tree(&p, &q);
+            } else {
+                std::fs::copy(&p, &q).unwrap();
+            }
+        }
+    }
+
+    /// Cache boundaries follow physics boundaries: in a copy of this workspace, an edit to the RG integrator
+    /// (`crates/rg`) changes the identity of `flow` only, and an edit to the sampler's physics changes every stage
+    /// that depends on it. Each stage re-runs exactly when a crate it is built from changes.
+    #[test]
+    fn an_rg_edit_changes_only_the_flow_identity() {
+        let real = Path::new(env!("CARGO_MANIFEST_DIR")).parent().unwrap();
+        let root = std::env::temp_dir().join(format!("nnqft-identity-{}", std::process::id()));
+        let _ = std::fs::remove_dir_all(&root);
+        copy_tree(&real.join("crates"), &root.join("crates"));
+        for f in ["Cargo.toml", "Cargo.lock"] {
+            std::fs::copy(real.join(f), root.join(f)).unwrap();
+        }
+        let before = identities(&root, "release").unwrap();
+        let append = |file: &str| {
+            let p = root.join(file);
+            let mut text = std::fs::read_to_string(&p).unwrap();
+            text += "\n// an edit\n";
+            std::fs::write(&p, text).unwrap();
+        };
+        append("crates/rg/src/ode.rs");
+        let after_rg = identities(&root, "release").unwrap();
+        append("crates/physics/src/kernel.rs");
+        let after_physics = identities(&root, "release").unwrap();
+        std::fs::remove_dir_all(&root).unwrap();
+        let changed = |a: &BTreeMap<StageKind, String>, b: &BTreeMap<StageKind, String>| {
+            StageKind::ALL
+                .into_iter()
+                .filter(|k| a[k] != b[k])
+                .collect::<Vec<_>>()
+        };
+        assert_eq!(changed(&before, &after_rg), vec![StageKind::Flow]);
+        assert_eq!(
+            changed(&after_rg, &after_physics),
+            vec![
+                StageKind::Sample,
+                StageKind::Moments,
+                StageKind::Fit,
+                StageKind::Flow
+            ]
+        );
+    }
+}
