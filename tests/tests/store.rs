@@ -571,3 +571,183 @@ fn stage_processes_die_with_a_killed_xtask() {
         std::thread::sleep(std::time::Duration::from_millis(50));
     }
 }
+
+/// A copy of `good` with a file added inside object `content` and listed in CHECKSUMS.b3 (as an attacker would).
+fn add_to_object(good: &Path, bad: &Path, content: &str, rel: &str) {
+    let extra = format!("nnqft-archive/objects/{content}/{rel}");
+    let line = format!("{}  objects/{content}/{rel}\n", blake3_hex(b"stray"));
+    rewrite(good, bad, |p, b| {
+        if p.ends_with("CHECKSUMS.b3") {
+            let s = String::from_utf8(b).unwrap() + &line;
+            Some((p.into(), tar::EntryType::Regular, s.into_bytes()))
+        } else {
+            Some((p.into(), tar::EntryType::Regular, b))
+        }
+    });
+    // Append the extra entry.
+    let mut bytes = std::fs::read(bad).unwrap();
+    let mut ar = tar::Builder::new(Vec::new());
+    let mut h = tar::Header::new_gnu();
+    h.set_size(5);
+    h.set_mode(0o644);
+    ar.append_data(&mut h, &extra, &b"stray"[..]).unwrap();
+    let tail = ar.into_inner().unwrap();
+    // Drop the end-of-archive blocks of the first, keep those of the second.
+    let end = bytes.len()
+        - bytes
+            .rchunks(512)
+            .take_while(|c| c.iter().all(|&x| x == 0))
+            .count()
+            * 512;
+    bytes.truncate(end);
+    bytes.extend(tail);
+    std::fs::write(bad, bytes).unwrap();
+}
+
+#[test]
+fn import_refuses_what_verify_would_quarantine_and_strings_that_would_reach_the_terminal() {
+    let dir = tempfile::tempdir().unwrap();
+    let store = dir.path().join("store");
+    let p = tiny(dir.path(), "t.toml", "");
+    let ps = p.to_str().unwrap();
+    ok(run(&store, &["run", ps]));
+    let good = dir.path().join("good.tar");
+    ok(run(&store, &["archive", ps, "--out", good.to_str().unwrap()]));
+    let content = objects(&store)[0].clone();
+
+    // A file or a directory inside an object that its manifest does not list: verify calls that damage (and
+    // quarantines it), so import must not bring it in.
+    for (name, rel) in [("file", "evil.txt"), ("dir", "sub/evil.txt")] {
+        let bad = dir.path().join(format!("stray-{name}.tar"));
+        add_to_object(&good, &bad, &content, rel);
+        let fresh = dir.path().join(format!("fresh-{name}"));
+        let o = run(&fresh, &["import", bad.to_str().unwrap()]);
+        let t = text(&o);
+        assert!(
+            !o.status.success() && t.contains("refused") && t.contains("stray file"),
+            "{name}: {t}"
+        );
+        assert!(objects(&fresh).is_empty(), "{name}: objects imported");
+    }
+
+    // An escape sequence or a newline in an instance id, which verify and status print.
+    let bad = dir.path().join("escape.tar");
+    tamper_lock(&good, &bad, |l| {
+        let m = l["instances"].as_object_mut().unwrap();
+        let (id, e) = m.iter().next().map(|(k, v)| (k.clone(), v.clone())).unwrap();
+        m.remove(&id);
+        m.insert("\u{1b}[2J\u{1b}[31mok\nverified 0 object(s)".into(), e);
+    });
+    let fresh = dir.path().join("fresh-escape");
+    let o = run(&fresh, &["import", bad.to_str().unwrap()]);
+    let t = text(&o);
+    assert!(
+        !o.status.success() && t.contains("instance id") && t.contains("control characters"),
+        "{t}"
+    );
+    assert!(objects(&fresh).is_empty());
+
+    // A lock whose identity is not a 64-digit hash is not a path, but must not crash status or --dry-run.
+    let bad = dir.path().join("short-identity.tar");
+    tamper_lock(&good, &bad, |l| {
+        for e in l["instances"].as_object_mut().unwrap().values_mut() {
+            e["identity"] = "é".into();
+        }
+    });
+    let fresh = dir.path().join("fresh-identity");
+    ok(run(&fresh, &["import", bad.to_str().unwrap()]));
+    let plan = ok(run(&fresh, &["run", ps, "--dry-run", "--force", "s"]));
+    assert!(plan.contains("binary changed: identity é ->"), "{plan}");
+}
+
+#[test]
+fn a_healthy_object_whose_stat_record_cannot_be_written_is_not_quarantined() {
+    // On a full disk writing objects/<hash>.stat fails; that is not damage. A directory in its place makes the
+    // write fail the same way without filling a disk.
+    let dir = tempfile::tempdir().unwrap();
+    let store = dir.path().join("store");
+    let p = tiny(dir.path(), "t.toml", "");
+    let ps = p.to_str().unwrap();
+    ok(run(&store, &["run", ps]));
+    let h = objects(&store)[0].clone();
+    let stat = store.join("objects").join(format!("{h}.stat"));
+    std::fs::remove_file(&stat).unwrap();
+    std::fs::create_dir(&stat).unwrap();
+    let st = ok(run(&store, &["status", ps]));
+    assert!(st.contains("cached  s"), "{st}");
+    let v = text(&run(&store, &["verify"]));
+    assert!(!v.contains("CORRUPT") && v.contains("0 corrupt"), "{v}");
+    assert!(v.contains("could not be written"), "{v}");
+    assert!(
+        store.join("objects").join(&h).is_dir(),
+        "the healthy object stays"
+    );
+    assert!(!store.join("corrupt").exists());
+    let again = ok(run(&store, &["run", ps]));
+    assert_eq!(cached(&again), 1, "{again}");
+}
+
+#[test]
+fn validation_files_never_go_to_a_directory_another_user_could_plant() {
+    // Another user of a shared /tmp creates the directory the validation would use (its name was the pid) with
+    // a link to one of our files in it: the run must not write through that link.
+    let dir = tempfile::tempdir().unwrap();
+    let store = dir.path().join("store");
+    let shared_tmp = dir.path().join("shared-tmp");
+    std::fs::create_dir(&shared_tmp).unwrap();
+    let precious = dir.path().join("precious.txt");
+    std::fs::write(&precious, "mine").unwrap();
+    let p = tiny(dir.path(), "t.toml", "");
+    let o = std::process::Command::new("sh")
+        .arg("-c")
+        .arg(
+            r#"for k in 0 1 2 3; do d="$TMPDIR/nnqft-check-$$-$k"; mkdir -p "$d"; chmod 777 "$d"
+               ln -s "$PRECIOUS" "$d/batch-sample.json"; ln -s "$PRECIOUS" "$d/params-0.json"; done
+               exec "$XTASK" --store "$STORE" run "$PIPELINE" --dry-run"#,
+        )
+        .env("TMPDIR", &shared_tmp)
+        .env("PRECIOUS", &precious)
+        .env("XTASK", bin_dir().join("xtask"))
+        .env("NNQFT_BIN_DIR", bin_dir())
+        .env("STORE", &store)
+        .env("PIPELINE", &p)
+        .output()
+        .unwrap();
+    ok(o);
+    assert_eq!(std::fs::read_to_string(&precious).unwrap(), "mine");
+}
+
+#[test]
+fn a_pipeline_file_name_cannot_inject_commands_into_a_slurm_job_script() {
+    let dir = tempfile::tempdir().unwrap();
+    let store = dir.path().join("store");
+    // A stand-in for sbatch that keeps the job script it is given and refuses the submission.
+    let fake = dir.path().join("bin");
+    std::fs::create_dir(&fake).unwrap();
+    let script = dir.path().join("script.sh");
+    let sbatch = fake.join("sbatch");
+    std::fs::write(
+        &sbatch,
+        format!("#!/bin/sh\ncat > '{}'\nexit 1\n", script.display()),
+    )
+    .unwrap();
+    #[cfg(unix)]
+    {
+        use std::os::unix::fs::PermissionsExt;
+        std::fs::set_permissions(&sbatch, std::fs::Permissions::from_mode(0o755)).unwrap();
+    }
+    let p = tiny(dir.path(), "x\ntouch PWNED\n.toml", "");
+    let path = format!("{}:{}", fake.display(), std::env::var("PATH").unwrap_or_default());
+    let o = xtask(&store)
+        .env("PATH", path)
+        .args(["run", p.to_str().unwrap(), "--executor", "slurm"])
+        .output()
+        .unwrap();
+    assert!(!o.status.success(), "the fake sbatch refuses: {}", text(&o));
+    let s = std::fs::read_to_string(&script).expect("sbatch was given a script");
+    assert!(
+        !s.lines().any(|l| l.trim() == "touch PWNED"),
+        "the file name became a command:\n{s}"
+    );
+    assert!(s.contains("x?touch PWNED?"), "{s}");
+}

@@ -137,6 +137,29 @@ fn safe_rel(path: &Path) -> Result<PathBuf> {
     Ok(rel)
 }
 
+/// Refuses control characters (an escape sequence, a newline) in the strings of an imported lock that xtask
+/// prints (`status`, `verify`, error messages): instance and input ids, stage names, the source and identities.
+fn check_printable(lock: &PipelineLock) -> Result<()> {
+    let mut fields: Vec<(String, &str)> = Vec::new();
+    if let Some(s) = &lock.source {
+        fields.push(("source".into(), s));
+    }
+    for (id, e) in &lock.instances {
+        fields.push(("instance id".into(), id));
+        fields.push((format!("instances.{id:?}.stage"), &e.stage));
+        fields.push((format!("instances.{id:?}.identity"), &e.identity));
+        for (k, (input, _)) in e.inputs.iter().enumerate() {
+            fields.push((format!("instances.{id:?}.inputs[{k}]"), input));
+        }
+    }
+    for (field, s) in fields {
+        if s.chars().any(char::is_control) {
+            bail!("refused: lock.json: {field} = {s:?} contains control characters");
+        }
+    }
+    Ok(())
+}
+
 /// Imports an archive into the store; returns the pipeline (lock) name. Every value of `lock.json` that
 /// becomes a path is checked first (`PipelineLock::check`); `as_name` records the lock under another name;
 /// a different lock of the same name is replaced only with `force`.
@@ -205,6 +228,7 @@ pub fn import(store: &Store, file: &Path, as_name: Option<&str>, force: bool) ->
         .context("refused: malformed lock.json")?;
         lock.check("refused: lock.json")
             .map_err(|e| anyhow::anyhow!("{e:#}"))?;
+        check_printable(&lock)?;
         if let Some(n) = as_name {
             crate::names::check_pipeline_name("--as", n)?;
             lock.pipeline = n.to_string();
@@ -225,6 +249,8 @@ pub fn import(store: &Store, file: &Path, as_name: Option<&str>, force: bool) ->
         for e in lock.instances.values() {
             let dir = staging.join("objects").join(&e.content);
             nnqft_store::verify(&dir).with_context(|| format!("refused: object {}", e.content))?;
+            // What verify would call damage (a file or directory its manifest does not list) is refused too.
+            crate::store::check_no_strays(&dir).with_context(|| format!("refused: object {}", e.content))?;
             if nnqft_store::content_hash(&dir)? != e.content {
                 bail!("refused: object {} does not hash to its name", e.content);
             }

@@ -87,13 +87,8 @@ const MAX_LISTED_ERRORS: usize = 20;
 /// argument parsing and checks as a real run, with placeholder inputs, nothing read or written), one call per
 /// stage kind, before anything runs. Errors cite the pipeline file and the line of the offending parameter.
 pub fn validate(p: &Pipeline, bins: &Binaries) -> Result<()> {
-    static SEQ: std::sync::atomic::AtomicU64 = std::sync::atomic::AtomicU64::new(0);
-    let dir = std::env::temp_dir().join(format!(
-        "nnqft-check-{}-{}",
-        std::process::id(),
-        SEQ.fetch_add(1, std::sync::atomic::Ordering::Relaxed)
-    ));
-    std::fs::create_dir_all(&dir).with_context(|| format!("creating {}", dir.display()))?;
+    // Never a predictable name in a shared /tmp: another user could plant it, with links to the user's files.
+    let dir = crate::store::private_temp_dir("nnqft-check")?;
     let res = validate_in(p, bins, &dir);
     let _ = std::fs::remove_dir_all(&dir);
     res

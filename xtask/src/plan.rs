@@ -51,6 +51,11 @@ pub enum State {
     Run(Vec<String>),
 }
 
+/// The first 12 characters of a hash for messages (all of a shorter string, as a lock may hold one).
+fn short(s: &str) -> &str {
+    s.char_indices().nth(12).map_or(s, |(i, _)| &s[..i])
+}
+
 /// Why an instance's key differs from what the lock recorded.
 fn reasons(
     inst: &Instance,
@@ -81,14 +86,14 @@ fn reasons(
         r.push(format!(
             "{} binary changed: identity {} -> {}",
             inst.kind,
-            &old.identity[..12],
-            &identity[..12]
+            short(&old.identity),
+            short(identity)
         ));
     }
     for (i, (id, content)) in inputs.iter().enumerate() {
         match (old.inputs.get(i), content) {
             (Some((oid, oc)), Some(c)) if oid == id && oc != c => {
-                r.push(format!("input {id} changed: {} -> {}", &oc[..12], &c[..12]))
+                r.push(format!("input {id} changed: {} -> {}", short(oc), short(c)))
             }
             (Some((oid, _)), _) if oid != id => r.push(format!("inputs changed: {oid} -> {id}")),
             (_, None) => r.push(format!("input {id} will be recomputed")),
@@ -204,7 +209,8 @@ pub fn lock_for_run(p: &Pipeline, store: &Store) -> Result<PipelineLock> {
         && !lock.instances.is_empty()
     {
         bail!(
-            "{} belongs to the pipeline file {src}, not to {}: rename this pipeline file, or remove that lock              (its objects then become garbage for gc)",
+            "{} belongs to the pipeline file {src}, not to {}: rename this pipeline file, or remove that lock \
+             (its objects then become garbage for gc)",
             store.lock_path(&p.lock_name).display(),
             p.source
         );

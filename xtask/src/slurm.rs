@@ -80,6 +80,13 @@ fn sh_quote(p: &Path) -> String {
     format!("'{}'", p.display().to_string().replace('\'', r"'\''"))
 }
 
+/// `s` with every control character (a newline above all) replaced by `?`: the pipeline's name (its file's
+/// stem, any bytes) and instance ids go into the job script's comment line and the job name, where a newline
+/// would start a shell command of the file name's choosing.
+fn one_line(s: &str) -> String {
+    s.chars().map(|c| if c.is_control() { '?' } else { c }).collect()
+}
+
 /// One `sbatch` submission: one instance, or the bag shards of one configuration as an array.
 struct Job {
     instances: Vec<usize>,
@@ -336,7 +343,7 @@ impl Submission {
         let pattern = if array { "%A_%a" } else { "%j" };
         let mut args = vec![
             "--parsable".to_string(),
-            format!("--job-name=nnqft-{}-{}", p.name, first.stage),
+            format!("--job-name=nnqft-{}-{}", one_line(&p.name), first.stage),
             format!("--output={}/{pattern}.out", self.logs.display()),
             format!("--error={}/{pattern}.err", self.logs.display()),
             format!("--cpus-per-task={}", res.cpus.unwrap_or(1)),
@@ -376,8 +383,8 @@ impl Submission {
             let indices: Vec<String> = job.instances.iter().map(|i| i.to_string()).collect();
             let script = format!(
                 "#!/bin/sh\n# nnqft: {} ({})\nexport RAYON_NUM_THREADS=\"${{SLURM_CPUS_PER_TASK:-1}}\"\nexec {} --store {} job {} --indices {}{}\n",
-                first.id,
-                p.name,
+                one_line(&first.id),
+                one_line(&p.name),
                 sh_quote(&xtask),
                 sh_quote(store_root),
                 sh_quote(rundir),
