@@ -130,6 +130,8 @@ pub struct FlowArtifact {
     /// Content hashes of the flow's inputs (the fit it started from).
     pub inputs: Vec<String>,
     pub params: serde_json::Value,
+    /// Starting couplings the fit marks unresolvable (`u4`, `u6`): a trajectory from them is not a result.
+    pub unresolved: Vec<String>,
     pub trajectory: Vec<TrajectoryRow>,
     /// Why the integration ended.
     pub stop: String,
@@ -213,13 +215,82 @@ pub fn read(dir: &Path) -> Result<FlowArtifact> {
     } else {
         vec![]
     };
+    let unresolved = t.meta.params["unresolved_inputs"]
+        .as_array()
+        .and_then(|a| {
+            a.iter()
+                .map(|v| v.as_str().map(String::from))
+                .collect::<Option<Vec<_>>>()
+        })
+        .with_context(|| {
+            format!(
+                "{}: the flow's metadata (nnqft.params) lacks unresolved_inputs (a list of coupling names)",
+                t.path.display()
+            )
+        })?;
     Ok(FlowArtifact {
         hash: nnqft_store::content_hash(dir)?,
         inputs: t.meta.inputs.clone(),
         params: t.meta.params.clone(),
+        unresolved,
         trajectory,
         stop,
         fixed_points,
         active,
     })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn write(out: &Path, params: serde_json::Value) {
+        let staging = nnqft_store::Staging::new(out).unwrap();
+        let dir = staging.path();
+        let meta = Meta::new(STAGE, params, vec!["ab".repeat(32)]);
+        let traj = [TrajectoryRow {
+            k: 1.0,
+            ubar: [1.0, -0.5, 0.25],
+            u: [1.0, -0.5, 0.25],
+        }];
+        write_trajectory(dir, &traj, "reached k_end", &meta).unwrap();
+        let fp = [FixedPointRow {
+            ubar: [0.0; 3],
+            gaussian: true,
+            exponents: [(Some(-4.0), Some(0.0)), (Some(-3.0), Some(0.0)), (None, None)],
+        }];
+        write_fixed_points(dir, &fp, &meta).unwrap();
+        let active = [ActiveRow {
+            quantity: Quantity::U4CanonAbs,
+            sigma_w: 2.0,
+            predicted: 8.0,
+            exact: None,
+            slope: 3.0,
+        }];
+        write_active(dir, &active, &meta).unwrap();
+        staging.publish().unwrap();
+    }
+
+    #[test]
+    fn a_flow_round_trips_and_its_metadata_must_say_what_was_unresolved() {
+        let dir = tempfile::tempdir().unwrap();
+        let d = dir.path().join("ok");
+        write(&d, serde_json::json!({"unresolved_inputs": ["u6"]}));
+        let f = read(&d).unwrap();
+        assert_eq!(f.unresolved, vec!["u6".to_string()]);
+        assert_eq!(f.stop, "reached k_end");
+        assert_eq!(f.trajectory[0].ubar, [1.0, -0.5, 0.25]);
+        assert_eq!(f.fixed_points[0].exponents[2], (None, None));
+        assert_eq!(
+            (f.active[0].quantity, f.active[0].slope),
+            (Quantity::U4CanonAbs, 3.0)
+        );
+        let bad = dir.path().join("bad");
+        write(&bad, serde_json::json!({"d": 1}));
+        let e = format!("{:#}", read(&bad).unwrap_err());
+        assert!(
+            e.contains("trajectories.parquet") && e.contains("lacks unresolved_inputs"),
+            "{e}"
+        );
+    }
 }

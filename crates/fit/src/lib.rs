@@ -25,6 +25,8 @@ use stats::{ci95, log_slope, two_term};
 use std::path::PathBuf;
 use sweep::Point;
 
+/// Fewest bootstrap replicates accepted for a 95% percentile interval.
+pub const MIN_REPLICATES: usize = 20;
 /// Bootstrap replicates that must give a value for a fit to have an interval: this many tenths of them.
 const MIN_VALID_REPLICATE_TENTHS: usize = 9;
 
@@ -304,9 +306,9 @@ impl Args {
                 bail!("--cutoffs contains {c}: every cutoff must be finite and > 0");
             }
         }
-        if self.bootstrap < 20 {
+        if self.bootstrap < MIN_REPLICATES {
             bail!(
-                "--bootstrap = {} is too few replicates for a 95% interval (use >= 20, default 400)",
+                "--bootstrap = {} is too few replicates for a 95% interval (use >= {MIN_REPLICATES}, default 400)",
                 self.bootstrap
             );
         }

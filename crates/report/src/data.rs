@@ -85,6 +85,8 @@ pub struct Flow {
     /// Content hashes of the flow's inputs (the fit it started from).
     pub inputs: Vec<String>,
     pub params: serde_json::Value,
+    /// Starting couplings the fit marks unresolvable (no trajectory figure then).
+    pub unresolved: Vec<String>,
     pub k: Vec<f64>,
     pub ubar: [Vec<f64>; 3],
     pub stop: String,
@@ -109,6 +111,7 @@ pub fn read_flow(dir: &Path) -> Result<Flow> {
         hash: a.hash,
         inputs: a.inputs,
         params: a.params,
+        unresolved: a.unresolved,
         k: a.trajectory.iter().map(|r| r.k).collect(),
         ubar: [0, 1, 2].map(|i| a.trajectory.iter().map(|r| r.ubar[i]).collect()),
         stop: a.stop,

@@ -605,12 +605,7 @@ pub fn cutoff(f: &Fit, consistency: &[Consistency], figs: &mut Figures) {
 /// The RG-flow figure (one panel per coupling, symmetric-log where a coupling spans many decades), drawn only
 /// when the flow started from couplings the fit marks resolvable; otherwise the reason, as HTML.
 pub fn flow(fl: &Flow, figs: &mut Figures) -> String {
-    let unresolved: Vec<&str> = fl.params["unresolved_inputs"]
-        .as_array()
-        .into_iter()
-        .flatten()
-        .filter_map(|v| v.as_str())
-        .collect();
+    let unresolved: Vec<&str> = fl.unresolved.iter().map(String::as_str).collect();
     if !unresolved.is_empty() {
         return format!(
             "<p class=\"warning\">No flow figure. Warning: the initial {} {} on estimates the tail rule or the noise marks unresolvable, so a trajectory started from them would not be a result (flow artifact <code>{}</code>; the integration ended: {}).</p>\n",

@@ -53,9 +53,15 @@ pub fn escape(s: &str) -> String {
     plots::esc(s)
 }
 
+/// Magnitudes outside [SCIENTIFIC_BELOW, SCIENTIFIC_FROM) are printed in scientific notation.
+const SCIENTIFIC_FROM: f64 = 1e4;
+const SCIENTIFIC_BELOW: f64 = 1e-3;
+
 fn fmt(v: Option<f64>) -> String {
     match v {
-        Some(x) if x != 0.0 && (x.abs() >= 1e4 || x.abs() < 1e-3) => format!("{x:.3e}"),
+        Some(x) if x != 0.0 && (x.abs() >= SCIENTIFIC_FROM || x.abs() < SCIENTIFIC_BELOW) => {
+            format!("{x:.3e}")
+        }
         Some(x) => format!("{x:.4}"),
         None => "–".into(),
     }

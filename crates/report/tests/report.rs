@@ -527,3 +527,20 @@ fn the_report_writes_every_figure_as_numbered_svg_and_png_after_the_contents() {
         assert!(!c["claim"].as_str().unwrap().contains('$'));
     }
 }
+
+#[test]
+fn a_run_summary_without_a_name_or_content_is_refused() {
+    let ok = serde_json::json!({"pipeline": "p", "stages": [{"name": "fit", "content": "ab"}]});
+    assert!(nnqft_report::check_run_summary(&ok).is_ok());
+    for (bad, says) in [
+        (serde_json::json!({"stages": []}), "\"pipeline\" is missing"),
+        (serde_json::json!({"pipeline": "p"}), "\"stages\" is missing"),
+        (
+            serde_json::json!({"pipeline": "p", "stages": [{"name": "fit"}]}),
+            "stages[0].content is missing",
+        ),
+    ] {
+        let e = nnqft_report::check_run_summary(&bad).unwrap_err().to_string();
+        assert!(e.contains(says), "{e}");
+    }
+}

@@ -257,6 +257,7 @@ pub fn flow(unresolved: &[&str]) -> Flow {
         hash: "99887766554433221100ffeeddccbbaa".into(),
         inputs: vec![],
         params: serde_json::json!({ "unresolved_inputs": unresolved }),
+        unresolved: unresolved.iter().map(|s| s.to_string()).collect(),
         ubar: [
             k.iter().map(|k| 1.0 / k.powi(2)).collect(),
             k.iter().map(|k| -0.5 + 3e4 * (1.0 - k)).collect(),
