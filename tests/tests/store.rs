@@ -751,3 +751,35 @@ fn a_pipeline_file_name_cannot_inject_commands_into_a_slurm_job_script() {
     );
     assert!(s.contains("x?touch PWNED?"), "{s}");
 }
+
+#[test]
+fn temporaries_left_by_a_killed_writer_do_not_fail_verify_forever() {
+    // kill -9 inside write_atomic (a stat record, a key, a lock) leaves `.NAME.tmp-PID-N` beside the target.
+    let dir = tempfile::tempdir().unwrap();
+    let store = dir.path().join("store");
+    let p = tiny(dir.path(), "t.toml", "");
+    ok(run(&store, &["run", p.to_str().unwrap()]));
+    let h = objects(&store)[0].clone();
+    let left = [
+        store.join("objects").join(format!(".{h}.stat.tmp-4194304-7")),
+        store.join("keys").join(format!(".{h}.tmp-4194304-8")),
+        store.join("locks").join(".t.json.tmp-4194304-9"),
+    ];
+    for f in &left {
+        std::fs::write(f, "half").unwrap();
+    }
+    let mine = store.join("objects").join("notes.tmp-1-2");
+    std::fs::write(&mine, "not a temporary of xtask's").unwrap();
+    let v = run(&store, &["verify"]);
+    let t = text(&v);
+    assert!(!t.contains(".tmp-4194304"), "{t}");
+    for f in &left {
+        assert!(!f.exists(), "{} left", f.display());
+    }
+    assert!(
+        mine.exists() && t.contains("STRAY") && t.contains("notes.tmp-1-2"),
+        "{t}"
+    );
+    std::fs::remove_file(&mine).unwrap();
+    ok(run(&store, &["verify"]));
+}

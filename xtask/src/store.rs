@@ -119,6 +119,16 @@ pub fn private_temp_dir(prefix: &str) -> Result<PathBuf> {
     )
 }
 
+/// Whether `name` is a temporary of [`tmp_beside`]: `.NAME.tmp-PID-N`.
+fn is_atomic_tmp(name: &str) -> bool {
+    let digits = |s: &str| !s.is_empty() && s.bytes().all(|b| b.is_ascii_digit());
+    name.starts_with('.')
+        && name
+            .rsplit_once(".tmp-")
+            .and_then(|(_, tail)| tail.split_once('-'))
+            .is_some_and(|(pid, n)| digits(pid) && digits(n))
+}
+
 /// Writes `path` whole or not at all (a temporary file of its own, fsync, rename).
 pub fn write_atomic(path: &Path, bytes: &[u8]) -> Result<()> {
     let tmp = tmp_beside(path);
@@ -197,6 +207,21 @@ impl Store {
             std::fs::remove_dir_all(&tmp).with_context(|| format!("cleaning {}", tmp.display()))?;
         }
         std::fs::create_dir_all(&tmp)?;
+        // A process killed inside `write_atomic` leaves its temporary beside the target (`verify` would call it
+        // a stray entry forever). Holding the lock, no writer of keys/ or locks/ is running; one in objects/ can
+        // only be an unlocked `status` recording a stat cache, which then just warns.
+        for d in ["objects", "keys", "locks"] {
+            for e in std::fs::read_dir(self.root.join(d))
+                .into_iter()
+                .flatten()
+                .flatten()
+            {
+                let name = e.file_name().to_string_lossy().into_owned();
+                if is_atomic_tmp(&name) && e.file_type().is_ok_and(|t| t.is_file()) {
+                    let _ = std::fs::remove_file(e.path());
+                }
+            }
+        }
         Ok(StoreLock { _file: f })
     }
 
