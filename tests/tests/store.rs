@@ -783,3 +783,37 @@ fn temporaries_left_by_a_killed_writer_do_not_fail_verify_forever() {
     std::fs::remove_file(&mine).unwrap();
     ok(run(&store, &["verify"]));
 }
+
+#[test]
+fn a_link_planted_in_keys_is_not_followed_and_its_target_never_printed() {
+    // In a store shared by a team, a link keys/<key> -> a file of the user's must not leak that file into the
+    // run's output (or a Slurm job's log in the store).
+    let dir = tempfile::tempdir().unwrap();
+    let store = dir.path().join("store");
+    let p = tiny(dir.path(), "t.toml", "");
+    let ps = p.to_str().unwrap();
+    ok(run(&store, &["run", ps]));
+    let secret = dir.path().join("id_secret");
+    std::fs::write(&secret, "SECRET-KEY-MATERIAL\n").unwrap();
+    let (_, lock) = the_lock(&store);
+    let key = lock["instances"]["s"]["key"].as_str().unwrap().to_string();
+    let kf = store.join("keys").join(&key);
+    std::fs::remove_file(&kf).unwrap();
+    #[cfg(unix)]
+    std::os::unix::fs::symlink(&secret, &kf).unwrap();
+    let st = text(&run(&store, &["status", ps]));
+    assert!(!st.contains("SECRET"), "{st}");
+    assert!(st.contains("stale   s") && st.contains("a link"), "{st}");
+    let again = ok(run(&store, &["run", ps]));
+    assert!(!again.contains("SECRET"), "{again}");
+    assert_eq!(
+        executed(&again),
+        vec!["s"],
+        "a key that is a link counts as absent: {again}"
+    );
+    assert!(
+        !std::fs::symlink_metadata(&kf).unwrap().is_symlink(),
+        "the link is replaced"
+    );
+    assert_eq!(std::fs::read_to_string(&secret).unwrap(), "SECRET-KEY-MATERIAL\n");
+}
