@@ -120,7 +120,9 @@ impl Quantity {
     pub fn signed_companion(self) -> Option<Quantity> {
         use Quantity::*;
         Some(match self {
-            M4Abs | M4Mean => M4Mean,
+            // The signed mean of m_4 is fitted by nothing, and has no companion of its own: its points are marked
+            // by the tail rule alone (unlike m_6's; kept so that the fit's tables do not change).
+            M4Abs => M4Mean,
             M6Abs | M6Mean => M6Mean,
             Gc4Abs | Gc4Mean => Gc4Mean,
             Gc6Abs | Gc6Mean => Gc6Mean,
@@ -884,6 +886,32 @@ mod tests {
         ] {
             assert_eq!(FitId::parse(bad), None, "{bad}");
         }
+        // The companions the fit's noise floor has always used (the points table's `resolvable` depends on them).
+        let companions: Vec<(&str, Option<&str>)> = Quantity::ALL
+            .iter()
+            .map(|q| (q.name(), q.signed_companion().map(Quantity::name)))
+            .filter(|(_, c)| c.is_some())
+            .collect();
+        assert_eq!(
+            companions,
+            [
+                ("m4_abs", "m4_mean"),
+                ("m6_abs", "m6_mean"),
+                ("m6_mean", "m6_mean"),
+                ("gc4_abs", "gc4_mean"),
+                ("gc6_abs", "gc6_mean"),
+                ("gc4_mean", "gc4_mean"),
+                ("gc6_mean", "gc6_mean"),
+                ("u4_mean", "u4_mean"),
+                ("u4_abs", "u4_mean"),
+                ("lambda_abs", "u4_mean"),
+                ("u6_mean", "u6_mean"),
+                ("u6_abs", "u6_mean"),
+                ("u4_canon_abs", "u4_mean"),
+                ("u6_canon_abs", "u6_mean"),
+            ]
+            .map(|(q, c)| (q, Some(c)))
+        );
         for q in Quantity::ALL {
             assert_eq!(Quantity::parse(q.name()), Some(*q));
             assert_eq!(Quantity::ALL[*q as usize], *q);
