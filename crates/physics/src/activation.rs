@@ -9,8 +9,12 @@
 //! misses E[erf(u) erf(v)] by more than 1e-9, because erf and tanh grow (or have poles) off the real axis, which
 //! is what slows Gauss-Hermite down; the composite rule converges within a few doublings.
 //!
-//! Every function here is plain scalar IEEE arithmetic (libm), so the sampler that calls [`apply`] gives the
-//! same bits at every vector level.
+//! Every function here is plain IEEE arithmetic (libm, or the table exponential of [`crate::fastexp`], which
+//! rounds alike at every vector level), so the samplers that call [`apply`] or [`apply_in_place`] give the same
+//! bits at every vector level. tanh and swish use that exponential (tanh(z) = 1 - 2 / (e^(2z) + 1)), so that
+//! the sampling loops vectorise: libm's tanh made the tanh pipeline's sampling four times slower. Their absolute
+//! error is below 1e-15 (tested against libm), far under any statistical resolution; the quadratures use the same
+//! definitions, so exact values and samples describe the same function.
 
 use crate::kernel::relu_arc;
 use crate::quad::{Rule, legendre};
@@ -56,16 +60,54 @@ pub fn apply(arch: Arch, z: f64) -> f64 {
         Arch::GaussNet => libm::exp(z),
         Arch::Erf => libm::erf(z),
         Arch::Relu => z.max(0.0),
-        Arch::Tanh => libm::tanh(z),
+        Arch::Tanh => tanh(z),
         Arch::Linear => z,
         Arch::Gelu => 0.5 * z * (1.0 + libm::erf(z * FRAC_1_SQRT_2)),
-        Arch::Swish => z / (1.0 + libm::exp(-z)),
+        Arch::Swish => swish(z),
     }
+}
+
+/// tanh(z) = 1 - 2 / (e^(2z) + 1) with the vectorisable exponential (saturating at +-1 for |z| > 354).
+#[inline(always)]
+pub fn tanh(z: f64) -> f64 {
+    1.0 - 2.0 / (crate::fastexp::exp(2.0 * z) + 1.0)
+}
+
+/// swish(z) = z / (1 + e^(-z)) with the vectorisable exponential.
+#[inline(always)]
+pub fn swish(z: f64) -> f64 {
+    z / (1.0 + crate::fastexp::exp(-z))
+}
+
+#[inline(always)]
+fn tanh_body(zs: &mut [f64]) {
+    for z in zs.iter_mut() {
+        *z = tanh(*z);
+    }
+}
+
+#[inline(always)]
+fn swish_body(zs: &mut [f64]) {
+    for z in zs.iter_mut() {
+        *z = swish(*z);
+    }
+}
+
+crate::multiversion! {
+    /// [`tanh`] elementwise, with the widest vectors the CPU has (the same bits at every level).
+    fn tanh_in_place / tanh_in_place_at(zs: &mut [f64]) => tanh_body
+}
+
+crate::multiversion! {
+    /// [`swish`] elementwise, with the widest vectors the CPU has (the same bits at every level).
+    fn swish_in_place / swish_in_place_at(zs: &mut [f64]) => swish_body
 }
 
 /// [`apply`] on every element.
 pub fn apply_in_place(arch: Arch, zs: &mut [f64]) {
     match arch {
+        Arch::Tanh => tanh_in_place(zs),
+        Arch::Swish => swish_in_place(zs),
         Arch::Relu => {
             for z in zs.iter_mut() {
                 // A select rather than f64::max (whose NaN rule costs instructions); z is never NaN here
@@ -98,6 +140,8 @@ pub fn pair_expectation(arch: Arch, kxx: f64, kxy: f64, kyy: f64) -> Result<f64,
         }
         Arch::Relu => Ok(relu_arc(1.0, kxy, kxx, kyy)),
         Arch::Linear => Ok(kxy),
+        // One point (the diagonal of a kernel): a 1-D integral.
+        _ if kxx == kxy && kxy == kyy => moment(arch, kxx, 2),
         _ => converged(|rule| pair_rule(arch, kxx, kxy, kyy, rule)),
     }
 }
@@ -218,7 +262,7 @@ mod tests {
         assert_eq!(apply(Arch::Relu, -1.5), 0.0);
         assert_eq!(apply(Arch::Relu, 2.5), 2.5);
         assert_eq!(apply(Arch::Linear, -0.3), -0.3);
-        assert!(close(apply(Arch::Tanh, 0.5), 0.46211715726000974, 1e-15));
+        assert!((apply(Arch::Tanh, 0.5) - 0.46211715726000974).abs() < 1e-15);
         // GELU(1) = Phi(1) = 0.8413447460685429; swish(1) = 1 / (1 + e^-1).
         assert!(close(apply(Arch::Gelu, 1.0), 0.8413447460685429, 1e-15));
         assert!(close(apply(Arch::Swish, 1.0), 0.7310585786300049, 1e-15));
@@ -226,6 +270,33 @@ mod tests {
         let mut v = vec![-1.0, 0.0, 2.0];
         apply_in_place(Arch::Relu, &mut v);
         assert_eq!(v, vec![0.0, 0.0, 2.0]);
+    }
+
+    #[test]
+    fn vectorised_tanh_and_swish_match_libm_and_every_level() {
+        // Absolute error against libm below 1e-15 over the whole range, saturation included.
+        let zs: Vec<f64> = (-4000..=4000)
+            .map(|i| i as f64 * 0.01)
+            .chain([1e-300, -1e-8, 400.0, -800.0])
+            .collect();
+        for &z in &zs {
+            assert!((tanh(z) - libm::tanh(z)).abs() < 1e-15, "tanh({z})");
+            let want = z / (1.0 + libm::exp(-z));
+            assert!(
+                (swish(z) - want).abs() < 1e-15 * want.abs().max(1.0),
+                "swish({z})"
+            );
+        }
+        for level in crate::simd::Level::supported() {
+            let mut a = zs.clone();
+            tanh_in_place_at(level, &mut a);
+            let mut b = zs.clone();
+            swish_in_place_at(level, &mut b);
+            for (i, z) in zs.iter().enumerate() {
+                assert_eq!(a[i].to_bits(), tanh(*z).to_bits(), "{level:?} tanh({z})");
+                assert_eq!(b[i].to_bits(), swish(*z).to_bits(), "{level:?} swish({z})");
+            }
+        }
     }
 
     #[test]

@@ -57,6 +57,10 @@ pub struct Args {
     /// `widths = [50, 50, 50]` in a parameter file. Give either this or --width.
     #[arg(long, value_delimiter = ',', num_args = 1..)]
     pub widths: Option<Vec<u64>>,
+    /// Number of hidden layers L, all of width --width (>= 1; default 1): `--width 100 --depth 3` is
+    /// `--widths 100,100,100`, and a pipeline can sweep the width at fixed depth.
+    #[arg(long)]
+    pub depth: Option<usize>,
     /// Number of outputs d_out (>= 1). Default 1.
     #[arg(long)]
     pub d_out: Option<usize>,
@@ -180,7 +184,7 @@ impl Args {
             ($($f:ident),*) => { $( if self.$f.is_some() { base.$f = self.$f.clone(); } )* };
         }
         over!(
-            arch, d, width, widths, d_out, sigma_w, sigma_b, points, n_bags, n_nets, seed, bags
+            arch, d, width, widths, depth, d_out, sigma_w, sigma_b, points, n_bags, n_nets, seed, bags
         );
         base.out = self.out.clone();
         base.quiet = self.quiet;
@@ -199,8 +203,19 @@ impl Args {
         let arch = Arch::parse(a.arch.as_deref().ok_or_else(|| need("arch"))?).map_err(anyhow::Error::msg)?;
         let d = a.d.unwrap_or(1);
         let points = parse_points(a.points.as_deref().ok_or_else(|| need("points"))?, d)?;
+        if let Some(depth) = a.depth {
+            if depth == 0 || depth > nnqft_physics::params::MAX_DEPTH {
+                bail!(
+                    "depth = {depth} is invalid: a network has 1 to {} hidden layers",
+                    nnqft_physics::params::MAX_DEPTH
+                );
+            }
+            if let Some(ws) = &a.widths {
+                bail!("depth = {depth} and widths = {ws:?} are both given: widths sets the depth (give one)");
+            }
+        }
         let widths = match (a.width, &a.widths) {
-            (Some(w), None) => vec![w],
+            (Some(w), None) => vec![w; a.depth.unwrap_or(1)],
             (None, Some(ws)) => ws.clone(),
             (Some(w), Some(ws)) => bail!(
                 "width = {w} and widths = {ws:?} are both given: give either width (one hidden layer) or widths"
@@ -313,8 +328,9 @@ impl Plan {
     }
 
     /// Canonical parameters recorded in the artifact (the configuration is everything but `bags`). One hidden
-    /// layer records `width`, deeper networks `widths`; `d_out` appears when it is not 1 (so the parameters,
-    /// and the bytes, of every one-hidden-layer one-output sample are what they were before depth existed).
+    /// layer records `width`, equal widths `width` and `depth` (so a width sweep at fixed depth differs in
+    /// `width` alone), unequal widths `widths`; `d_out` appears when it is not 1. So the parameters, and the
+    /// bytes, of every one-hidden-layer one-output sample are what they were before depth existed.
     pub fn params(&self) -> serde_json::Value {
         let mut v = serde_json::json!({
             "arch": self.cfg.arch().name(),
@@ -329,9 +345,14 @@ impl Plan {
             "bags": [self.bags.0, self.bags.1],
         });
         let o = v.as_object_mut().expect("an object");
-        if self.cfg.depth() > 1 {
+        let ws = self.cfg.widths();
+        if ws.iter().all(|&w| w == ws[0]) {
+            if ws.len() > 1 {
+                o.insert("depth".into(), serde_json::json!(ws.len()));
+            }
+        } else {
             o.remove("width");
-            o.insert("widths".into(), serde_json::json!(self.cfg.widths()));
+            o.insert("widths".into(), serde_json::json!(ws));
         }
         if self.cfg.d_out() > 1 {
             o.insert("d_out".into(), serde_json::json!(self.cfg.d_out()));
@@ -370,7 +391,16 @@ pub fn config_from_params(v: &serde_json::Value) -> Result<Config> {
     let points: Vec<Vec<f64>> = serde_json::from_value(get("points")?.clone()).context("points")?;
     let widths: Vec<u64> = match v.get("widths") {
         Some(w) => serde_json::from_value(w.clone()).context("widths")?,
-        None => vec![get("width")?.as_u64().context("width")?],
+        None => {
+            let depth = match v.get("depth") {
+                Some(l) => l.as_u64().context("depth")? as usize,
+                None => 1,
+            };
+            if depth == 0 || depth > nnqft_physics::params::MAX_DEPTH {
+                bail!("sample parameters: depth = {depth} is invalid");
+            }
+            vec![get("width")?.as_u64().context("width")?; depth]
+        }
     };
     let d_out = match v.get("d_out") {
         Some(k) => k.as_u64().context("d_out")? as usize,

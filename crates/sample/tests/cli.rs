@@ -598,6 +598,7 @@ fn deep_parameters_are_validated_before_anything_is_written() {
         ),
         params("deep.json", with("widths", serde_json::json!(vec![2; 1001]))),
         params("act.json", with("arch", "softplus".into())),
+        params("depth.json", with("depth", 3.into())),
         params("swish.json", with("arch", "swish".into())),
     ];
     let batch: Vec<serde_json::Value> = files
@@ -621,6 +622,7 @@ fn deep_parameters_are_validated_before_anything_is_written() {
             Some("sample buffers of"),
             Some("depth (number of widths) = 1001 is invalid"),
             Some("architecture 'softplus' is unknown"),
+            Some("depth = 3 and widths = [20, 20, 20] are both given"),
             None,
         ],
     );
@@ -642,4 +644,37 @@ fn deep_parameters_are_validated_before_anything_is_written() {
         .unwrap();
     assert!(String::from_utf8_lossy(&o.stderr).contains("hidden layer 2 has width 0"));
     assert!(!dir.path().join("o").exists());
+    // --width N --depth L is L layers of width N: the same ensemble (same streams) as --widths N,...,N, recorded
+    // as width and depth.
+    let base = [
+        "--arch=relu",
+        "--sigma-w=1",
+        "--sigma-b=0",
+        "--points=1",
+        "--n-bags=2",
+        "--n-nets=50",
+    ];
+    let (a, b) = (dir.path().join("a"), dir.path().join("b"));
+    assert!(
+        run(&[&base[..], &["--width=7", "--depth=3"]].concat(), &a, "1")
+            .status
+            .success()
+    );
+    assert!(
+        run(&[&base[..], &["--widths=7,7,7"]].concat(), &b, "1")
+            .status
+            .success()
+    );
+    assert_eq!(table_hash(&a), table_hash(&b));
+    let text = String::from_utf8_lossy(&std::fs::read(a.join("samples.parquet")).unwrap()).to_string();
+    assert!(
+        text.contains(r#""depth":3"#) && text.contains(r#""width":7"#),
+        "recorded as width and depth"
+    );
+    let o = run(
+        &[&base[..], &["--width=7", "--depth=0"]].concat(),
+        &dir.path().join("c"),
+        "1",
+    );
+    assert!(String::from_utf8_lossy(&o.stderr).contains("depth = 0 is invalid"));
 }
