@@ -768,6 +768,15 @@ fn temporaries_left_by_a_killed_writer_do_not_fail_verify_forever() {
     for f in &left {
         std::fs::write(f, "half").unwrap();
     }
+    // The stat record of an object that is gone (an unlocked status racing gc, an object removed by hand).
+    let gone = "0".repeat(64);
+    let orphan = store.join("objects").join(format!("{gone}.stat"));
+    std::fs::write(&orphan, "{}").unwrap();
+    // A temporary of a process that is alive (an unlocked status writing a stat record) is left alone.
+    let live = store
+        .join("objects")
+        .join(format!(".{h}.stat.tmp-{}-0", std::process::id()));
+    std::fs::write(&live, "{}").unwrap();
     let mine = store.join("objects").join("notes.tmp-1-2");
     std::fs::write(&mine, "not a temporary of xtask's").unwrap();
     let v = run(&store, &["verify"]);
@@ -776,11 +785,14 @@ fn temporaries_left_by_a_killed_writer_do_not_fail_verify_forever() {
     for f in &left {
         assert!(!f.exists(), "{} left", f.display());
     }
+    assert!(!orphan.exists(), "{t}");
+    assert!(live.exists(), "{t}");
     assert!(
         mine.exists() && t.contains("STRAY") && t.contains("notes.tmp-1-2"),
         "{t}"
     );
     std::fs::remove_file(&mine).unwrap();
+    std::fs::remove_file(&live).unwrap();
     ok(run(&store, &["verify"]));
 }
 

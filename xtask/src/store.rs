@@ -119,14 +119,11 @@ pub fn private_temp_dir(prefix: &str) -> Result<PathBuf> {
     )
 }
 
-/// Whether `name` is a temporary of [`tmp_beside`]: `.NAME.tmp-PID-N`.
-fn is_atomic_tmp(name: &str) -> bool {
+/// The pid of a temporary of [`tmp_beside`] (`.NAME.tmp-PID-N`); None for any other name.
+fn atomic_tmp_pid(name: &str) -> Option<&str> {
     let digits = |s: &str| !s.is_empty() && s.bytes().all(|b| b.is_ascii_digit());
-    name.starts_with('.')
-        && name
-            .rsplit_once(".tmp-")
-            .and_then(|(_, tail)| tail.split_once('-'))
-            .is_some_and(|(pid, n)| digits(pid) && digits(n))
+    let (pid, n) = name.strip_prefix('.')?.rsplit_once(".tmp-")?.1.split_once('-')?;
+    (digits(pid) && digits(n)).then_some(pid)
 }
 
 /// Writes `path` whole or not at all (a temporary file of its own, fsync, rename).
@@ -208,16 +205,25 @@ impl Store {
         }
         std::fs::create_dir_all(&tmp)?;
         // A process killed inside `write_atomic` leaves its temporary beside the target (`verify` would call it
-        // a stray entry forever). Holding the lock, no writer of keys/ or locks/ is running; one in objects/ can
-        // only be an unlocked `status` recording a stat cache, which then just warns.
+        // a stray entry forever), and an unlocked `status` racing a `gc` can record the stat cache of an object
+        // that `gc` just removed. Holding the lock, remove both. Temporaries of a process alive on this host are
+        // kept (an unlocked `status` writing a stat record); one on another host only loses its stat record.
+        let alive = |pid: &str| Path::new("/proc/self").exists() && Path::new("/proc").join(pid).exists();
         for d in ["objects", "keys", "locks"] {
             for e in std::fs::read_dir(self.root.join(d))
                 .into_iter()
                 .flatten()
                 .flatten()
             {
+                if !e.file_type().is_ok_and(|t| t.is_file()) {
+                    continue;
+                }
                 let name = e.file_name().to_string_lossy().into_owned();
-                if is_atomic_tmp(&name) && e.file_type().is_ok_and(|t| t.is_file()) {
+                let orphan_stat = d == "objects"
+                    && name
+                        .strip_suffix(".stat")
+                        .is_some_and(|h| names::is_hash(h) && !self.object(h).is_dir());
+                if orphan_stat || atomic_tmp_pid(&name).is_some_and(|pid| !alive(pid)) {
                     let _ = std::fs::remove_file(e.path());
                 }
             }
