@@ -107,6 +107,20 @@ impl LayeredScratch {
     pub fn covariance(&self) -> Option<&[f64]> {
         self.cov.as_deref()
     }
+
+    /// S = sigma_b^2 + (sigma_W^2 / n_prev) sum_i g g^T of the current activations (P rows of `n_prev`) into
+    /// `s`, and its pivoted Cholesky factor into `f`; returns the rank.
+    fn factor_next(&mut self, p: usize, n_prev: usize, sb2: f64, sw2: f64) -> usize {
+        gram(
+            &self.act[..p * n_prev],
+            p,
+            n_prev,
+            sb2,
+            sw2 / n_prev as f64,
+            &mut self.s,
+        );
+        pivoted_cholesky(&self.s, p, &mut self.f, &mut self.diag, &mut self.done)
+    }
 }
 
 /// The layer-by-layer sampler of one configuration.
@@ -338,35 +352,19 @@ impl Layered {
             let mut n_prev = n1;
             for &width in &widths[1..] {
                 let w = width as usize;
-                gram(
-                    &sc.act[..p * n_prev],
-                    p,
-                    n_prev,
-                    sb2,
-                    sw2 / n_prev as f64,
-                    &mut sc.s,
-                );
-                let r = pivoted_cholesky(&sc.s, p, &mut sc.f, &mut sc.diag, &mut sc.done);
+                let r = sc.factor_next(p, n_prev, sb2, sw2);
                 draw_normals(&self.normal, &mut rng, &mut sc.xi[..r * w]);
                 mix(&sc.f, p, r, &sc.xi, w, &mut sc.act[..p * w]);
                 self.activate(&mut sc.act[..p * w], w);
                 n_prev = w;
             }
             // Outputs: d_out independent draws from N(0, S^(L)).
-            gram(
-                &sc.act[..p * n_prev],
-                p,
-                n_prev,
-                sb2,
-                sw2 / n_prev as f64,
-                &mut sc.s,
-            );
+            let r = sc.factor_next(p, n_prev, sb2, sw2);
             if let Some(c) = cov.as_mut() {
                 for (ab, v) in sc.s.iter().enumerate() {
                     c[ab * n + k] = *v;
                 }
             }
-            let r = pivoted_cholesky(&sc.s, p, &mut sc.f, &mut sc.diag, &mut sc.done);
             draw_normals(&self.normal, &mut rng, &mut sc.xi[..r * d_out]);
             // fo[q * d_out + o]: the outputs as the `mix` of d_out "neurons".
             mix(&sc.f, p, r, &sc.xi, d_out, &mut fo);
