@@ -101,4 +101,26 @@ mod tests {
             }
         }
     }
+
+    #[test]
+    fn tanh_at_criticality_grows_by_two_thirds_per_layer() {
+        // Roberts-Yaida-Hanin ch. 5: in the K* = 0 universality class (tanh, sigma_b = 0, sigma_W = 1) the
+        // normalised vertex V / K^2 grows like (2/3) L at large depth (ReLU: exactly 5 per layer, above).
+        let normalised = |depth: usize| {
+            let cfg = Config::deep(Arch::Tanh, 1, &vec![1000; depth], 1, 1.0, 0.0, &[vec![1.0]]).unwrap();
+            1000.0 * single_input(&cfg, 0).unwrap().normalised()
+        };
+        let slope = (normalised(200) - normalised(100)) / 100.0;
+        assert!((slope - 2.0 / 3.0).abs() < 0.02 * 2.0 / 3.0, "{slope}");
+        // A deep linear network (sigma_b = 0): each layer adds exactly 2/n (own term 2 K^2/n, propagated term
+        // carried over unchanged), whatever sigma_W.
+        for depth in [1usize, 3, 7] {
+            let cfg = Config::deep(Arch::Linear, 1, &vec![50; depth], 1, 1.3, 0.0, &[vec![0.7]]).unwrap();
+            let v = single_input(&cfg, 0).unwrap();
+            assert!(
+                close(50.0 * v.normalised(), 2.0 * depth as f64, 1e-13),
+                "L={depth}"
+            );
+        }
+    }
 }
