@@ -40,6 +40,14 @@ pub fn pivoted_cholesky(s: &[f64], p: usize, f: &mut [f64], diag: &mut [f64], do
         max0 = max0.max(diag[i]);
         done[i] = false;
     }
+    if !(0..p).all(|i| diag[i].is_finite()) {
+        // An overflowed layer (e.g. sigma_W = 1e160): a NaN factor, so that the outputs are NaN and the sample
+        // stage reports the network, instead of a rank-0 factor that would silently give zeros.
+        for i in 0..p {
+            f[i * p] = f64::NAN;
+        }
+        return 1;
+    }
     let floor = PSD_REL * max0;
     let mut r = 0;
     while r < p {
@@ -495,6 +503,16 @@ mod tests {
         let r = pivoted_cholesky(&k, 6, &mut f, &mut [0.0; 6], &mut [false; 6]);
         assert!((2..6).contains(&r), "numerical rank {r}");
         check_factor(&k, 6, r);
+        // An overflowed matrix gives a NaN factor (so the outputs show it), not a silent rank 0.
+        let mut f = vec![0.0; 4];
+        let r = pivoted_cholesky(
+            &[f64::INFINITY, 1.0, 1.0, 1.0],
+            2,
+            &mut f,
+            &mut [0.0; 2],
+            &mut [false; 2],
+        );
+        assert!(r == 1 && f[0].is_nan() && f[2].is_nan());
         // Zero matrix: rank 0; round-off negatives on the diagonal count as zero.
         check_factor(&[0.0; 4], 2, 0);
         check_factor(&[1.0, 1.0, 1.0, 1.0 - 1e-17], 2, 1);

@@ -677,4 +677,21 @@ fn deep_parameters_are_validated_before_anything_is_written() {
         "1",
     );
     assert!(String::from_utf8_lossy(&o.stderr).contains("depth = 0 is invalid"));
+    // A deep network that overflows is reported like a shallow one, nothing written.
+    let big = [
+        "--arch=relu",
+        "--widths=3,3",
+        "--sigma-w=1e160",
+        "--sigma-b=0",
+        "--points=1",
+        "--n-bags=2",
+        "--n-nets=5",
+    ];
+    let o = run(&big, &dir.path().join("d"), "1");
+    let err = String::from_utf8_lossy(&o.stderr);
+    assert!(
+        !o.status.success() && err.contains("non-finite output") && err.contains("sigma_w = 1e160"),
+        "{err}"
+    );
+    assert!(!dir.path().join("d").exists());
 }
