@@ -829,3 +829,81 @@ fn a_link_planted_in_keys_is_not_followed_and_its_target_never_printed() {
     );
     assert_eq!(std::fs::read_to_string(&secret).unwrap(), "SECRET-KEY-MATERIAL\n");
 }
+
+/// A 1 MiB tmpfs at `dir`, unmounted on drop; None (the caller skips loudly) where mounting is not allowed.
+struct SmallDisk(PathBuf);
+
+impl SmallDisk {
+    fn mount(dir: &Path) -> Option<Self> {
+        std::fs::create_dir_all(dir).unwrap();
+        let ok = std::process::Command::new("mount")
+            .args(["-t", "tmpfs", "-o", "size=1M", "tmpfs"])
+            .arg(dir)
+            .stderr(Stdio::null())
+            .status()
+            .is_ok_and(|s| s.success());
+        ok.then(|| SmallDisk(dir.to_path_buf()))
+    }
+}
+
+impl Drop for SmallDisk {
+    fn drop(&mut self) {
+        let _ = std::process::Command::new("umount").arg(&self.0).status();
+    }
+}
+
+#[test]
+fn import_and_archive_on_a_full_disk_say_so_and_leave_the_store_clean() {
+    let dir = tempfile::tempdir().unwrap();
+    let store = dir.path().join("store");
+    let p = tiny(dir.path(), "t.toml", "");
+    std::fs::write(
+        &p,
+        std::fs::read_to_string(&p)
+            .unwrap()
+            .replace("n_nets = 200", "n_nets = 60000"),
+    )
+    .unwrap();
+    let ps = p.to_str().unwrap();
+    ok(run(&store, &["run", ps]));
+    let good = dir.path().join("good.tar");
+    ok(run(&store, &["archive", ps, "--out", good.to_str().unwrap()]));
+    assert!(
+        std::fs::metadata(&good).unwrap().len() > 1 << 20,
+        "the archive must not fit in 1 MiB"
+    );
+    let Some(_disk) = SmallDisk::mount(&dir.path().join("full")) else {
+        eprintln!("SKIPPED import_and_archive_on_a_full_disk: mounting a tmpfs needs root");
+        return;
+    };
+    let full = dir.path().join("full");
+    let small = full.join("store");
+    let o = run(&small, &["import", good.to_str().unwrap()]);
+    let t = text(&o);
+    assert!(
+        !o.status.success() && t.contains("disk full while writing"),
+        "{t}"
+    );
+    assert!(t.contains("free space and re-run"), "{t}");
+    assert!(objects(&small).is_empty());
+    assert!(
+        std::fs::read_dir(small.join("tmp")).unwrap().next().is_none(),
+        "staging left behind"
+    );
+    ok(run(&small, &["verify"]));
+    let out = full.join("a.tar");
+    let o = run(&store, &["archive", ps, "--out", out.to_str().unwrap()]);
+    let t = text(&o);
+    assert!(
+        !o.status.success() && t.contains("disk full while writing"),
+        "{t}"
+    );
+    assert!(t.contains(&out.display().to_string()), "{t}");
+    let left: Vec<_> = std::fs::read_dir(&full)
+        .unwrap()
+        .flatten()
+        .map(|e| e.file_name())
+        .filter(|n| n != "store")
+        .collect();
+    assert!(left.is_empty(), "archive left {left:?}");
+}

@@ -108,9 +108,12 @@ pub fn archive(
             h.set_uid(0);
             h.set_gid(0);
             h.set_entry_type(tar::EntryType::Regular);
-            b.append_data(&mut h, format!("{TOP}/{name}"), bytes.as_slice())?;
+            b.append_data(&mut h, format!("{TOP}/{name}"), bytes.as_slice())
+                .with_context(|| format!("writing {}", tmp.display()))?;
         }
-        b.into_inner()?.sync_all()?;
+        b.into_inner()
+            .and_then(|f| f.sync_all())
+            .with_context(|| format!("writing {}", tmp.display()))?;
         std::fs::rename(&tmp, out).with_context(|| format!("renaming into {}", out.display()))?;
         Ok(())
     })();
@@ -195,7 +198,7 @@ pub fn import(store: &Store, file: &Path, as_name: Option<&str>, force: bool) ->
             entry.read_to_end(&mut bytes)?;
             let dest = staging.join(&rel);
             std::fs::create_dir_all(dest.parent().expect("has parent"))?;
-            std::fs::write(&dest, &bytes)?;
+            std::fs::write(&dest, &bytes).with_context(|| format!("writing {}", dest.display()))?;
             seen.insert(name, blake3::hash(&bytes).to_hex().to_string());
         }
         let sums = std::fs::read_to_string(staging.join("CHECKSUMS.b3"))

@@ -201,9 +201,13 @@ pub fn main() -> ExitCode {
     let cli = Cli::parse();
     match real_main(&cli) {
         Ok(code) => code,
+        // A full disk is said plainly, naming what was being written (the archive, else the store).
         Err(e) => {
-            eprintln!("xtask: error: {e:#}");
-            ExitCode::FAILURE
+            let out = match &cli.cmd {
+                Cmd::Archive { out, .. } => out.clone(),
+                _ => store_root(&cli),
+            };
+            nnqft_store::cli::fail("xtask", Some(&out), &e)
         }
     }
 }
