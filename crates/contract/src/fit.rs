@@ -2,6 +2,7 @@
 //! every sweep point) and `combos.parquet` (per-combination couplings), with the parameters in the tables'
 //! metadata ([`FitParams`]).
 
+use crate::{parsed, required};
 use anyhow::{Context, Result, bail};
 use nnqft_store::{Col, Meta, Table, write_columns};
 use std::fmt;
@@ -557,27 +558,6 @@ pub fn write_combos(dir: &Path, rows: &[ComboRow], meta: &Meta) -> Result<()> {
     )
     .context("writing combos table")?;
     Ok(())
-}
-
-/// A column that must have no nulls.
-fn required(t: &Table, col: &str) -> Result<Vec<f64>> {
-    t.f64(col)?
-        .into_iter()
-        .enumerate()
-        .map(|(i, v)| v.with_context(|| format!("{}: column {col} is null in row {i}", t.path.display())))
-        .collect()
-}
-
-/// A string column parsed into an enum.
-fn parsed<T>(t: &Table, col: &str, parse: impl Fn(&str) -> Option<T>) -> Result<Vec<T>> {
-    t.str(col)?
-        .iter()
-        .enumerate()
-        .map(|(i, s)| {
-            parse(s)
-                .with_context(|| format!("{}: column {col}, row {i}: unknown value {s:?}", t.path.display()))
-        })
-        .collect()
 }
 
 /// The parameters of a fit, from its tables' metadata.

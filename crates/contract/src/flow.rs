@@ -3,6 +3,7 @@
 //! predictions).
 
 use crate::fit::Quantity;
+use crate::{parsed, required};
 use anyhow::{Context, Result};
 use nnqft_store::{Col, Meta, Table, write_columns};
 use std::path::Path;
@@ -114,14 +115,6 @@ pub fn write_active(dir: &Path, rows: &[ActiveRow], meta: &Meta) -> Result<()> {
     Ok(())
 }
 
-fn required(t: &Table, col: &str) -> Result<Vec<f64>> {
-    t.f64(col)?
-        .into_iter()
-        .enumerate()
-        .map(|(i, v)| v.with_context(|| format!("{}: column {col} is null in row {i}", t.path.display())))
-        .collect()
-}
-
 /// A flow artifact read back whole.
 #[derive(Debug, Clone)]
 pub struct FlowArtifact {
@@ -184,19 +177,7 @@ pub fn read(dir: &Path) -> Result<FlowArtifact> {
     let active_path = dir.join(ACTIVE);
     let active = if active_path.exists() {
         let at = Table::read(&active_path, STAGE)?;
-        let q: Vec<Quantity> = at
-            .str("quantity")?
-            .iter()
-            .enumerate()
-            .map(|(i, s)| {
-                Quantity::parse(s).with_context(|| {
-                    format!(
-                        "{}: column quantity, row {i}: unknown value {s:?}",
-                        at.path.display()
-                    )
-                })
-            })
-            .collect::<Result<_>>()?;
+        let q = parsed(&at, "quantity", Quantity::parse)?;
         let (s, p, e, sl) = (
             required(&at, "sigma_w")?,
             required(&at, "predicted")?,

@@ -16,3 +16,26 @@ pub const SHORT_HASH: usize = 16;
 pub fn short_hash(h: &str) -> &str {
     &h[..SHORT_HASH.min(h.len())]
 }
+
+/// A Float64 column that must have no nulls; an error names the file, the column and the row.
+fn required(t: &nnqft_store::Table, col: &str) -> anyhow::Result<Vec<f64>> {
+    use anyhow::Context;
+    t.f64(col)?
+        .into_iter()
+        .enumerate()
+        .map(|(i, v)| v.with_context(|| format!("{}: column {col} is null in row {i}", t.path.display())))
+        .collect()
+}
+
+/// A string column parsed into an enum; an error names the file, the column, the row and the unknown value.
+fn parsed<T>(t: &nnqft_store::Table, col: &str, parse: impl Fn(&str) -> Option<T>) -> anyhow::Result<Vec<T>> {
+    use anyhow::Context;
+    t.str(col)?
+        .iter()
+        .enumerate()
+        .map(|(i, s)| {
+            parse(s)
+                .with_context(|| format!("{}: column {col}, row {i}: unknown value {s:?}", t.path.display()))
+        })
+        .collect()
+}

@@ -39,16 +39,12 @@ pub const A: [[f64; 6]; 7] = [
         11.0 / 84.0,
     ],
 ];
-/// Weights of the fifth-order solution (equal to the last row of [`A`]: first same as last).
-pub const B5: [f64; 7] = [
-    35.0 / 384.0,
-    0.0,
-    500.0 / 1113.0,
-    125.0 / 192.0,
-    -2187.0 / 6784.0,
-    11.0 / 84.0,
-    0.0,
-];
+/// Weights of the fifth-order solution: the last row of [`A`] (first same as last: the seventh stage, evaluated
+/// at the new point, is the first stage of the next step).
+pub const B5: [f64; 7] = {
+    let a = A[6];
+    [a[0], a[1], a[2], a[3], a[4], a[5], 0.0]
+};
 /// Weights of the embedded fourth-order solution.
 pub const B4: [f64; 7] = [
     5179.0 / 57600.0,
@@ -269,6 +265,23 @@ mod tests {
 
     /// Global error over a few periods stays within a small multiple of the per-step tolerance times the steps.
     const GLOBAL_TOL: f64 = 1e-7;
+
+    #[test]
+    fn the_tableau_is_consistent() {
+        // Row sums are the nodes c_i = (0, 1/5, 3/10, 4/5, 8/9, 1, 1); both weight vectors sum to 1; the
+        // fifth-order weights integrate t^4 exactly (sum b_i c_i^4 = 1/5), the fourth-order ones t^3.
+        let c = [0.0, 0.2, 0.3, 0.8, 8.0 / 9.0, 1.0, 1.0];
+        for (i, row) in A.iter().enumerate() {
+            assert!((row.iter().sum::<f64>() - c[i]).abs() < 1e-14, "row {i}");
+        }
+        let moment = |b: &[f64; 7], k: i32| b.iter().zip(&c).map(|(b, c)| b * c.powi(k)).sum::<f64>();
+        for k in 0..5 {
+            assert!((moment(&B5, k) - 1.0 / (k + 1) as f64).abs() < 1e-14, "B5, t^{k}");
+        }
+        for k in 0..4 {
+            assert!((moment(&B4, k) - 1.0 / (k + 1) as f64).abs() < 1e-14, "B4, t^{k}");
+        }
+    }
 
     #[test]
     fn the_oscillator_follows_cos_and_sin_forwards_and_backwards() {
