@@ -907,3 +907,35 @@ fn import_and_archive_on_a_full_disk_say_so_and_leave_the_store_clean() {
         .collect();
     assert!(left.is_empty(), "archive left {left:?}");
 }
+
+#[test]
+fn archive_never_packs_a_file_planted_in_an_object() {
+    // Someone with write access to a shared store plants a link to one of the user's files (or a stray copy)
+    // in an object; the user's next archive must not carry it out.
+    let dir = tempfile::tempdir().unwrap();
+    let store = dir.path().join("store");
+    let p = tiny(dir.path(), "t.toml", "");
+    let ps = p.to_str().unwrap();
+    ok(run(&store, &["run", ps]));
+    let secret = dir.path().join("id_secret");
+    std::fs::write(&secret, "SECRET-KEY-MATERIAL\n").unwrap();
+    let obj = store.join("objects").join(&objects(&store)[0]);
+    let out = dir.path().join("a.tar");
+    for planted in ["link", "copy"] {
+        let f = obj.join("notes.txt");
+        if planted == "link" {
+            #[cfg(unix)]
+            std::os::unix::fs::symlink(&secret, &f).unwrap();
+        } else {
+            std::fs::copy(&secret, &f).unwrap();
+        }
+        let o = run(&store, &["archive", ps, "--out", out.to_str().unwrap()]);
+        let t = text(&o);
+        assert!(!o.status.success() && t.contains("notes.txt"), "{planted}: {t}");
+        assert!(!out.exists(), "{planted}: an archive was written");
+        std::fs::remove_file(&f).unwrap();
+    }
+    ok(run(&store, &["archive", ps, "--out", out.to_str().unwrap()]));
+    let bytes = std::fs::read(&out).unwrap();
+    assert!(!bytes.windows(6).any(|w| w == b"SECRET"));
+}

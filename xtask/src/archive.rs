@@ -74,16 +74,25 @@ pub fn archive(
         }
         files.insert(format!("keys/{}", e.key), format!("{}\n", e.content).into_bytes());
         let dir = store.object(&e.content);
+        // Only what the manifest lists, as regular files: a stray file, or a link someone planted in the object
+        // (to a file of the user's), never goes into a tarball the user will hand out.
+        crate::store::check_no_strays(&dir).with_context(|| {
+            format!("object {} of {}: run verify (it quarantines the object), then the pipeline, before archiving", e.content, pipeline.name)
+        })?;
         let mut names: Vec<_> = std::fs::read_dir(&dir)?
             .flatten()
             .map(|x| x.file_name().to_string_lossy().into_owned())
             .collect();
         names.sort();
         for name in names {
-            files.insert(
-                format!("objects/{}/{name}", e.content),
-                std::fs::read(dir.join(&name))?,
-            );
+            let path = dir.join(&name);
+            if !std::fs::symlink_metadata(&path)?.is_file() {
+                bail!(
+                    "{} is not a regular file (a link?): run verify, then the pipeline, before archiving",
+                    path.display()
+                );
+            }
+            files.insert(format!("objects/{}/{name}", e.content), std::fs::read(&path)?);
         }
     }
     let sums: String = files
