@@ -939,3 +939,25 @@ fn archive_never_packs_a_file_planted_in_an_object() {
     let bytes = std::fs::read(&out).unwrap();
     assert!(!bytes.windows(6).any(|w| w == b"SECRET"));
 }
+
+#[test]
+fn an_unreadable_lock_does_not_hide_what_verify_found() {
+    let dir = tempfile::tempdir().unwrap();
+    let store = dir.path().join("store");
+    let p = tiny(dir.path(), "t.toml", "");
+    ok(run(&store, &["run", p.to_str().unwrap()]));
+    let h = objects(&store)[0].clone();
+    let obj = store.join("objects").join(&h);
+    std::fs::write(obj.join("extra.txt"), "stray").unwrap();
+    // A lock cut short (edited by hand, or written by another version).
+    std::fs::write(store.join("locks").join("other.json"), "{\"pipeline\":").unwrap();
+    let v = run(&store, &["verify"]);
+    let t = text(&v);
+    assert!(!v.status.success(), "{t}");
+    assert!(
+        t.contains(&format!("CORRUPT {h}")) && t.contains("extra.txt"),
+        "{t}"
+    );
+    assert!(t.contains("BAD LOCK") && t.contains("other.json"), "{t}");
+    assert!(t.contains("1 corrupt") && t.contains("1 unreadable lock"), "{t}");
+}

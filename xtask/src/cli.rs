@@ -504,12 +504,13 @@ fn cmd_verify(store: &Store) -> Result<ExitCode> {
     }
     println!(
         "verified {} object(s): {} corrupt (quarantined in {}; the next run recomputes them), {} stray \
-         entr(y/ies), {} lock entr(y/ies) without their object",
+         entr(y/ies), {} lock entr(y/ies) without their object, {} unreadable lock(s)",
         v.objects,
         v.corrupt,
         store.root.join("corrupt").display(),
         v.stray,
-        v.missing
+        v.missing,
+        v.bad_locks
     );
     Ok(if v.findings.is_empty() {
         ExitCode::SUCCESS

@@ -492,6 +492,8 @@ pub struct Verified {
     pub corrupt: usize,
     pub stray: usize,
     pub missing: usize,
+    /// Lock files that cannot be read.
+    pub bad_locks: usize,
     /// One line per finding.
     pub findings: Vec<String>,
 }
@@ -548,9 +550,12 @@ impl Store {
         for o in self.objects()? {
             v.objects += 1;
             if let Err(e) = self.verify_strict(&o) {
-                let q = self.quarantine(&o)?;
-                v.findings
-                    .push(format!("CORRUPT {o}: {e:#} (moved to {})", q.display()));
+                // Every finding is reported, even one that cannot be repaired here.
+                let fate = match self.quarantine(&o) {
+                    Ok(q) => format!("moved to {}", q.display()),
+                    Err(qe) => format!("could not be moved aside: {qe:#}"),
+                };
+                v.findings.push(format!("CORRUPT {o}: {e:#} ({fate})"));
                 v.corrupt += 1;
             }
         }
@@ -569,7 +574,27 @@ impl Store {
                 v.stray += 1;
             }
         }
-        for lock in self.all_locks()? {
+        let mut locks = Vec::new();
+        for e in std::fs::read_dir(self.root.join("locks"))? {
+            let p = e?.path();
+            if p.extension().is_some_and(|x| x == "json") {
+                match std::fs::read(&p)
+                    .map_err(anyhow::Error::from)
+                    .and_then(|b| Self::parse_lock(&p, &b))
+                {
+                    Ok(l) => locks.push(l),
+                    // A lock that cannot be read does not hide what else verify found.
+                    Err(err) => {
+                        v.findings.push(format!(
+                            "BAD LOCK {}: {err:#} (gc refuses to run until it is repaired or removed)",
+                            p.display()
+                        ));
+                        v.bad_locks += 1;
+                    }
+                }
+            }
+        }
+        for lock in locks {
             for (id, e) in &lock.instances {
                 if !self.object(&e.content).is_dir() {
                     v.findings.push(format!(
