@@ -551,3 +551,82 @@ fn deep_relu_moments_carry_the_exact_deep_values_and_others_none() {
     );
     assert!(m.rows.iter().all(|r| r.g_free.is_finite()));
 }
+
+#[test]
+fn one_hidden_layer_moments_keep_the_bytes_they_had_before_depth_existed() {
+    // moments.parquet hashes written by the binaries of commit bfc4249 (before deep networks and several
+    // outputs) from the samples pinned in nnqft-sample's tests: the one-output table, its exact values and its
+    // connected parts must not move.
+    let dir = tempfile::tempdir().unwrap();
+    let cases: [(&[&str], &str); 4] = [
+        (
+            &[
+                "--arch=gaussnet",
+                "-N",
+                "20",
+                "--sigma-w=1",
+                "--sigma-b=1",
+                "--points=-0.01,-0.006,-0.002,0.002,0.006,0.01",
+                "--n-bags=2",
+                "--n-nets=1500",
+                "--seed=5",
+            ],
+            "2ee3168f60d4c7f76a5a55910470afb60205b1a0d8d35aa9ec7566e98a45d7c2",
+        ),
+        (
+            &[
+                "--arch=erf",
+                "-N",
+                "7",
+                "--sigma-w=1.5",
+                "--sigma-b=0.5",
+                "--points=-1,-0.2,0.6,1",
+                "--n-bags=2",
+                "--n-nets=1100",
+                "--seed=3",
+            ],
+            "9dd9ab26d0fc225826794816eebc2cd946317ceef2726899e4368b88087d504e",
+        ),
+        (
+            &[
+                "--arch=relu",
+                "-N",
+                "9",
+                "--sigma-w=1.2",
+                "--sigma-b=0.3",
+                "--points=0.2,0.4,0.9",
+                "--n-bags=2",
+                "--n-nets=1030",
+                "--seed=4",
+            ],
+            "e0cfd711d67eab50dac00a0fa357a7eb26b0d393652c8a90af3946a5077a2b3f",
+        ),
+        (
+            &[
+                "--arch=relu",
+                "-N",
+                "6",
+                "--sigma-w=1.4",
+                "--sigma-b=0",
+                "--points=0.5,1.0",
+                "--n-bags=2",
+                "--n-nets=600",
+                "--seed=8",
+            ],
+            "f8f0667b2ea8730254ba9c606e0f71853903e65765c50219c05922e5460cf137",
+        ),
+    ];
+    for (i, (args, hash)) in cases.iter().enumerate() {
+        let s = sample(dir.path(), &format!("s{i}"), args);
+        let out = dir.path().join(format!("m{i}"));
+        let o = moments(&[&s], &out);
+        assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
+        let m: serde_json::Value =
+            serde_json::from_str(&std::fs::read_to_string(out.join("manifest.json")).unwrap()).unwrap();
+        assert_eq!(
+            m["files"][0]["blake3"].as_str().unwrap(),
+            *hash,
+            "case {i}: {args:?}"
+        );
+    }
+}
