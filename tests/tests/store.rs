@@ -574,8 +574,12 @@ fn stage_processes_die_with_a_killed_xtask() {
 
 /// A copy of `good` with a file added inside object `content` and listed in CHECKSUMS.b3 (as an attacker would).
 fn add_to_object(good: &Path, bad: &Path, content: &str, rel: &str) {
-    let extra = format!("nnqft-archive/objects/{content}/{rel}");
-    let line = format!("{}  objects/{content}/{rel}\n", blake3_hex(b"stray"));
+    add_entry(good, bad, &format!("objects/{content}/{rel}"), b"stray");
+}
+
+/// A copy of `good` with the entry `nnqft-archive/REL` appended and listed in CHECKSUMS.b3.
+fn add_entry(good: &Path, bad: &Path, rel: &str, data: &[u8]) {
+    let line = format!("{}  {rel}\n", blake3_hex(data));
     rewrite(good, bad, |p, b| {
         if p.ends_with("CHECKSUMS.b3") {
             let s = String::from_utf8(b).unwrap() + &line;
@@ -584,13 +588,13 @@ fn add_to_object(good: &Path, bad: &Path, content: &str, rel: &str) {
             Some((p.into(), tar::EntryType::Regular, b))
         }
     });
-    // Append the extra entry.
     let mut bytes = std::fs::read(bad).unwrap();
     let mut ar = tar::Builder::new(Vec::new());
     let mut h = tar::Header::new_gnu();
-    h.set_size(5);
+    h.set_size(data.len() as u64);
     h.set_mode(0o644);
-    ar.append_data(&mut h, &extra, &b"stray"[..]).unwrap();
+    ar.append_data(&mut h, format!("nnqft-archive/{rel}"), data)
+        .unwrap();
     let tail = ar.into_inner().unwrap();
     // Drop the end-of-archive blocks of the first, keep those of the second.
     let end = bytes.len()
@@ -960,4 +964,37 @@ fn an_unreadable_lock_does_not_hide_what_verify_found() {
     );
     assert!(t.contains("BAD LOCK") && t.contains("other.json"), "{t}");
     assert!(t.contains("1 corrupt") && t.contains("1 unreadable lock"), "{t}");
+}
+
+#[test]
+fn import_streams_entries_so_memory_does_not_grow_with_their_size() {
+    // A result table of a paper run is gigabytes; import held each entry in memory (528 MB resident for a
+    // 400 MB entry). Under a 64 MiB address-space limit, a 96 MiB entry must still import.
+    if std::process::Command::new("prlimit")
+        .arg("--version")
+        .output()
+        .is_err()
+    {
+        eprintln!("SKIPPED import_streams_entries: needs prlimit (util-linux)");
+        return;
+    }
+    let dir = tempfile::tempdir().unwrap();
+    let store = dir.path().join("store");
+    let p = tiny(dir.path(), "t.toml", "");
+    let ps = p.to_str().unwrap();
+    ok(run(&store, &["run", ps]));
+    let good = dir.path().join("good.tar");
+    ok(run(&store, &["archive", ps, "--out", good.to_str().unwrap()]));
+    let big = dir.path().join("big.tar");
+    add_entry(&good, &big, "extra/blob", &vec![7u8; 96 << 20]);
+    let o = std::process::Command::new("prlimit")
+        .arg(format!("--as={}", 64u64 << 20))
+        .arg(bin_dir().join("xtask"))
+        .arg("--store")
+        .arg(dir.path().join("fresh"))
+        .args(["import", big.to_str().unwrap()])
+        .env("NNQFT_BIN_DIR", bin_dir())
+        .output()
+        .unwrap();
+    ok(o);
 }

@@ -10,7 +10,7 @@
 use crate::store::{PipelineLock, Store};
 use anyhow::{Context, Result, bail};
 use std::collections::BTreeMap;
-use std::io::Read;
+use std::io::{Read, Write};
 use std::path::{Component, Path, PathBuf};
 
 const TOP: &str = "nnqft-archive";
@@ -203,12 +203,28 @@ pub fn import(store: &Store, file: &Path, as_name: Option<&str>, force: bool) ->
             if seen.contains_key(&name) {
                 bail!("refused: entry {name} appears twice");
             }
-            let mut bytes = Vec::new();
-            entry.read_to_end(&mut bytes)?;
+            // Streamed to its staging file while hashed: memory stays bounded whatever the entry's size.
             let dest = staging.join(&rel);
             std::fs::create_dir_all(dest.parent().expect("has parent"))?;
-            std::fs::write(&dest, &bytes).with_context(|| format!("writing {}", dest.display()))?;
-            seen.insert(name, blake3::hash(&bytes).to_hex().to_string());
+            let mut out = std::fs::OpenOptions::new()
+                .write(true)
+                .create_new(true)
+                .open(&dest)
+                .with_context(|| format!("writing {}", dest.display()))?;
+            let mut hasher = blake3::Hasher::new();
+            let mut buf = vec![0u8; 1 << 20];
+            loop {
+                let n = entry
+                    .read(&mut buf)
+                    .with_context(|| format!("reading entry {name} of {}", file.display()))?;
+                if n == 0 {
+                    break;
+                }
+                hasher.update(&buf[..n]);
+                out.write_all(&buf[..n])
+                    .with_context(|| format!("writing {}", dest.display()))?;
+            }
+            seen.insert(name, hasher.finalize().to_hex().to_string());
         }
         let sums = std::fs::read_to_string(staging.join("CHECKSUMS.b3"))
             .context("refused: the archive has no CHECKSUMS.b3")?;
