@@ -318,6 +318,43 @@ mod tests {
     }
 
     #[test]
+    fn rejects_bad_depths_and_outputs() {
+        let deep = |arch, widths: &[u64], d_out| Config::deep(arch, 1, widths, d_out, 1.0, 0.0, &pts());
+        assert_eq!(deep(Arch::Relu, &[], 1), Err(Error::NoLayers));
+        assert_eq!(
+            deep(Arch::Relu, &[3, 0, 2], 1),
+            Err(Error::ZeroLayerWidth { layer: 2 })
+        );
+        assert_eq!(deep(Arch::Relu, &[0], 1), Err(Error::ZeroWidth(0)));
+        assert_eq!(deep(Arch::GaussNet, &[3, 3], 1), Err(Error::GaussNetDepth(2)));
+        assert_eq!(deep(Arch::Relu, &[3], 0), Err(Error::ZeroOutputs));
+        assert!(matches!(
+            deep(Arch::Relu, &vec![2; MAX_DEPTH + 1], 1),
+            Err(Error::Count { .. })
+        ));
+        assert!(matches!(
+            deep(Arch::Relu, &[2], MAX_D_OUT + 1),
+            Err(Error::Count { .. })
+        ));
+        let c = deep(Arch::GaussNet, &[3], 2).unwrap();
+        assert_eq!(
+            (c.depth(), c.d_out(), c.width(), c.is_shallow_scalar()),
+            (1, 2, 3, false)
+        );
+        let c = deep(Arch::Tanh, &[4, 5, 6], 1).unwrap();
+        assert_eq!((c.depth(), c.width(), c.widths()), (3, 6, &[4u64, 5, 6][..]));
+        assert_eq!(c.with_width(7).unwrap().widths(), &[7, 7, 7]);
+        for arch in ARCHS {
+            assert_eq!(Arch::parse(arch.name()), Ok(arch));
+        }
+        assert!(
+            Arch::parse("softplus")
+                .unwrap_err()
+                .contains("'softplus' is unknown")
+        );
+    }
+
+    #[test]
     fn covariance_matches_definition() {
         let c = Config::new(Arch::GaussNet, 2, 3, 2.0, 0.5, &[vec![1.0, 2.0], vec![-1.0, 0.5]]).unwrap();
         // sigma_b^2 + sigma_W^2 x.y / d = 0.25 + 4 * (-1 + 1) / 2
