@@ -74,6 +74,8 @@ pub struct Claim {
     pub group: Option<&'static str>,
     /// Only where a u_6 exists (GaussNet's closed-form tree integral, or a value).
     pub needs_u6: bool,
+    /// Why the number is fixed by construction, for when the bootstrap does not move it (empty: no known reason).
+    pub fixed_by: &'static str,
 }
 
 const fn claim(check: &'static str, fit: FitId, text: &'static str, what: &'static str, test: Test) -> Claim {
@@ -85,8 +87,12 @@ const fn claim(check: &'static str, fit: FitId, text: &'static str, what: &'stat
         test,
         group: None,
         needs_u6: false,
+        fixed_by: "",
     }
 }
+
+/// Check stem of the HMS cutoff claim (its figure says when the claim is fixed by construction).
+pub const RELU_LAMBDA_CUTOFF: &str = "relu_lambda_cutoff";
 
 /// The claims of a width sweep, in report order.
 pub const WIDTH_CLAIMS: &[Claim] = &[
@@ -216,13 +222,17 @@ pub const SIGMA_W_CLAIMS: &[Claim] = &[Claim {
 }];
 
 /// The claims of a cutoff scan.
-pub const CUTOFF_CLAIMS: &[Claim] = &[claim(
-    "relu_lambda_cutoff",
-    FitId::LambdaVsCutoff,
-    "ReLU $lambda ~ Lambda^-(d+4)$ (HMS)",
-    "slope of log |lambda_HMS| vs log Lambda",
-    Test::Value,
-)];
+pub const CUTOFF_CLAIMS: &[Claim] = &[Claim {
+    fixed_by: "lambda(Lambda) = DeltaG^(4)/(24 N_K(Lambda)), and only N_K depends on Lambda: for ReLU with sigma_b = 0 \
+               every N_K grows as Lambda^(d+4)",
+    ..claim(
+        RELU_LAMBDA_CUTOFF,
+        FitId::LambdaVsCutoff,
+        "ReLU $lambda ~ Lambda^-(d+4)$ (HMS)",
+        "slope of log |lambda_HMS| vs log Lambda",
+        Test::Value,
+    )
+}];
 
 #[cfg(test)]
 mod tests {

@@ -46,6 +46,9 @@ pub struct Check {
     /// Why the exact theory contradicts the claim, where it is not simply the exact value (HTML and Markdown).
     #[serde(skip)]
     pub exact_reason: String,
+    /// Why the number is fixed by construction if the bootstrap does not move it (from the claim), or empty.
+    #[serde(skip)]
+    pub fixed_by: &'static str,
 }
 
 fn plain_text<S: Serializer>(s: &str, ser: S) -> Result<S::Ok, S::Error> {
@@ -93,6 +96,7 @@ fn base(id: String, claim: &str, prediction: serde_json::Value, r: Option<&FitRo
         exact_verdict: None,
         note: String::new(),
         exact_reason: String::new(),
+        fixed_by: "",
     }
 }
 
@@ -288,6 +292,7 @@ fn claim(fit: &Fit, c: &Claim) -> Option<Check> {
     if let Some(g) = c.group {
         check.group = format!("{g}[{}]", fit.tag);
     }
+    check.fixed_by = c.fixed_by;
     Some(check)
 }
 
@@ -392,10 +397,10 @@ pub fn assess(fit: &Fit) -> Assessment {
                     "The 95% bootstrap interval [{:.6}, {:.6}] has zero width: resampling the bags does not move this number, so it is fixed by construction{}, not measured. Not a verdict; the data are consistent with it by construction.",
                     c.ci_low.unwrap_or(f64::NAN),
                     c.ci_high.unwrap_or(f64::NAN),
-                    if c.id.starts_with("relu_lambda_cutoff") {
-                        " (lambda(Lambda) = DeltaG^(4)/(24 N_K(Lambda)), and only N_K depends on Lambda: for ReLU with sigma_b = 0 every N_K grows as Lambda^(d+4))"
+                    if c.fixed_by.is_empty() {
+                        String::new()
                     } else {
-                        ""
+                        format!(" ({})", c.fixed_by)
                     }
                 ),
             });

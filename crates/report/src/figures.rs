@@ -580,7 +580,9 @@ pub fn cutoff(f: &Fit, consistency: &[Consistency], figs: &mut Figures) {
     s.push(exact_line(&rows));
     let id = FitId::LambdaVsCutoff;
     s.extend(fit_lines(f, id, predicted(id, f.d)));
-    let fixed = consistency.iter().any(|c| c.id.starts_with("relu_lambda_cutoff"));
+    let fixed = consistency
+        .iter()
+        .any(|c| c.id.starts_with(nnqft_contract::predict::RELU_LAMBDA_CUTOFF));
     figs.add(
         &f.label,
         "ReLU coupling against the cutoff Λ",
