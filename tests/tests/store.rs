@@ -998,3 +998,49 @@ fn import_streams_entries_so_memory_does_not_grow_with_their_size() {
         .unwrap();
     ok(o);
 }
+
+#[test]
+fn archive_streams_objects_so_memory_does_not_grow_with_their_size() {
+    // archive held every file of every object in memory at once. An object with a 96 MiB table is archived
+    // under a 64 MiB address-space limit.
+    if std::process::Command::new("prlimit")
+        .arg("--version")
+        .output()
+        .is_err()
+    {
+        eprintln!("SKIPPED archive_streams_objects: needs prlimit (util-linux)");
+        return;
+    }
+    let dir = tempfile::tempdir().unwrap();
+    let store = dir.path().join("store");
+    let p = tiny(dir.path(), "t.toml", "");
+    let ps = p.to_str().unwrap();
+    ok(run(&store, &["run", ps]));
+    // Swap the instance's object for a big one (a valid object: manifest and hash), as a long run would make.
+    let big = dir.path().join("big");
+    std::fs::create_dir(&big).unwrap();
+    std::fs::write(big.join("blob"), vec![7u8; 96 << 20]).unwrap();
+    let m = nnqft_store::Manifest::build(&big).unwrap();
+    std::fs::write(big.join(nnqft_store::MANIFEST), m.to_bytes()).unwrap();
+    let h = nnqft_store::content_hash(&big).unwrap();
+    std::fs::rename(&big, store.join("objects").join(&h)).unwrap();
+    let (lock_path, mut lock) = the_lock(&store);
+    lock["instances"]["s"]["content"] = h.clone().into();
+    std::fs::write(&lock_path, serde_json::to_vec_pretty(&lock).unwrap()).unwrap();
+    let out = dir.path().join("a.tar");
+    let o = std::process::Command::new("prlimit")
+        .arg(format!("--as={}", 64u64 << 20))
+        .arg(bin_dir().join("xtask"))
+        .arg("--store")
+        .arg(&store)
+        .args(["archive", ps, "--out", out.to_str().unwrap()])
+        .env("NNQFT_BIN_DIR", bin_dir())
+        .output()
+        .unwrap();
+    ok(o);
+    // And it imports into a fresh store whole.
+    let fresh = dir.path().join("fresh");
+    ok(run(&fresh, &["import", out.to_str().unwrap()]));
+    assert_eq!(objects(&fresh), vec![h]);
+    ok(run(&fresh, &["verify"]));
+}

@@ -15,6 +15,12 @@ use std::path::{Component, Path, PathBuf};
 
 const TOP: &str = "nnqft-archive";
 
+/// What an archive entry holds: bytes made here, or a file of the store streamed into the tarball.
+enum Src {
+    Bytes(Vec<u8>),
+    File(PathBuf),
+}
+
 fn git_rev(root: &Path) -> String {
     std::process::Command::new("git")
         .arg("-C")
@@ -42,11 +48,16 @@ pub fn archive(
             store.root.display()
         );
     }
-    let mut files: BTreeMap<String, Vec<u8>> = BTreeMap::new();
-    files.insert("pipeline.toml".into(), pipeline.text.clone().into_bytes());
+    // Object files are streamed from the store (hashed, then copied), never held in memory: a paper run's
+    // tables are gigabytes.
+    let mut files: BTreeMap<String, Src> = BTreeMap::new();
+    files.insert(
+        "pipeline.toml".into(),
+        Src::Bytes(pipeline.text.clone().into_bytes()),
+    );
     files.insert(
         "lock.json".into(),
-        std::fs::read(store.lock_path(&pipeline.lock_name))?,
+        Src::Bytes(std::fs::read(store.lock_path(&pipeline.lock_name))?),
     );
     let rustc = std::process::Command::new("rustc")
         .arg("-V")
@@ -62,7 +73,7 @@ pub fn archive(
     });
     files.insert(
         "provenance.json".into(),
-        (serde_json::to_string_pretty(&prov)? + "\n").into_bytes(),
+        Src::Bytes((serde_json::to_string_pretty(&prov)? + "\n").into_bytes()),
     );
     for e in lock.instances.values() {
         if !store.intact(&e.content) {
@@ -72,7 +83,10 @@ pub fn archive(
                 pipeline.name
             );
         }
-        files.insert(format!("keys/{}", e.key), format!("{}\n", e.content).into_bytes());
+        files.insert(
+            format!("keys/{}", e.key),
+            Src::Bytes(format!("{}\n", e.content).into_bytes()),
+        );
         let dir = store.object(&e.content);
         // Only what the manifest lists, as regular files: a stray file, or a link someone planted in the object
         // (to a file of the user's), never goes into a tarball the user will hand out.
@@ -92,14 +106,21 @@ pub fn archive(
                     path.display()
                 );
             }
-            files.insert(format!("objects/{}/{name}", e.content), std::fs::read(&path)?);
+            files.insert(format!("objects/{}/{name}", e.content), Src::File(path));
         }
     }
-    let sums: String = files
-        .iter()
-        .map(|(n, b)| format!("{}  {n}\n", blake3::hash(b).to_hex()))
-        .collect();
-    files.insert("CHECKSUMS.b3".into(), sums.into_bytes());
+    let mut sums = String::new();
+    let mut sizes: BTreeMap<String, u64> = BTreeMap::new();
+    for (n, src) in &files {
+        let (h, size) = match src {
+            Src::Bytes(b) => (blake3::hash(b).to_hex().to_string(), b.len() as u64),
+            Src::File(p) => nnqft_store::hash_file(p)?,
+        };
+        sums.push_str(&format!("{h}  {n}\n"));
+        sizes.insert(n.clone(), size);
+    }
+    sizes.insert("CHECKSUMS.b3".into(), sums.len() as u64);
+    files.insert("CHECKSUMS.b3".into(), Src::Bytes(sums.into_bytes()));
     // A temporary name of our own beside the target (never a file of the user's), renamed when complete.
     let tmp = crate::store::tmp_beside(out);
     let written = (|| -> Result<()> {
@@ -109,15 +130,26 @@ pub fn archive(
             .open(&tmp)
             .with_context(|| format!("creating {}", tmp.display()))?;
         let mut b = tar::Builder::new(f);
-        for (name, bytes) in &files {
+        for (name, src) in &files {
+            let size = sizes[name];
+            let data: Box<dyn Read> = match src {
+                Src::Bytes(b) => Box::new(b.as_slice()),
+                Src::File(p) => {
+                    let f = std::fs::File::open(p).with_context(|| format!("reading {}", p.display()))?;
+                    if f.metadata()?.len() != size {
+                        bail!("{} changed while it was archived", p.display());
+                    }
+                    Box::new(f.take(size))
+                }
+            };
             let mut h = tar::Header::new_gnu();
-            h.set_size(bytes.len() as u64);
+            h.set_size(size);
             h.set_mode(0o644);
             h.set_mtime(0);
             h.set_uid(0);
             h.set_gid(0);
             h.set_entry_type(tar::EntryType::Regular);
-            b.append_data(&mut h, format!("{TOP}/{name}"), bytes.as_slice())
+            b.append_data(&mut h, format!("{TOP}/{name}"), data)
                 .with_context(|| format!("writing {}", tmp.display()))?;
         }
         b.into_inner()
