@@ -11,6 +11,11 @@ use nnqft_store::{Meta, Staging, TableWriter, column, open_table, read_all, veri
 use std::path::Path;
 use std::sync::Arc;
 
+/// How the connected parts of networks with two or more hidden layers are computed (recorded in the table's
+/// parameters under `connected`).
+pub const CONNECTED_MEASURED: &str =
+    "moment-cumulant formula with the measured two-point functions of each bag (depth >= 2)";
+
 /// One (n, multiset) row.
 #[derive(Debug, Clone, PartialEq)]
 pub struct MomentRow {
@@ -118,7 +123,16 @@ fn schema(with_outputs: bool) -> SchemaRef {
 /// Writes the artifact atomically into `out`; returns its content hash.
 pub fn write_moments(m: &Moments, out: &Path) -> Result<String> {
     let staging = Staging::new(out)?;
-    let params = serde_json::json!({ "sample": m.sample_params, "bags": m.bags });
+    let mut params = serde_json::json!({ "sample": m.sample_params, "bags": m.bags });
+    // Deep networks subtract the measured two-point functions in the connected parts (crate::compute); say so
+    // in the table (one-layer tables keep their parameters, and bytes, as they were).
+    let depth = m.sample_params["depth"]
+        .as_u64()
+        .or_else(|| m.sample_params["widths"].as_array().map(|w| w.len() as u64))
+        .unwrap_or(1);
+    if depth > 1 {
+        params["connected"] = serde_json::json!(CONNECTED_MEASURED);
+    }
     let meta = Meta::new(STAGE, params, m.inputs.clone());
     let with_outputs = m.rows.iter().any(|r| r.outputs.iter().any(|&o| o > 0));
     let schema = schema(with_outputs);

@@ -630,3 +630,43 @@ fn one_hidden_layer_moments_keep_the_bytes_they_had_before_depth_existed() {
         );
     }
 }
+
+#[test]
+fn deep_tables_say_how_their_connected_parts_were_computed() {
+    let dir = tempfile::tempdir().unwrap();
+    let s = sample(
+        dir.path(),
+        "s",
+        &[
+            "--arch=tanh",
+            "--width=5",
+            "--depth=2",
+            "--sigma-w=1",
+            "--sigma-b=0",
+            "--points=0.5",
+            "--n-bags=2",
+            "--n-nets=200",
+            "--seed=1",
+        ],
+    );
+    let out = dir.path().join("m");
+    let m = moments_ok(&[&s], &out);
+    assert_eq!(m.sample_params["depth"], 2);
+    let bytes = std::fs::read(out.join("moments.parquet")).unwrap();
+    assert!(String::from_utf8_lossy(&bytes).contains("measured two-point functions"));
+    // Per bag: G_c^(4) = G4 - 3 G2^2 at one point, from the bag's own G2 (not K).
+    let g2 = m.rows.iter().find(|r| r.n == 2).unwrap();
+    let g4 = m.rows.iter().find(|r| r.n == 4).unwrap();
+    let per_bag: Vec<f64> = g4
+        .g_bag
+        .iter()
+        .zip(&g2.g_bag)
+        .map(|(a, b)| a - 3.0 * b * b)
+        .collect();
+    let mean = per_bag.iter().sum::<f64>() / per_bag.len() as f64;
+    assert!(
+        (g4.connected - mean).abs() <= 1e-12 * mean.abs().max(1e-12),
+        "{} {mean}",
+        g4.connected
+    );
+}
