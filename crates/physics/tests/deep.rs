@@ -6,44 +6,19 @@
 
 use nnqft_physics::deep::{Layered, LayeredScratch, direct_block};
 use nnqft_physics::exact::Exact;
-use nnqft_physics::moments::{BagSums, Tree};
 use nnqft_physics::relu_exact::ReluExact;
 use nnqft_physics::sampler::{BLOCK_NETS, Sampler, Scratch};
 use nnqft_physics::tol::MC_SIGMAS;
 use nnqft_physics::{Arch, Config, nngp, vertex};
 
-/// Draws n networks of (bag, block) into a column-major buffer.
-type Draw<'a> = &'a dyn Fn(u32, u32, usize, &mut [f64]);
+mod common;
+use common::Draw;
 
 /// (legs as columns o * P + p, mean over bags, standard error) for every multiset of columns of order 2, 4, 6.
 fn estimate(cfg: &Config, bags: u32, nets: usize, draw: Draw) -> Vec<(Vec<usize>, f64, f64)> {
-    let q = cfg.n_points() * cfg.d_out();
-    let tree = Tree::new(q);
-    let mut per_bag = Vec::new();
-    for bag in 0..bags {
-        let mut sums = BagSums::new(tree.combos().len());
-        let (mut done, mut block) = (0, 0);
-        while done < nets {
-            let n = BLOCK_NETS.min(nets - done);
-            let mut out = vec![0.0; q * n];
-            draw(bag, block, n, &mut out);
-            let cols: Vec<&[f64]> = out.chunks(n).collect();
-            tree.accumulate(&cols, &mut sums);
-            done += n;
-            block += 1;
-        }
-        per_bag.push(sums);
-    }
-    tree.combos()
-        .iter()
-        .enumerate()
-        .map(|(slot, (_, combo))| {
-            let means: Vec<f64> = per_bag.iter().map(|b| b.sum[slot] / b.count as f64).collect();
-            let m = means.iter().sum::<f64>() / means.len() as f64;
-            let var = means.iter().map(|x| (x - m).powi(2)).sum::<f64>() / (means.len() - 1) as f64;
-            let legs = combo.iter().map(|&a| a as usize).collect();
-            (legs, m, (var / means.len() as f64).sqrt())
-        })
+    common::estimate(cfg.n_points() * cfg.d_out(), bags, nets, draw)
+        .into_iter()
+        .map(|e| (e.legs, e.mean, e.stderr))
         .collect()
 }
 

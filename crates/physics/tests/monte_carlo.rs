@@ -2,54 +2,18 @@
 //! estimated standard errors (spread of bag means / sqrt(bags)) and fixed seeds.
 
 use nnqft_physics::exact::Exact;
-use nnqft_physics::moments::{BagSums, Tree};
-use nnqft_physics::sampler::{BLOCK_NETS, Sampler, Scratch};
+use nnqft_physics::sampler::{Sampler, Scratch};
 use nnqft_physics::tol::MC_SIGMAS;
 use nnqft_physics::{Arch, Config};
 
-struct Estimate {
-    order: usize,
-    combo: Vec<usize>,
-    mean: f64,
-    stderr: f64,
-}
+mod common;
+use common::{Estimate, estimate as estimate_columns};
 
 fn estimate(cfg: &Config, seed: u64, bags: u32, nets: usize) -> Vec<Estimate> {
     let sampler = Sampler::new(cfg);
-    let tree = Tree::new(cfg.n_points());
-    let p = cfg.n_points();
-    let mut per_bag = Vec::new();
-    let mut scratch = Scratch::default();
-    for bag in 0..bags {
-        let mut sums = BagSums::new(tree.combos().len());
-        let mut done = 0;
-        let mut block = 0;
-        while done < nets {
-            let n = BLOCK_NETS.min(nets - done);
-            let mut out = vec![0.0; p * n];
-            sampler.block(seed, bag, block, n, &mut out, &mut scratch);
-            let cols: Vec<&[f64]> = out.chunks(n).collect();
-            tree.accumulate(&cols, &mut sums);
-            done += n;
-            block += 1;
-        }
-        per_bag.push(sums);
-    }
-    tree.combos()
-        .iter()
-        .enumerate()
-        .map(|(slot, (order, combo))| {
-            let means: Vec<f64> = per_bag.iter().map(|b| b.sum[slot] / b.count as f64).collect();
-            let m = means.iter().sum::<f64>() / means.len() as f64;
-            let var = means.iter().map(|x| (x - m).powi(2)).sum::<f64>() / (means.len() - 1) as f64;
-            Estimate {
-                order: *order,
-                combo: combo.iter().map(|&a| a as usize).collect(),
-                mean: m,
-                stderr: (var / means.len() as f64).sqrt(),
-            }
-        })
-        .collect()
+    let draw =
+        |bag, block, n, out: &mut [f64]| sampler.block(seed, bag, block, n, out, &mut Scratch::default());
+    estimate_columns(cfg.n_points(), bags, nets, &draw)
 }
 
 /// Every estimate within MC_SIGMAS standard errors of the exact G^(n); returns how many orders-4/6
@@ -58,20 +22,20 @@ fn check(cfg: &Config, seed: u64, bags: u32, nets: usize) -> usize {
     let exact = Exact::new(cfg).unwrap();
     let mut rejects_free = 0;
     for e in estimate(cfg, seed, bags, nets) {
-        let g = exact.g(&e.combo);
+        let g = exact.g(&e.legs);
         let z = (e.mean - g) / e.stderr;
         assert!(
             z.abs() < MC_SIGMAS,
             "{:?} N={} n={} {:?}: MC {} +- {} vs exact {} ({z:.1} sigma)",
             cfg.arch(),
             cfg.width(),
-            e.order,
-            e.combo,
+            e.legs.len(),
+            e.legs,
             e.mean,
             e.stderr,
             g
         );
-        if e.order > 2 && ((e.mean - exact.g_free(&e.combo)) / e.stderr).abs() > MC_SIGMAS {
+        if e.legs.len() > 2 && ((e.mean - exact.g_free(&e.legs)) / e.stderr).abs() > MC_SIGMAS {
             rejects_free += 1;
         }
     }
