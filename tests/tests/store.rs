@@ -1044,3 +1044,94 @@ fn archive_streams_objects_so_memory_does_not_grow_with_their_size() {
     assert_eq!(objects(&fresh), vec![h]);
     ok(run(&fresh, &["verify"]));
 }
+
+#[test]
+fn links_planted_in_a_shared_store_are_never_followed() {
+    let dir = tempfile::tempdir().unwrap();
+    let store = dir.path().join("store");
+    let outside = dir.path().join("outside");
+    std::fs::create_dir_all(&outside).unwrap();
+    let p = tiny(dir.path(), "t.toml", "");
+    let p = p.to_str().unwrap();
+    ok(run(&store, &["run", p]));
+    let obj = objects(&store)[0].clone();
+    // objects/<h> replaced by a link to a copy elsewhere: not trusted, moved aside, recomputed.
+    let copy = outside.join("copy");
+    std::fs::rename(store.join("objects").join(&obj), &copy).unwrap();
+    std::os::unix::fs::symlink(&copy, store.join("objects").join(&obj)).unwrap();
+    let again = ok(run(&store, &["run", p]));
+    assert!(again.contains("is not a directory of this store"), "{again}");
+    assert_eq!(executed(&again), vec!["s"], "{again}");
+    assert!(
+        std::fs::symlink_metadata(store.join("objects").join(&obj))
+            .unwrap()
+            .is_dir(),
+        "a real object again"
+    );
+    assert!(
+        copy.join("manifest.json").exists(),
+        "the link's target is left alone"
+    );
+    // corrupt/ as a link: quarantine refuses to move anything through it.
+    std::fs::remove_dir_all(store.join("corrupt")).unwrap();
+    std::os::unix::fs::symlink(&outside, store.join("corrupt")).unwrap();
+    let f = store.join("objects").join(&obj).join("samples.parquet");
+    let mut bytes = std::fs::read(&f).unwrap();
+    let mid = bytes.len() / 2;
+    bytes[mid] ^= 1;
+    std::fs::write(&f, &bytes).unwrap();
+    let v = run(&store, &["verify"]);
+    let t = text(&v);
+    assert!(
+        !v.status.success() && t.contains("is not a directory of this store"),
+        "{t}"
+    );
+    assert_eq!(
+        std::fs::read_dir(&outside).unwrap().count(),
+        1,
+        "nothing moved outside: {t}"
+    );
+    // tmp/ as a dangling link: removed, not an error.
+    std::fs::remove_file(store.join("corrupt")).unwrap();
+    let _ = std::fs::remove_dir_all(store.join("tmp"));
+    std::os::unix::fs::symlink(dir.path().join("nowhere"), store.join("tmp")).unwrap();
+    ok(run(&store, &["gc", "--dry-run"]));
+    assert!(std::fs::symlink_metadata(store.join("tmp")).unwrap().is_dir());
+    // With corrupt/ a real directory again, the damaged object is quarantined there, and recomputed.
+    let v = run(&store, &["verify"]);
+    assert!(
+        !v.status.success() && text(&v).contains("CORRUPT"),
+        "{}",
+        text(&v)
+    );
+    assert!(std::fs::symlink_metadata(store.join("corrupt")).unwrap().is_dir());
+    assert_eq!(executed(&ok(run(&store, &["run", p]))), vec!["s"]);
+    ok(run(&store, &["verify"]));
+}
+
+#[test]
+fn an_archive_cannot_take_a_shipped_pipelines_name() {
+    let dir = tempfile::tempdir().unwrap();
+    let store = dir.path().join("store");
+    let p = tiny(dir.path(), "t.toml", "");
+    ok(run(&store, &["run", p.to_str().unwrap()]));
+    let good = dir.path().join("good.tar");
+    ok(run(
+        &store,
+        &["archive", p.to_str().unwrap(), "--out", good.to_str().unwrap()],
+    ));
+    let bad = dir.path().join("paper.tar");
+    tamper_lock(&good, &bad, |l| l["pipeline"] = "paper".into());
+    let fresh = dir.path().join("fresh");
+    let o = run(&fresh, &["import", bad.to_str().unwrap()]);
+    let t = text(&o);
+    assert!(
+        !o.status.success() && t.contains("like the shipped pipeline") && t.contains("--as"),
+        "{t}"
+    );
+    assert!(!fresh.join("locks/paper.json").exists());
+    ok(run(
+        &fresh,
+        &["import", bad.to_str().unwrap(), "--as", "their-paper"],
+    ));
+}

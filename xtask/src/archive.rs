@@ -207,7 +207,13 @@ fn check_printable(lock: &PipelineLock) -> Result<()> {
 /// Imports an archive into the store; returns the pipeline (lock) name. Every value of `lock.json` that
 /// becomes a path is checked first (`PipelineLock::check`); `as_name` records the lock under another name;
 /// a different lock of the same name is replaced only with `force`.
-pub fn import(store: &Store, file: &Path, as_name: Option<&str>, force: bool) -> Result<String> {
+pub fn import(
+    store: &Store,
+    file: &Path,
+    as_name: Option<&str>,
+    force: bool,
+    shipped: &[String],
+) -> Result<String> {
     let f = std::fs::File::open(file).with_context(|| format!("opening {}", file.display()))?;
     let staging = store.tmp().join(format!("import-{}", std::process::id()));
     let _ = std::fs::remove_dir_all(&staging);
@@ -292,6 +298,19 @@ pub fn import(store: &Store, file: &Path, as_name: Option<&str>, force: bool) ->
         if let Some(n) = as_name {
             crate::names::check_pipeline_name("--as", n)?;
             lock.pipeline = n.to_string();
+        }
+        // A lock under a shipped pipeline's name must come from that shipped file, or `run NAME` would then be
+        // refused (its lock belonging to another file) until the user removed it.
+        if as_name.is_none()
+            && shipped.iter().any(|n| n == &lock.pipeline)
+            && lock.source.as_deref() != Some(&format!("pipelines/{}.toml", lock.pipeline))
+        {
+            bail!(
+                "refused: the archive's lock is named {} like the shipped pipeline, but comes from {}; import it \
+                 under another name with --as NAME",
+                lock.pipeline,
+                lock.source.as_deref().unwrap_or("an unrecorded file")
+            );
         }
         let existing = store.read_lock(&lock.pipeline)?;
         if !existing.instances.is_empty()

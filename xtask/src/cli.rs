@@ -326,7 +326,10 @@ fn real_main(cli: &Cli) -> Result<ExitCode> {
         }
         Cmd::Import { file, as_name, force } => {
             let _lock = store.lock()?;
-            let name = archive::import(&store, file, as_name.as_deref(), *force)?;
+            // tmp/ was just emptied: jobs of an interrupted Slurm run have lost their run directory.
+            slurm::cancel_leftovers(&store);
+            let shipped: Vec<String> = shipped().into_iter().map(|(n, _)| n).collect();
+            let name = archive::import(&store, file, as_name.as_deref(), *force, &shipped)?;
             println!(
                 "imported pipeline {name} from {} into {}",
                 file.display(),
@@ -483,6 +486,7 @@ fn cmd_show(store: &Store, p: &Pipeline, only: Option<&str>, json: bool) -> Resu
 
 fn cmd_gc(store: &Store, dry_run: bool) -> Result<ExitCode> {
     let _lock = store.lock()?;
+    slurm::cancel_leftovers(store);
     let (count, bytes) = store.gc(dry_run, &mut |o, b| {
         println!(
             "{} {o} ({b} bytes)",
@@ -498,6 +502,7 @@ fn cmd_gc(store: &Store, dry_run: bool) -> Result<ExitCode> {
 
 fn cmd_verify(store: &Store) -> Result<ExitCode> {
     let _lock = store.lock()?;
+    slurm::cancel_leftovers(store);
     let v = store.verify_all()?;
     for l in &v.findings {
         println!("{l}");

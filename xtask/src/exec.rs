@@ -227,10 +227,10 @@ pub fn execute(
         if !o.success() {
             let err = std::fs::read_to_string(&stderr_path).unwrap_or_default();
             // Keep the log: tmp/ is cleaned at the start of the next run.
-            let stderr_path = if std::fs::create_dir_all(log.parent().expect("parent"))
-                .and_then(|_| std::fs::copy(&stderr_path, &log))
-                .is_ok()
-            {
+            let log_dir = store.real_dir(Path::new("logs").join(lock_name));
+            // Whatever sits at the log's name (a link planted in a shared store) is replaced, never written through.
+            let _ = std::fs::remove_file(&log);
+            let stderr_path = if log_dir.is_ok() && std::fs::copy(&stderr_path, &log).is_ok() {
                 log
             } else {
                 stderr_path

@@ -250,8 +250,10 @@ pub fn run(
     for d in ["results", "failed", "work"] {
         std::fs::create_dir_all(rundir.join(d))?;
     }
-    let logs = store_root.join("logs").join(&p.lock_name).join("slurm");
-    std::fs::create_dir_all(&logs)?;
+    let logs = Store {
+        root: store_root.clone(),
+    }
+    .real_dir(Path::new("logs").join(&p.lock_name).join("slurm"))?;
     let mut plan_bins = bins.clone();
     plan_bins.dir =
         std::fs::canonicalize(&bins.dir).with_context(|| format!("stage binaries {}", bins.dir.display()))?;

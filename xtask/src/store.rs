@@ -150,8 +150,11 @@ impl Store {
     /// Opens a store, creating it if needed (`run`, `import`).
     pub fn open(root: &Path) -> Result<Self> {
         for d in ["objects", "keys", "locks", "tmp"] {
-            std::fs::create_dir_all(root.join(d))
-                .with_context(|| format!("creating {}", root.join(d).display()))?;
+            // Something already there (even a dangling link at tmp/, which `lock` replaces) is left as it is.
+            if std::fs::symlink_metadata(root.join(d)).is_err() {
+                std::fs::create_dir_all(root.join(d))
+                    .with_context(|| format!("creating {}", root.join(d).display()))?;
+            }
         }
         Ok(Store {
             root: root.to_path_buf(),
@@ -198,10 +201,15 @@ impl Store {
         f.set_len(0)?;
         let args: Vec<String> = std::env::args().collect();
         writeln!(f, "pid {} ({})", std::process::id(), args.join(" "))?;
-        // A crashed run leaves tmp/ behind; holding the lock, nothing else can be writing there.
+        // A crashed run leaves tmp/ behind; holding the lock, nothing else can be writing there. A link planted
+        // at tmp/ is removed, not followed.
         let tmp = self.root.join("tmp");
-        if tmp.exists() {
-            std::fs::remove_dir_all(&tmp).with_context(|| format!("cleaning {}", tmp.display()))?;
+        match std::fs::symlink_metadata(&tmp) {
+            Ok(m) if m.is_dir() => {
+                std::fs::remove_dir_all(&tmp).with_context(|| format!("cleaning {}", tmp.display()))?
+            }
+            Ok(_) => std::fs::remove_file(&tmp).with_context(|| format!("removing {}", tmp.display()))?,
+            Err(_) => {}
         }
         std::fs::create_dir_all(&tmp)?;
         // A process killed inside `write_atomic` leaves its temporary beside the target (`verify` would call it
@@ -336,12 +344,32 @@ impl Store {
         check_no_strays(&self.object(content))
     }
 
+    /// `ROOT/rel` as a real directory of the store, created if needed: every component below the root must be a
+    /// directory, not a link (a link planted in a shared store would send quarantined objects or logs
+    /// elsewhere), else an error naming it.
+    pub fn real_dir(&self, rel: impl AsRef<Path>) -> Result<PathBuf> {
+        let mut p = self.root.clone();
+        for c in rel.as_ref().components() {
+            p.push(c);
+            match std::fs::symlink_metadata(&p) {
+                Ok(m) if m.is_dir() => {}
+                Ok(_) => bail!(
+                    "{} is not a directory of this store (a link or a file): remove it and re-run",
+                    p.display()
+                ),
+                Err(_) => std::fs::create_dir(&p)
+                    .or_else(|e| if p.is_dir() { Ok(()) } else { Err(e) })
+                    .with_context(|| format!("creating {}", p.display()))?,
+            }
+        }
+        Ok(p)
+    }
+
     /// Moves a damaged object to `corrupt/` (under a fresh name if that hash was quarantined before) and
     /// drops its stat record, so that it counts as missing and the next run recomputes it. Returns where it went.
     pub fn quarantine(&self, content: &str) -> Result<PathBuf> {
         let dir = self.object(content);
-        let bad = self.root.join("corrupt");
-        std::fs::create_dir_all(&bad).with_context(|| format!("creating {}", bad.display()))?;
+        let bad = self.real_dir("corrupt")?;
         let _ = std::fs::remove_file(self.stat_path(content));
         let mut dest = bad.join(content);
         let mut k = 1;
@@ -358,8 +386,20 @@ impl Store {
     /// fresh full verification. A corrupted object is moved aside (objects/corrupt/) and reported missing.
     pub fn intact(&self, content: &str) -> bool {
         let dir = self.object(content);
-        if !dir.is_dir() {
-            return false;
+        match std::fs::symlink_metadata(&dir) {
+            Ok(m) if m.is_dir() => {}
+            Ok(_) => {
+                // A link (or a file) where an object should be: never trusted, moved aside like damage.
+                eprintln!(
+                    "warning: {} is not a directory of this store (a link?); it is moved aside and recomputed",
+                    dir.display()
+                );
+                if let Err(q) = self.quarantine(content) {
+                    eprintln!("warning: {q:#}");
+                }
+                return false;
+            }
+            Err(_) => return false,
         }
         let cached: Option<BTreeMap<String, (u64, u128)>> = std::fs::read(self.stat_path(content))
             .ok()
