@@ -1135,3 +1135,40 @@ fn an_archive_cannot_take_a_shipped_pipelines_name() {
         &["import", bad.to_str().unwrap(), "--as", "their-paper"],
     ));
 }
+
+#[test]
+fn a_slurm_job_refuses_a_plan_changed_after_submission() {
+    let dir = tempfile::tempdir().unwrap();
+    let store = dir.path().join("store");
+    let rundir = dir.path().join("run");
+    std::fs::create_dir_all(rundir.join("failed")).unwrap();
+    let plan = b"{\"pipeline\":\"x\"}";
+    std::fs::write(rundir.join("plan.json"), plan).unwrap();
+    let submitted = blake3_hex(b"the plan as it was submitted");
+    let job = |hash: &str| {
+        run(
+            &store,
+            &[
+                "job",
+                rundir.to_str().unwrap(),
+                "--plan-hash",
+                hash,
+                "--indices",
+                "0",
+            ],
+        )
+    };
+    let o = job(&submitted);
+    let t = text(&o);
+    assert!(
+        !o.status.success() && t.contains("the plan was changed after submission"),
+        "{t}"
+    );
+    // With the hash of what is there, the check passes (and this toy plan is then refused as malformed).
+    let o = job(&blake3_hex(plan));
+    let t = text(&o);
+    assert!(
+        !o.status.success() && t.contains("malformed plan") && !t.contains("changed after"),
+        "{t}"
+    );
+}

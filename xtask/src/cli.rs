@@ -71,6 +71,9 @@ enum Cmd {
     #[command(hide = true)]
     Job {
         rundir: PathBuf,
+        /// blake3 of RUNDIR/plan.json as submitted (the job refuses a plan changed since).
+        #[arg(long, required = true)]
+        plan_hash: String,
         #[arg(long, value_delimiter = ',', required = true)]
         indices: Vec<usize>,
         #[arg(long)]
@@ -305,10 +308,11 @@ fn real_main(cli: &Cli) -> Result<ExitCode> {
         }
         Cmd::Job {
             rundir,
+            plan_hash,
             indices,
             array,
         } => {
-            slurm::job(&store, rundir, indices, *array)?;
+            slurm::job(&store, rundir, plan_hash, indices, *array)?;
             Ok(ExitCode::SUCCESS)
         }
         Cmd::Status { name, json } => cmd_status(&store, &load(name, &[])?, *json),

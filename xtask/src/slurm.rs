@@ -265,10 +265,14 @@ pub fn run(
         known: st.content.clone(),
         forced: forced.clone(),
     };
-    write_atomic(&rundir.join("plan.json"), &serde_json::to_vec(&plan)?)?;
+    let plan_bytes = serde_json::to_vec(&plan)?;
+    write_atomic(&rundir.join("plan.json"), &plan_bytes)?;
+    // Each job checks the plan against this hash: a plan rewritten in the store (which anyone who can write to a
+    // shared store could do) would otherwise name the binaries the user's jobs run.
+    let plan_hash = blake3::hash(&plan_bytes).to_hex().to_string();
 
     let mut sub = Submission::group(p, &to_run, logs);
-    sub.submit(&mut st, flags, &store_root, &rundir)?;
+    sub.submit(&mut st, flags, &store_root, &rundir, &plan_hash)?;
     let n_failed = sub.wait(&mut st, &to_run, &rundir)?;
     sub.drain()?;
     let _ = std::fs::remove_file(leftovers_file(store));
@@ -374,6 +378,7 @@ impl Submission {
         flags: &Resources,
         store_root: &Path,
         rundir: &Path,
+        plan_hash: &str,
     ) -> Result<()> {
         let p = st.p;
         let xtask = std::env::current_exe().context("locating the xtask executable")?;
@@ -384,12 +389,13 @@ impl Submission {
             let first = &p.instances[job.instances[0]];
             let indices: Vec<String> = job.instances.iter().map(|i| i.to_string()).collect();
             let script = format!(
-                "#!/bin/sh\n# nnqft: {} ({})\nexport RAYON_NUM_THREADS=\"${{SLURM_CPUS_PER_TASK:-1}}\"\nexec {} --store {} job {} --indices {}{}\n",
+                "#!/bin/sh\n# nnqft: {} ({})\nexport RAYON_NUM_THREADS=\"${{SLURM_CPUS_PER_TASK:-1}}\"\nexec {} --store {} job {} --plan-hash {} --indices {}{}\n",
                 one_line(&first.id),
                 one_line(&p.name),
                 sh_quote(&xtask),
                 sh_quote(store_root),
                 sh_quote(rundir),
+                plan_hash,
                 indices.join(","),
                 if job.instances.len() > 1 { " --array" } else { "" }
             );
@@ -550,7 +556,7 @@ impl Submission {
 }
 
 /// `xtask job`: the body of one Slurm job (one stage instance; `--array` picks it by SLURM_ARRAY_TASK_ID).
-pub fn job(store: &Store, rundir: &Path, indices: &[usize], array: bool) -> Result<()> {
+pub fn job(store: &Store, rundir: &Path, plan_hash: &str, indices: &[usize], array: bool) -> Result<()> {
     let k = if array {
         std::env::var("SLURM_ARRAY_TASK_ID")
             .context("--array: SLURM_ARRAY_TASK_ID is not set")?
@@ -563,10 +569,16 @@ pub fn job(store: &Store, rundir: &Path, indices: &[usize], array: bool) -> Resu
         .get(k)
         .with_context(|| format!("task {k} out of range of --indices ({} given)", indices.len()))?;
     let plan_path = rundir.join("plan.json");
-    let plan: Plan = serde_json::from_slice(
-        &std::fs::read(&plan_path).with_context(|| format!("reading {}", plan_path.display()))?,
-    )
-    .with_context(|| format!("{}: malformed plan", plan_path.display()))?;
+    let plan_bytes = std::fs::read(&plan_path).with_context(|| format!("reading {}", plan_path.display()))?;
+    let found = blake3::hash(&plan_bytes).to_hex().to_string();
+    if found != plan_hash {
+        bail!(
+            "{}: the plan was changed after submission (blake3 {found}, submitted {plan_hash}); refusing to run it",
+            plan_path.display()
+        );
+    }
+    let plan: Plan = serde_json::from_slice(&plan_bytes)
+        .with_context(|| format!("{}: malformed plan", plan_path.display()))?;
     let inst = plan
         .instances
         .get(i)
