@@ -37,9 +37,9 @@ pub struct Check {
     pub ci_low: Option<f64>,
     pub ci_high: Option<f64>,
     pub exact: Option<f64>,
-    pub verdict: String,
+    pub verdict: Verdict,
     /// What the exact theory says of the claim (`pass` or `fail`), where the fit has an exact value.
-    pub exact_verdict: Option<String>,
+    pub exact_verdict: Option<Verdict>,
     /// Claims that re-express one measured number share a group.
     pub group: String,
     pub note: String,
@@ -68,9 +68,40 @@ pub struct Consistency {
     pub note: String,
 }
 
-pub const PASS: &str = "pass";
-pub const FAIL: &str = "fail";
-pub const NOT_RESOLVABLE: &str = "not_resolvable";
+/// The outcome of a claim (`pass`, `fail` or `not_resolvable` in checks.json).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Verdict {
+    /// The prediction lies in the 95% interval (or the interval has the predicted sign).
+    Pass,
+    /// It does not.
+    Fail,
+    /// The data cannot decide (too few resolvable points, or the interval holds the prediction and the alternative).
+    NotResolvable,
+}
+
+impl Verdict {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Verdict::Pass => "pass",
+            Verdict::Fail => "fail",
+            Verdict::NotResolvable => "not_resolvable",
+        }
+    }
+}
+
+impl std::fmt::Display for Verdict {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(self.as_str())
+    }
+}
+
+/// A verdict equals its name in checks.json.
+impl PartialEq<&str> for Verdict {
+    fn eq(&self, other: &&str) -> bool {
+        self.as_str() == *other
+    }
+}
 
 /// Largest relative spread of u_4 over combinations that still counts as "constant" (locality).
 pub const U4_SPREAD_MAX: f64 = 0.05;
@@ -92,7 +123,7 @@ fn base(id: String, claim: &str, prediction: serde_json::Value, r: Option<&FitRo
         ci_low: r.and_then(|r| r.lo),
         ci_high: r.and_then(|r| r.hi),
         exact: r.and_then(|r| r.exact),
-        verdict: NOT_RESOLVABLE.into(),
+        verdict: Verdict::NotResolvable,
         exact_verdict: None,
         note: String::new(),
         exact_reason: String::new(),
@@ -137,9 +168,13 @@ fn excluded_note(r: &FitRow) -> String {
 /// A slope or a mean against a numeric prediction (the alternative is 0 for a non-zero prediction).
 pub fn numeric(id: String, claim: &str, pred: f64, r: Option<&FitRow>, what: &str) -> Check {
     let mut c = base(id, claim, serde_json::json!(pred), r);
-    c.exact_verdict = c
-        .exact
-        .map(|e| if (e - pred).abs() <= EXACT_TOL { PASS } else { FAIL }.into());
+    c.exact_verdict = c.exact.map(|e| {
+        if (e - pred).abs() <= EXACT_TOL {
+            Verdict::Pass
+        } else {
+            Verdict::Fail
+        }
+    });
     if let Some(why) = unresolved(r) {
         c.note = format!("{what}: {why}.");
         return c;
@@ -158,7 +193,7 @@ pub fn numeric(id: String, claim: &str, pred: f64, r: Option<&FitRow>, what: &st
         );
         return c;
     }
-    c.verdict = if inside { PASS } else { FAIL }.into();
+    c.verdict = if inside { Verdict::Pass } else { Verdict::Fail };
     c.note = format!(
         "{what}: {:.3} with 95% interval [{lo:.3}, {hi:.3}] {} the prediction {pred}{exact}.{}",
         r.estimate.expect("checked"),
@@ -178,11 +213,10 @@ pub fn sign(id: String, claim: &str, positive: bool, r: Option<&FitRow>, what: &
     );
     c.exact_verdict = c.exact.map(|e| {
         if (e > 0.0) == positive && e != 0.0 {
-            PASS
+            Verdict::Pass
         } else {
-            FAIL
+            Verdict::Fail
         }
-        .into()
     });
     let exact = r
         .and_then(|r| r.exact)
@@ -200,13 +234,12 @@ pub fn sign(id: String, claim: &str, positive: bool, r: Option<&FitRow>, what: &
         (hi < 0.0, lo > 0.0)
     };
     c.verdict = if agree {
-        PASS
+        Verdict::Pass
     } else if disagree {
-        FAIL
+        Verdict::Fail
     } else {
-        NOT_RESOLVABLE
-    }
-    .into();
+        Verdict::NotResolvable
+    };
     c.note = format!(
         "{what}: 95% interval [{lo:.4e}, {hi:.4e}]{}{exact}.{}",
         if !agree && !disagree { " straddles 0" } else { "" },
@@ -446,7 +479,7 @@ fn two_term(fit: &Fit, id: String, claim: &Claim) -> Check {
         return c;
     };
     // The exact m_6 is a/N + b/N^2 by construction (PHYSICS.md 4).
-    c.exact_verdict = Some(PASS.into());
+    c.exact_verdict = Some(Verdict::Pass);
     c.prediction = serde_json::json!({"a": ea, "b": eb});
     if let Some(why) = unresolved(a).or_else(|| unresolved(b)) {
         c.note = format!("{}: {why}.", claim.what);
@@ -465,13 +498,12 @@ fn two_term(fit: &Fit, id: String, claim: &Claim) -> Check {
     let undecided =
         (ina && alo <= 0.0 && 0.0 <= ahi && ea != 0.0) || (inb && blo <= 0.0 && 0.0 <= bhi && eb != 0.0);
     c.verdict = if !(ina && inb) {
-        FAIL
+        Verdict::Fail
     } else if undecided {
-        NOT_RESOLVABLE
+        Verdict::NotResolvable
     } else {
-        PASS
-    }
-    .into();
+        Verdict::Pass
+    };
     c.note = format!(
         "<m_6> = a/N + b/N^2: a = {:.4} [{alo:.4}, {ahi:.4}] (exact {ea:.4}), b = {:.4} [{blo:.4}, {bhi:.4}] (exact {eb:.4}){}.{}",
         a.estimate.unwrap_or(f64::NAN),
@@ -490,18 +522,18 @@ fn u4_constant_negative(fit: &Fit, id: String, claim: &Claim) -> Check {
     let (s, spread) = (detailed(fit, fit.fit(claim.fit)), fit.fit(FitId::U4Spread));
     let mut c = sign(id, claim.text, false, s.as_ref(), claim.what);
     let exact_spread = spread.and_then(|r| r.exact);
-    c.exact_verdict = match (c.exact_verdict.as_deref(), exact_spread) {
-        (Some(PASS), Some(e)) if e <= U4_SPREAD_MAX => Some(PASS.into()),
-        (Some(PASS), Some(e)) => {
+    c.exact_verdict = match (c.exact_verdict, exact_spread) {
+        (Some(Verdict::Pass), Some(e)) if e <= U4_SPREAD_MAX => Some(Verdict::Pass),
+        (Some(Verdict::Pass), Some(e)) => {
             c.exact_reason = format!(
                 "the exact u_4 is negative, but its relative spread over combinations is {e:.4} > {U4_SPREAD_MAX}: not constant"
             );
-            Some(FAIL.into())
+            Some(Verdict::Fail)
         }
-        (Some(_), Some(_)) => Some(FAIL.into()),
+        (Some(_), Some(_)) => Some(Verdict::Fail),
         _ => None,
     };
-    if c.verdict != PASS {
+    if c.verdict != Verdict::Pass {
         return c;
     }
     match spread.and_then(|r| Some((r.estimate?, r.lo?, r.hi?))) {
@@ -511,19 +543,19 @@ fn u4_constant_negative(fit: &Fit, id: String, claim: &Claim) -> Check {
             )
         }
         Some((e, lo, _)) if lo > U4_SPREAD_MAX => {
-            c.verdict = FAIL.into();
+            c.verdict = Verdict::Fail;
             c.note += &format!(
                 " But the relative spread over combinations is {e:.4} (95% lower end {lo:.4}) > {U4_SPREAD_MAX}: not constant."
             );
         }
         Some((e, lo, hi)) => {
-            c.verdict = NOT_RESOLVABLE.into();
+            c.verdict = Verdict::NotResolvable;
             c.note += &format!(
                 " The relative spread over combinations {e:.4} has the 95% interval [{lo:.4}, {hi:.4}], which contains the threshold {U4_SPREAD_MAX}."
             );
         }
         None => {
-            c.verdict = NOT_RESOLVABLE.into();
+            c.verdict = Verdict::NotResolvable;
             c.note += " The spread over combinations has no interval.";
         }
     }
@@ -535,7 +567,7 @@ fn u4_constant_negative(fit: &Fit, id: String, claim: &Claim) -> Check {
 pub struct Group<'a> {
     pub id: &'a str,
     pub members: Vec<&'a Check>,
-    pub verdict: &'static str,
+    pub verdict: Verdict,
 }
 
 /// Checks gathered by group, in order of first appearance.
@@ -547,17 +579,17 @@ pub fn groups(checks: &[Check]) -> Vec<Group<'_>> {
             None => out.push(Group {
                 id: &c.group,
                 members: vec![c],
-                verdict: PASS,
+                verdict: Verdict::Pass,
             }),
         }
     }
     for g in &mut out {
-        g.verdict = if g.members.iter().any(|c| c.verdict == FAIL) {
-            FAIL
-        } else if g.members.iter().any(|c| c.verdict == NOT_RESOLVABLE) {
-            NOT_RESOLVABLE
+        g.verdict = if g.members.iter().any(|c| c.verdict == Verdict::Fail) {
+            Verdict::Fail
+        } else if g.members.iter().any(|c| c.verdict == Verdict::NotResolvable) {
+            Verdict::NotResolvable
         } else {
-            PASS
+            Verdict::Pass
         };
     }
     out

@@ -11,7 +11,7 @@ pub mod plots;
 pub mod raster;
 
 use anyhow::{Context, Result, bail};
-use checks::{Check, Consistency, FAIL, groups};
+use checks::{Check, Consistency, Verdict, groups};
 use data::{Fit, Flow, Sweep, read_fit, read_flow};
 use figures::{Figure, Figures};
 use nnqft_contract::short_hash;
@@ -170,7 +170,7 @@ impl Report {
     fn contradicted(&self) -> Vec<&Check> {
         self.checks
             .iter()
-            .filter(|c| c.exact_verdict.as_deref() == Some(FAIL))
+            .filter(|c| c.exact_verdict == Some(Verdict::Fail))
             .collect()
     }
 
@@ -202,9 +202,13 @@ impl Report {
                 let _ = writeln!(
                     s,
                     "| {} | {} | {} | {} | {} | {} | [{}, {}] | {} | {} |",
-                    if i == 0 { g.verdict } else { "(same group)" },
+                    if i == 0 {
+                        g.verdict.as_str()
+                    } else {
+                        "(same group)"
+                    },
                     c.verdict,
-                    c.exact_verdict.as_deref().unwrap_or("–"),
+                    c.exact_verdict.map_or("–", Verdict::as_str),
                     c.id,
                     math::plain(&c.claim),
                     fmt(c.measured),
@@ -282,7 +286,7 @@ impl Report {
                     math::html(&c.claim),
                     escape(&c.id),
                     escape(&exact_reason(c)),
-                    c.verdict.replace('_', " ")
+                    c.verdict.as_str().replace('_', " ")
                 );
             }
             h += "</ul></div>\n";
@@ -372,7 +376,7 @@ impl Report {
                         "<td rowspan=\"{}\" class=\"{}\"><b>{}</b>{}</td>",
                         g.members.len(),
                         g.verdict,
-                        g.verdict.replace('_', " "),
+                        g.verdict.as_str().replace('_', " "),
                         if g.members.len() > 1 {
                             format!("<br><small>{} claims, one number</small>", g.members.len())
                         } else {
@@ -391,9 +395,9 @@ impl Report {
                     escape(&c.id),
                     escape(&c.note),
                     c.verdict,
-                    c.verdict.replace('_', " "),
-                    c.exact_verdict.as_deref().unwrap_or(""),
-                    c.exact_verdict.as_deref().unwrap_or("–"),
+                    c.verdict.as_str().replace('_', " "),
+                    c.exact_verdict.map_or("", Verdict::as_str),
+                    c.exact_verdict.map_or("–", Verdict::as_str),
                     fmt(c.measured),
                     fmt(c.ci_low),
                     fmt(c.ci_high),
@@ -493,7 +497,7 @@ pub fn run(args: &Args) -> Result<Outcome> {
     let report = Report::new(&args.title, fits, flows, run_info);
     let staging = Staging::new(&args.out)?;
     report.write(staging.path())?;
-    let failed = report.checks.iter().any(|c| c.verdict == FAIL);
+    let failed = report.checks.iter().any(|c| c.verdict == Verdict::Fail);
     Ok(Outcome {
         hash: staging.publish()?,
         checks: report.checks,

@@ -106,7 +106,7 @@ fn u4_constant_passes_where_local_and_fails_where_not() {
         "u4_constant_negative",
     );
     assert_eq!(
-        (c.verdict.as_str(), c.exact_verdict.as_deref()),
+        (c.verdict.as_str(), c.exact_verdict.map(|v| v.as_str())),
         ("fail", Some("fail"))
     );
     // Positive control: ReLU, sigma_b = 0, positive points.
@@ -115,7 +115,7 @@ fn u4_constant_passes_where_local_and_fails_where_not() {
         "u4_constant_negative",
     );
     assert_eq!(
-        (c.verdict.as_str(), c.exact_verdict.as_deref()),
+        (c.verdict.as_str(), c.exact_verdict.map(|v| v.as_str())),
         ("pass", Some("pass"))
     );
 }

@@ -12,7 +12,7 @@ use nnqft_report::plots::{Scale, ticks};
 use nnqft_report::{Report, math};
 
 fn verdict(c: &Check) -> &str {
-    &c.verdict
+    c.verdict.as_str()
 }
 
 fn slope(lo: f64, hi: f64, pred: f64) -> Check {
@@ -104,7 +104,10 @@ fn sign_rule_controls() {
 #[test]
 fn exact_verdict_applies_the_claim_to_the_exact_value() {
     // Positive control: the exact slope equals the prediction.
-    assert_eq!(slope(-1.1, -0.9, -1.0).exact_verdict.as_deref(), Some("pass"));
+    assert_eq!(
+        slope(-1.1, -0.9, -1.0).exact_verdict.map(|v| v.as_str()),
+        Some("pass")
+    );
     // Negative control: an exact slope 0.05 away from the prediction (beyond EXACT_TOL).
     let c = checks::numeric(
         "s".into(),
@@ -113,12 +116,12 @@ fn exact_verdict_applies_the_claim_to_the_exact_value() {
         Some(&row("m4_abs_vs_N", Some(-1.0), -1.1, -0.9, Some(-1.05), 5, "")),
         "slope",
     );
-    assert_eq!(c.exact_verdict.as_deref(), Some("fail"));
+    assert_eq!(c.exact_verdict.map(|v| v.as_str()), Some("fail"));
     // ELS: u_6 > 0 is contradicted by the exact u_6 < 0 even where no point is resolvable.
     let checks = checks::checks(&width_fit());
     let u6 = checks.iter().find(|c| c.id.starts_with("u6_sign")).unwrap();
     assert_eq!(
-        (u6.verdict.as_str(), u6.exact_verdict.as_deref()),
+        (u6.verdict.as_str(), u6.exact_verdict.map(|v| v.as_str())),
         ("not_resolvable", Some("fail"))
     );
     let report = Report::new("t", vec![width_fit()], vec![], None);
@@ -190,7 +193,7 @@ fn re_expressions_share_a_group_and_the_summary_counts_groups() {
     // A group fails when any member fails (G_c^(4) fails here).
     let gs = groups(&checks);
     let q = gs.iter().find(|g| g.id.starts_with("m4_inv_N")).unwrap();
-    assert_eq!((q.members.len(), q.verdict), (3, "fail"));
+    assert_eq!((q.members.len(), q.verdict.as_str()), (3, "fail"));
     // sigma_W: raw and canonical of one range are one number; "le10" holds every point, so it is "all".
     let s = checks::checks(&sigma_fit());
     let g = |id: &str| s.iter().find(|c| c.id.starts_with(id)).unwrap().group.clone();
