@@ -38,21 +38,50 @@ impl Fit {
 
 /// The section label and the check-id tag of a dataset.
 pub fn label_and_tag(sweep: Sweep, arch: &str, s0: &serde_json::Value) -> (String, String) {
-    match sweep {
+    // Unequal hidden widths are recorded as `widths` (no single `width`).
+    let n = match &s0["width"] {
+        serde_json::Value::Null => s0["widths"].to_string(),
+        w => w.to_string(),
+    };
+    let (label, tag) = match sweep {
         Sweep::Width => (
             format!("{arch} width sweep at sigma_W = {}", s0["sigma_w"]),
             format!("{arch},sigma_W={}", s0["sigma_w"]),
         ),
         Sweep::SigmaW => (
-            format!("{arch} sigma_W sweep at N = {}", s0["width"]),
-            format!("{arch},N={}", s0["width"]),
+            format!("{arch} sigma_W sweep at N = {n}"),
+            format!("{arch},N={n}"),
         ),
-        Sweep::Cutoff => (
-            format!("{arch} cutoff scan at N = {}", s0["width"]),
-            format!("{arch},N={}", s0["width"]),
-        ),
+        Sweep::Cutoff => (format!("{arch} cutoff scan at N = {n}"), format!("{arch},N={n}")),
         Sweep::None => (format!("{arch} couplings"), arch.to_string()),
+    };
+    let (more_label, more_tag) = architecture(s0);
+    (label + &more_label, tag + &more_tag)
+}
+
+/// What tells deep and multi-output samples apart (issue 15): the depth (`depth`, or the length of `widths`)
+/// and `d_out`, as a label suffix and a tag suffix; empty for one hidden layer with one output, so those
+/// reports stay as they were.
+fn architecture(s0: &serde_json::Value) -> (String, String) {
+    let depth = s0["depth"]
+        .as_u64()
+        .or_else(|| s0["widths"].as_array().map(|w| w.len() as u64))
+        .unwrap_or(1);
+    let d_out = s0["d_out"].as_u64().unwrap_or(1);
+    let (mut label, mut tag) = (String::new(), String::new());
+    if let Some(w) = s0["widths"].as_array() {
+        let ws: Vec<String> = w.iter().map(|v| v.to_string()).collect();
+        label += &format!(", hidden widths {}", ws.join(", "));
+        tag += &format!(",widths={}", ws.join("-"));
+    } else if depth > 1 {
+        label += &format!(", {depth} hidden layers");
+        tag += &format!(",L={depth}");
     }
+    if d_out > 1 {
+        label += &format!(", {d_out} outputs");
+        tag += &format!(",d_out={d_out}");
+    }
+    (label, tag)
 }
 
 pub fn read_fit(dir: &Path) -> Result<Fit> {
@@ -118,4 +147,34 @@ pub fn read_flow(dir: &Path) -> Result<Flow> {
         fixed,
         active: a.active,
     })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn deep_and_multi_output_sweeps_get_their_own_labels_and_tags() {
+        let one = serde_json::json!({"sigma_w": 1.0, "width": 10});
+        assert_eq!(
+            label_and_tag(Sweep::Width, "relu", &one),
+            (
+                "relu width sweep at sigma_W = 1.0".into(),
+                "relu,sigma_W=1.0".into()
+            )
+        );
+        let deep = serde_json::json!({"sigma_w": 1.0, "width": 10, "depth": 3, "d_out": 2});
+        assert_eq!(
+            label_and_tag(Sweep::Width, "relu", &deep),
+            (
+                "relu width sweep at sigma_W = 1.0, 3 hidden layers, 2 outputs".into(),
+                "relu,sigma_W=1.0,L=3,d_out=2".into()
+            )
+        );
+        let uneven = serde_json::json!({"sigma_w": 1.0, "widths": [4, 6]});
+        assert_eq!(
+            label_and_tag(Sweep::SigmaW, "tanh", &uneven).1,
+            "tanh,N=[4,6],widths=4-6"
+        );
+    }
 }
