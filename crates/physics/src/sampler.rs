@@ -217,12 +217,12 @@ impl Sampler {
             s,
             progression,
             normal: Ziggurat::new(),
-            layered: (!cfg.is_shallow_scalar()).then(|| crate::deep::Layered::new(cfg)),
+            layered: (!direct(cfg)).then(|| crate::deep::Layered::new(cfg)),
         }
     }
 
-    /// Whether the layer-by-layer (conditional-Gaussian) sampler is used: every network but one hidden layer
-    /// with one output, which the direct sampler draws faster (see ARCHITECTURE.md, Speed).
+    /// Whether the layer-by-layer (conditional-Gaussian) sampler is used: every network but the papers' (see
+    /// [`direct`]).
     pub fn is_layered(&self) -> bool {
         self.layered.is_some()
     }
@@ -456,6 +456,13 @@ impl Sampler {
         }
         s
     }
+}
+
+/// Whether `cfg` is drawn by the direct (weights-materialised) one-layer sampler: one hidden layer, one output
+/// and the papers' activations GaussNet, Erf or ReLU, whose sample bytes must not change (GaussNet is also 6x
+/// faster this way). Everything else is drawn layer by layer, which measured as fast or faster (ARCHITECTURE.md).
+pub fn direct(cfg: &Config) -> bool {
+    cfg.is_shallow_scalar() && matches!(cfg.arch(), Arch::GaussNet | Arch::Erf | Arch::Relu)
 }
 
 /// Validates the ensemble size: at least one bag and one network per bag, bag indices fit in u32.

@@ -27,8 +27,9 @@ pub const STAGE: &str = "sample";
 ///
 /// Parameters come from --params FILE (TOML or JSON, keys as the long flags with '_' for '-') and/or flags;
 /// flags override the file. Output: DIR/samples.parquet (columns bag, net, f_0..f_{P-1}; with d_out > 1
-/// f_<o>_<p> for output o at point p) and DIR/manifest.json. One hidden layer with one output is drawn with its
-/// weights; every other network layer by layer from the conditional Gaussian of each layer (PHYSICS.md 10).
+/// f_<o>_<p> for output o at point p) and DIR/manifest.json. One hidden layer with one output (gaussnet, erf,
+/// relu) is drawn with its weights; every other network layer by layer from the conditional Gaussian of each
+/// layer (PHYSICS.md 10).
 /// The environment variable NNQFT_SIMD=baseline|avx2|avx512 caps the vector extension the sampling loops use
 /// (default: the CPU's widest); the output is the same bytes at every level.
 #[derive(Debug, Clone, Default, clap::Parser, Serialize, Deserialize)]
