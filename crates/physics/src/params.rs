@@ -239,18 +239,6 @@ impl Config {
     pub fn points(&self) -> Vec<Vec<f64>> {
         (0..self.n_points()).map(|i| self.point(i).to_vec()).collect()
     }
-    /// Same configuration with every hidden layer at width `width` (for exact curves across N).
-    pub fn with_width(&self, width: u64) -> Result<Self, Error> {
-        Config::deep(
-            self.arch,
-            self.d,
-            &vec![width; self.widths.len()],
-            self.d_out,
-            self.sigma_w,
-            self.sigma_b,
-            &self.points(),
-        )
-    }
     /// Pre-activation covariance c(x_i, x_j) = sigma_b^2 + sigma_W^2 x_i . x_j / d.
     pub fn c(&self, i: usize, j: usize) -> f64 {
         let dot: f64 = self.point(i).iter().zip(self.point(j)).map(|(a, b)| a * b).sum();
@@ -343,7 +331,6 @@ mod tests {
         );
         let c = deep(Arch::Tanh, &[4, 5, 6], 1).unwrap();
         assert_eq!((c.depth(), c.width(), c.widths()), (3, 6, &[4u64, 5, 6][..]));
-        assert_eq!(c.with_width(7).unwrap().widths(), &[7, 7, 7]);
         for arch in ARCHS {
             assert_eq!(Arch::parse(arch.name()), Ok(arch));
         }
