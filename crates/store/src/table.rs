@@ -94,6 +94,15 @@ impl TableWriter {
             .set_max_row_group_row_count(Some(MAX_ROW_GROUP_ROWS))
             .set_key_value_metadata(Some(meta.key_values()))
             .build();
+        // The same key-value metadata in the Arrow schema too, so that readers that show the schema's metadata
+        // (pyarrow's `read_table(p).schema.metadata`, pandas' `attrs`) see the parameters, not only readers of the
+        // Parquet footer.
+        let schema_meta: std::collections::HashMap<String, String> = meta
+            .key_values()
+            .into_iter()
+            .map(|kv| (kv.key, kv.value.unwrap_or_default()))
+            .collect();
+        let schema = std::sync::Arc::new(schema.as_ref().clone().with_metadata(schema_meta));
         let inner =
             ArrowWriter::try_new(file, schema, Some(props)).map_err(|e| StoreError::write(path, e))?;
         Ok(TableWriter {

@@ -33,6 +33,25 @@ fn write_artifact(dest: &Path) -> String {
     staging.publish().unwrap()
 }
 
+/// Standard base64 (with padding) to bytes.
+fn base64_decode(s: &str) -> Vec<u8> {
+    let val = |c: u8| match c {
+        b'A'..=b'Z' => c - b'A',
+        b'a'..=b'z' => c - b'a' + 26,
+        b'0'..=b'9' => c - b'0' + 52,
+        b'+' => 62,
+        b'/' => 63,
+        _ => panic!("not base64: {c}"),
+    };
+    let digits: Vec<u8> = s.bytes().filter(|&c| c != b'=').map(val).collect();
+    let mut out = Vec::new();
+    for chunk in digits.chunks(4) {
+        let n = chunk.iter().fold(0u32, |acc, &d| (acc << 6) | d as u32) << (6 * (4 - chunk.len()));
+        out.extend_from_slice(&n.to_be_bytes()[1..chunk.len()]);
+    }
+    out
+}
+
 fn cols() -> Vec<(&'static str, DataType)> {
     vec![("bag", DataType::UInt32), ("f_0", DataType::Float64)]
 }
@@ -50,6 +69,23 @@ fn round_trip_is_deterministic_and_self_describing() {
     assert_eq!(meta.params["a"][0], 1.5);
     assert_eq!(meta.inputs, vec!["abc".to_string()]);
     assert_eq!(builder.metadata().num_row_groups(), 3, "flush ends a row group");
+    // The provenance is in the stored Arrow schema's metadata as well (what pyarrow's
+    // read_table(...).schema.metadata and pandas' attrs show), not only in the Parquet footer. parquet-rs merges
+    // the footer into the schema it returns, so look into the stored schema itself: the footer's ARROW:schema
+    // value, a base64 IPC message in which the metadata keys and values appear verbatim.
+    let kv = builder.metadata().file_metadata().key_value_metadata().unwrap();
+    let stored = kv
+        .iter()
+        .find(|k| k.key == "ARROW:schema")
+        .and_then(|k| k.value.clone())
+        .unwrap();
+    let ipc = base64_decode(&stored);
+    for needle in ["nnqft.stage", "nnqft.params", "nnqft.inputs", "\"a\":[1.5,2.0]"] {
+        assert!(
+            ipc.windows(needle.len()).any(|w| w == needle.as_bytes()),
+            "the stored Arrow schema lacks {needle}"
+        );
+    }
     let rows: usize = read_all(&path, builder.build().unwrap())
         .unwrap()
         .iter()
