@@ -33,19 +33,29 @@ struct Args {
 
 const POINTS: &str = "-0.01,-0.006,-0.002,0.002,0.006,0.01";
 
-fn plan(n_bags: &str, n_nets: &str) -> nnqft_sample::Plan {
+/// A plan parsed from the sample CLI (seed 1): `width` is the width flag and its value (`-N 1000`,
+/// `--widths 100,100`).
+fn plan_of(
+    arch: &str,
+    width: [&str; 2],
+    sigma_w: &str,
+    sigma_b: &str,
+    points: &str,
+    n_bags: &str,
+    n_nets: &str,
+) -> nnqft_sample::Plan {
     let a = <nnqft_sample::Args as Parser>::parse_from([
         "x",
         "--arch",
-        "gaussnet",
-        "-N",
-        &std::env::var("NNQFT_BENCH_N").unwrap_or_else(|_| "1000".into()),
+        arch,
+        width[0],
+        width[1],
         "--sigma-w",
-        "1",
+        sigma_w,
         "--sigma-b",
-        "1",
+        sigma_b,
         "--points",
-        POINTS,
+        points,
         "--n-bags",
         n_bags,
         "--n-nets",
@@ -54,6 +64,11 @@ fn plan(n_bags: &str, n_nets: &str) -> nnqft_sample::Plan {
         "1",
     ]);
     a.plan().expect("valid plan")
+}
+
+fn plan(n_bags: &str, n_nets: &str) -> nnqft_sample::Plan {
+    let n = std::env::var("NNQFT_BENCH_N").unwrap_or_else(|_| "1000".into());
+    plan_of("gaussnet", ["-N", &n], "1", "1", POINTS, n_bags, n_nets)
 }
 
 fn best(repeat: usize, mut f: impl FnMut() -> Result<()>) -> Result<f64> {
@@ -217,29 +232,6 @@ fn bench_moments(repeat: usize) -> Result<()> {
 /// Spread points for the deep benchmark (the covariance of each layer has full rank 6 from layer 2 on).
 const DEEP_POINTS: &str = "-1,-0.6,-0.2,0.2,0.6,1";
 
-fn deep_plan(arch: &str, widths: &str, n_nets: &str) -> nnqft_sample::Plan {
-    let a = <nnqft_sample::Args as Parser>::parse_from([
-        "x",
-        "--arch",
-        arch,
-        "--widths",
-        widths,
-        "--sigma-w",
-        "1.4",
-        "--sigma-b",
-        "0.5",
-        "--points",
-        DEEP_POINTS,
-        "--n-bags",
-        "1",
-        "--n-nets",
-        n_nets,
-        "--seed",
-        "1",
-    ]);
-    a.plan().expect("valid plan")
-}
-
 /// Networks per second of `draw` over the blocks of one bag of `nets` networks, on the thread pool.
 fn rate(
     nets: u64,
@@ -267,7 +259,15 @@ fn rate(
 fn bench_deep(repeat: usize) -> Result<()> {
     let threads = rayon::current_num_threads();
     let nets = 100_000u64;
-    let plan = deep_plan("relu", "100,100,100,100", &nets.to_string());
+    let plan = plan_of(
+        "relu",
+        ["--widths", "100,100,100,100"],
+        "1.4",
+        "0.5",
+        DEEP_POINTS,
+        "1",
+        &nets.to_string(),
+    );
     let dir = tempfile::tempdir()?;
     let mut k = 0;
     let stage = best(repeat.min(5), || {
@@ -296,26 +296,7 @@ fn bench_deep(repeat: usize) -> Result<()> {
     );
     // One hidden layer both ways: the direct sampler (what the stage uses) against the layered one.
     for (arch, width) in [("relu", "1000"), ("gaussnet", "1000"), ("tanh", "100")] {
-        let a = <nnqft_sample::Args as Parser>::parse_from([
-            "x",
-            "--arch",
-            arch,
-            "-N",
-            width,
-            "--sigma-w",
-            "1",
-            "--sigma-b",
-            "1",
-            "--points",
-            POINTS,
-            "--n-bags",
-            "1",
-            "--n-nets",
-            "30000",
-            "--seed",
-            "1",
-        ]);
-        let p = a.plan().expect("valid plan");
+        let p = plan_of(arch, ["-N", width], "1", "1", POINTS, "1", "30000");
         let direct = Sampler::new(&p.cfg);
         let layered = nnqft_physics::deep::Layered::new(&p.cfg);
         let d = rate(
