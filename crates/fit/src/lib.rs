@@ -17,7 +17,6 @@ use nnqft_contract::fit::{
     Sweep, WidthSlope,
 };
 use nnqft_contract::predict;
-use nnqft_physics::couplings::vertex_integral;
 use nnqft_store::{Meta, Staging};
 use rand::{RngExt, SeedableRng};
 use rand_xoshiro::Xoshiro256PlusPlus;
@@ -334,15 +333,7 @@ pub fn run(args: &Args) -> Result<String> {
         let p = &points[0];
         args.cutoffs
             .iter()
-            .map(|&c| {
-                p.rows4
-                    .iter()
-                    .map(|&r| {
-                        let idx: Vec<usize> = p.moments.rows[r].combo.iter().map(|&a| a as usize).collect();
-                        vertex_integral(&p.cfg, &idx, Some(c))
-                    })
-                    .collect::<Result<Vec<_>, _>>()
-            })
+            .map(|&c| sweep::nk4_at(&p.cfg, &p.moments, &p.rows4, Some(c)))
             .collect::<Result<Vec<_>, _>>()?
     } else {
         vec![]

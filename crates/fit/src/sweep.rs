@@ -40,6 +40,19 @@ fn as_idx(c: &[u16]) -> Vec<usize> {
     c.iter().map(|&a| a as usize).collect()
 }
 
+/// N_K of every 4-point row (`rows4`) at a cutoff (`None`: the closed form of GaussNet).
+pub fn nk4_at(
+    cfg: &Config,
+    moments: &Moments,
+    rows4: &[usize],
+    cutoff: Option<f64>,
+) -> Result<Vec<f64>, nnqft_physics::Error> {
+    rows4
+        .iter()
+        .map(|&r| vertex_integral(cfg, &as_idx(&moments.rows[r].combo), cutoff))
+        .collect()
+}
+
 impl Point {
     pub fn load(dir: &Path, cutoff: Option<f64>) -> Result<Self> {
         let moments = read_moments(dir)?;
@@ -56,16 +69,12 @@ impl Point {
         } else {
             cutoff
         };
-        let nk4 = rows4
-            .iter()
-            .map(|&r| vertex_integral(&cfg, &as_idx(&moments.rows[r].combo), cut))
-            .collect::<Result<Vec<_>, _>>()
-            .with_context(|| {
-                format!(
-                    "{}: vertex integrals (give --cutoff for Erf and ReLU)",
-                    dir.display()
-                )
-            })?;
+        let nk4 = nk4_at(&cfg, &moments, &rows4, cut).with_context(|| {
+            format!(
+                "{}: vertex integrals (give --cutoff for Erf and ReLU)",
+                dir.display()
+            )
+        })?;
         let gauss = cfg.arch() == Arch::GaussNet;
         let nk6 = rows6
             .iter()
