@@ -289,36 +289,38 @@ pub fn summarise(acc: &BagMoments) -> Result<Moments> {
     let n_nets = sums.first().map_or(0, |b| b.count);
     let mut rows = Vec::with_capacity(combos.len());
     let g2_slot = |a: u16, b: u16| index.get(&[a, b]).expect("2-point multiset");
+    let pairs6 = pairings(6);
     for (slot, (n, combo)) in combos.iter().enumerate() {
         let idx: Vec<usize> = combo.iter().map(|&a| a as usize).collect();
         let points: Vec<usize> = idx.iter().map(|c| c % p).collect();
         let outs: Vec<usize> = idx.iter().map(|c| c / p).collect();
         let g_free = wick(*n, |a, b| k(idx[a], idx[b]));
+        // Slot of the two-point function of legs (x, y), looked up once per multiset rather than once per bag.
+        let s2: Vec<usize> = if measured_legs && *n > 2 {
+            (0..n * n)
+                .map(|xy| g2_slot(combo[xy / n], combo[xy % n]))
+                .collect()
+        } else {
+            Vec::new()
+        };
         // Connected part per bag (linear in the bag's G's, so its mean is the connected part of the means).
         let conn_bag: Vec<f64> = match n {
             2 => per_bag[slot].clone(),
             4 if measured_legs => (0..bag_list.len())
-                .map(|b| {
-                    let g2 = |x: usize, y: usize| per_bag[g2_slot(combo[x], combo[y])][b];
-                    per_bag[slot][b] - (g2(0, 1) * g2(2, 3) + g2(0, 2) * g2(1, 3) + g2(0, 3) * g2(1, 2))
-                })
+                .map(|b| per_bag[slot][b] - wick(4, |x, y| per_bag[s2[x * 4 + y]][b]))
                 .collect(),
             6 if measured_legs => {
                 let legs: Vec<(usize, usize)> = pair_and_rest6()
                     .into_iter()
                     .map(|((a, b), r)| {
                         let sub = [combo[r[0]], combo[r[1]], combo[r[2]], combo[r[3]]];
-                        (
-                            index.get(&sub).expect("4-point multiset"),
-                            g2_slot(combo[a], combo[b]),
-                        )
+                        (index.get(&sub).expect("4-point multiset"), s2[a * 6 + b])
                     })
                     .collect();
-                let pairs6 = pairings(6);
                 (0..bag_list.len())
                     .map(|b| {
-                        let g2 = |x: usize, y: usize| per_bag[g2_slot(combo[x], combo[y])][b];
-                        let g4g2: f64 = legs.iter().map(|&(s4, s2)| per_bag[s4][b] * per_bag[s2][b]).sum();
+                        let g2 = |x: usize, y: usize| per_bag[s2[x * 6 + y]][b];
+                        let g4g2: f64 = legs.iter().map(|&(s4, t2)| per_bag[s4][b] * per_bag[t2][b]).sum();
                         let g222: f64 = pairs6
                             .iter()
                             .map(|pr| pr.iter().map(|&(x, y)| g2(x, y)).product::<f64>())
