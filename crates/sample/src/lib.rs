@@ -294,7 +294,8 @@ impl Plan {
             ROW_GROUP_COPIES * self.n_nets.min(MAX_ROW_GROUP_ROWS as u64) as f64 * (p + 2.0) * 8.0;
         let width = self.cfg.width() as f64;
         let widest = self.cfg.widths().iter().copied().max().unwrap_or(1) as f64;
-        let scratch = if self.cfg.is_shallow_scalar() {
+        // The sampler's own choice: one-layer tanh, linear, GELU and swish are drawn layer by layer too.
+        let scratch = if nnqft_physics::sampler::direct(&self.cfg) {
             threads as f64 * 8.0 * (width * (self.cfg.d() as f64 + 5.0) + 5.0 * p)
         } else {
             // The layered sampler: activations and normals of the widest layer at every point.
