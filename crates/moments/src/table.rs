@@ -136,11 +136,6 @@ pub fn write_moments(m: &Moments, out: &Path) -> Result<String> {
     let meta = Meta::new(STAGE, params, m.inputs.clone());
     let with_outputs = m.rows.iter().any(|r| r.outputs.iter().any(|&o| o > 0));
     let schema = schema(with_outputs);
-    let mut outputs = ListBuilder::new(UInt16Builder::new());
-    for r in &m.rows {
-        outputs.values().append_slice(&r.outputs);
-        outputs.append(true);
-    }
     let mut combo = ListBuilder::new(UInt16Builder::new());
     let mut g_bag = ListBuilder::new(Float64Builder::new());
     for r in &m.rows {
@@ -178,6 +173,11 @@ pub fn write_moments(m: &Moments, out: &Path) -> Result<String> {
         Arc::new(g_bag.finish()),
     ];
     if with_outputs {
+        let mut outputs = ListBuilder::new(UInt16Builder::new());
+        for r in &m.rows {
+            outputs.values().append_slice(&r.outputs);
+            outputs.append(true);
+        }
         cols.insert(2, Arc::new(outputs.finish()));
     }
     let mut w = TableWriter::create(&staging.path().join(TABLE), schema.clone(), &meta)?;
