@@ -159,3 +159,60 @@ pub fn rewrite(
     }
     b.finish().unwrap();
 }
+
+/// A stage directory `dir/fake-bin` holding the real stage binaries (as links) except `kind`, whose binary is
+/// the shell script `body` (`$REAL` in it is replaced by the real binary's path, quoted): for injecting failures.
+pub fn fake_bins(dir: &Path, kind: &str, body: &str) -> PathBuf {
+    let fake = dir.join("fake-bin");
+    std::fs::create_dir_all(&fake).unwrap();
+    for k in ["sample", "moments", "fit", "flow", "report"] {
+        if k != kind {
+            std::os::unix::fs::symlink(
+                bin_dir().join(format!("nnqft-{k}")),
+                fake.join(format!("nnqft-{k}")),
+            )
+            .unwrap();
+        }
+    }
+    let script = fake.join(format!("nnqft-{kind}"));
+    let real = format!("'{}'", bin_dir().join(format!("nnqft-{kind}")).display());
+    std::fs::write(&script, format!("#!/bin/sh\n{}", body.replace("$REAL", &real))).unwrap();
+    use std::os::unix::fs::PermissionsExt;
+    std::fs::set_permissions(&script, std::fs::Permissions::from_mode(0o755)).unwrap();
+    fake
+}
+
+/// `xtask --store STORE ARGS` under an address-space limit of `mib` MiB (prlimit), or None (with a loud message
+/// naming `test`) where prlimit is missing.
+pub fn run_limited(store: &Path, mib: u64, args: &[&str], test: &str) -> Option<Output> {
+    if Command::new("prlimit").arg("--version").output().is_err() {
+        eprintln!("SKIPPED {test}: needs prlimit (util-linux)");
+        return None;
+    }
+    let o = Command::new("prlimit")
+        .arg(format!("--as={}", mib << 20))
+        .arg(bin_dir().join("xtask"))
+        .arg("--store")
+        .arg(store)
+        .args(args)
+        .env("NNQFT_BIN_DIR", bin_dir())
+        .output()
+        .unwrap();
+    Some(o)
+}
+
+/// Asserts that importing `archive` into the fresh store `fresh` was refused with a message containing
+/// `expect`, and that nothing (objects, keys) was written; `name` labels the case.
+pub fn assert_import_refused(fresh: &Path, archive: &Path, expect: &str, name: &str) {
+    let o = run(fresh, &["import", archive.to_str().unwrap()]);
+    let t = text(&o);
+    assert!(
+        !o.status.success() && t.contains("refused") && t.contains(expect),
+        "{name}: '{t}' lacks '{expect}'"
+    );
+    assert!(objects(fresh).is_empty(), "{name}: objects imported");
+    assert!(
+        std::fs::read_dir(fresh.join("keys")).unwrap().next().is_none(),
+        "{name}: keys written"
+    );
+}

@@ -336,17 +336,7 @@ fn hostile_archives_are_refused_and_nothing_is_written() {
         let bad = dir.path().join(format!("{name}.tar"));
         rewrite(&good, &bad, edit);
         let fresh = dir.path().join(format!("fresh-{name}"));
-        let o = run(&fresh, &["import", bad.to_str().unwrap()]);
-        let t = text(&o);
-        assert!(
-            !o.status.success() && t.contains("refused") && t.contains(expect),
-            "{name}: '{t}' lacks '{expect}'"
-        );
-        assert!(objects(&fresh).is_empty(), "{name}: half-imported objects");
-        assert!(
-            std::fs::read_dir(fresh.join("keys")).unwrap().next().is_none(),
-            "{name}: keys written"
-        );
+        assert_import_refused(&fresh, &bad, expect, name);
         assert!(
             !dir.path().join("evil").exists() && !Path::new("/tmp/nnqft-evil").exists(),
             "{name}: wrote outside the store"
@@ -488,28 +478,11 @@ fn slurm_executor_matches_local_bytes_cancels_dependants_and_resumes() {
     );
     assert_ne!(bad, text);
     std::fs::write(&broken, bad).unwrap();
-    let fake = dir.path().join("fake-bin");
-    std::fs::create_dir_all(&fake).unwrap();
-    for k in ["sample", "moments", "flow", "report"] {
-        std::os::unix::fs::symlink(
-            bin_dir().join(format!("nnqft-{k}")),
-            fake.join(format!("nnqft-{k}")),
-        )
-        .unwrap();
-    }
-    let script = fake.join("nnqft-fit");
-    std::fs::write(
-        &script,
-        format!(
-            "#!/bin/sh\ncase \"$*\" in *--bootstrap=21*) [ \"$1\" != --check-batch ] && {{ echo 'injected failure: 21 replicates' >&2; exit 1; }};; esac\nexec '{}' \"$@\"\n",
-            bin_dir().join("nnqft-fit").display()
-        ),
-    )
-    .unwrap();
-    {
-        use std::os::unix::fs::PermissionsExt;
-        std::fs::set_permissions(&script, std::fs::Permissions::from_mode(0o755)).unwrap();
-    }
+    let fake = fake_bins(
+        dir.path(),
+        "fit",
+        "case \"$*\" in *--bootstrap=21*) [ \"$1\" != --check-batch ] && { echo 'injected failure: 21 replicates' >&2; exit 1; };; esac\nexec $REAL \"$@\"\n",
+    );
     let slurm_with = |pipe: &str, bins: &Path| {
         output_within(
             xtask(&cluster)

@@ -144,17 +144,7 @@ fn import_refuses_lock_values_that_would_become_paths() {
         let bad = dir.path().join(format!("{}.tar", name.replace(' ', "_")));
         tamper_lock(&good, &bad, edit);
         let fresh = dir.path().join(format!("fresh-{}", name.replace(' ', "_")));
-        let o = run(&fresh, &["import", bad.to_str().unwrap()]);
-        let t = text(&o);
-        assert!(
-            !o.status.success() && t.contains("refused") && t.contains(expect),
-            "{name}: '{t}' lacks '{expect}'"
-        );
-        assert!(objects(&fresh).is_empty(), "{name}: objects imported");
-        assert!(
-            std::fs::read_dir(fresh.join("keys")).unwrap().next().is_none(),
-            "{name}: keys written"
-        );
+        assert_import_refused(&fresh, &bad, expect, name);
         assert!(
             std::fs::read_dir(fresh.join("locks")).unwrap().next().is_none(),
             "{name}: lock written"
@@ -206,27 +196,14 @@ fn hostile_stage_names_and_duplicate_sweep_values_are_refused_at_parse_time() {
     }
 }
 
-/// A stage directory whose `nnqft-sample` always fails (after saying so on stderr); the other stages are the
-/// real ones.
+/// A stage directory whose `nnqft-sample` always fails (after saying so on stderr; its parameter check
+/// passes); the other stages are the real ones.
 fn failing_sample_bins(dir: &Path) -> PathBuf {
-    let fake = dir.join("fake-bin");
-    std::fs::create_dir_all(&fake).unwrap();
-    for k in ["moments", "fit", "flow", "report"] {
-        std::os::unix::fs::symlink(
-            bin_dir().join(format!("nnqft-{k}")),
-            fake.join(format!("nnqft-{k}")),
-        )
-        .unwrap();
-    }
-    let script = fake.join("nnqft-sample");
-    std::fs::write(
-        &script,
-        "#!/bin/sh\nif [ \"$1\" = --check-batch ]; then echo '[null]'; exit 0; fi\necho 'injected failure' >&2\nexit 1\n",
+    fake_bins(
+        dir,
+        "sample",
+        "if [ \"$1\" = --check-batch ]; then echo '[null]'; exit 0; fi\necho 'injected failure' >&2\nexit 1\n",
     )
-    .unwrap();
-    use std::os::unix::fs::PermissionsExt;
-    std::fs::set_permissions(&script, std::fs::Permissions::from_mode(0o755)).unwrap();
-    fake
 }
 
 #[test]
@@ -970,14 +947,6 @@ fn an_unreadable_lock_does_not_hide_what_verify_found() {
 fn import_streams_entries_so_memory_does_not_grow_with_their_size() {
     // A result table of a paper run is gigabytes; import held each entry in memory (528 MB resident for a
     // 400 MB entry). Under a 64 MiB address-space limit, a 96 MiB entry must still import.
-    if std::process::Command::new("prlimit")
-        .arg("--version")
-        .output()
-        .is_err()
-    {
-        eprintln!("SKIPPED import_streams_entries: needs prlimit (util-linux)");
-        return;
-    }
     let dir = tempfile::tempdir().unwrap();
     let store = dir.path().join("store");
     let p = tiny(dir.path(), "t.toml", "");
@@ -987,30 +956,21 @@ fn import_streams_entries_so_memory_does_not_grow_with_their_size() {
     ok(run(&store, &["archive", ps, "--out", good.to_str().unwrap()]));
     let big = dir.path().join("big.tar");
     add_entry(&good, &big, "extra/blob", &vec![7u8; 96 << 20]);
-    let o = std::process::Command::new("prlimit")
-        .arg(format!("--as={}", 64u64 << 20))
-        .arg(bin_dir().join("xtask"))
-        .arg("--store")
-        .arg(dir.path().join("fresh"))
-        .args(["import", big.to_str().unwrap()])
-        .env("NNQFT_BIN_DIR", bin_dir())
-        .output()
-        .unwrap();
-    ok(o);
+    let fresh = dir.path().join("fresh");
+    if let Some(o) = run_limited(
+        &fresh,
+        64,
+        &["import", big.to_str().unwrap()],
+        "import_streams_entries",
+    ) {
+        ok(o);
+    }
 }
 
 #[test]
 fn archive_streams_objects_so_memory_does_not_grow_with_their_size() {
     // archive held every file of every object in memory at once. An object with a 96 MiB table is archived
     // under a 64 MiB address-space limit.
-    if std::process::Command::new("prlimit")
-        .arg("--version")
-        .output()
-        .is_err()
-    {
-        eprintln!("SKIPPED archive_streams_objects: needs prlimit (util-linux)");
-        return;
-    }
     let dir = tempfile::tempdir().unwrap();
     let store = dir.path().join("store");
     let p = tiny(dir.path(), "t.toml", "");
@@ -1028,15 +988,10 @@ fn archive_streams_objects_so_memory_does_not_grow_with_their_size() {
     lock["instances"]["s"]["content"] = h.clone().into();
     std::fs::write(&lock_path, serde_json::to_vec_pretty(&lock).unwrap()).unwrap();
     let out = dir.path().join("a.tar");
-    let o = std::process::Command::new("prlimit")
-        .arg(format!("--as={}", 64u64 << 20))
-        .arg(bin_dir().join("xtask"))
-        .arg("--store")
-        .arg(&store)
-        .args(["archive", ps, "--out", out.to_str().unwrap()])
-        .env("NNQFT_BIN_DIR", bin_dir())
-        .output()
-        .unwrap();
+    let args = ["archive", ps, "--out", out.to_str().unwrap()];
+    let Some(o) = run_limited(&store, 64, &args, "archive_streams_objects") else {
+        return;
+    };
     ok(o);
     // And it imports into a fresh store whole.
     let fresh = dir.path().join("fresh");
