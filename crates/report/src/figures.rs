@@ -614,7 +614,7 @@ pub fn flow(fl: &Flow, figs: &mut Figures) -> String {
             unresolved.join(" and "),
             if unresolved.len() == 1 { "rests" } else { "rest" },
             nnqft_contract::short_hash(&fl.hash),
-            crate::escape(&fl.stop)
+            crate::plots::esc(&fl.stop)
         );
     }
     let names = ["ū_2", "ū_4", "ū_6"];

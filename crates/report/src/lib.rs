@@ -16,6 +16,7 @@ use data::{Fit, Flow, Sweep, read_fit, read_flow};
 use figures::{Figure, Figures};
 use nnqft_contract::short_hash;
 use nnqft_store::{Staging, TOOL_VERSION};
+use plots::esc;
 use std::fmt::Write as _;
 use std::path::{Path, PathBuf};
 
@@ -46,11 +47,6 @@ pub struct Args {
     /// Output directory; must not exist. Written atomically.
     #[arg(long, value_name = "DIR")]
     pub out: PathBuf,
-}
-
-/// Escapes text for HTML.
-pub fn escape(s: &str) -> String {
-    plots::esc(s)
 }
 
 /// Magnitudes outside [SCIENTIFIC_BELOW, SCIENTIFIC_FROM) are printed in scientific notation.
@@ -271,10 +267,10 @@ impl Report {
     pub fn html(&self) -> String {
         let mut h = format!(
             "<!DOCTYPE html>\n<html lang=\"en\"><head><meta charset=\"utf-8\"><title>{}</title><style>{CSS}</style></head><body>\n<h1>{}</h1>\n<p>{} &middot; {}</p>\n",
-            escape(&self.title),
-            escape(&self.title),
-            escape(TOOL_VERSION),
-            escape(&self.counts())
+            esc(&self.title),
+            esc(&self.title),
+            esc(TOOL_VERSION),
+            esc(&self.counts())
         );
         let contra = self.contradicted();
         if !contra.is_empty() {
@@ -284,8 +280,8 @@ impl Report {
                     h,
                     "<li>{} <small>({})</small>: {}; Monte Carlo verdict: <b>{}</b>.</li>",
                     math::html(&c.claim),
-                    escape(&c.id),
-                    escape(&exact_reason(c)),
+                    esc(&c.id),
+                    esc(&exact_reason(c)),
                     c.verdict.as_str().replace('_', " ")
                 );
             }
@@ -300,7 +296,7 @@ impl Report {
                 f.number,
                 f.number,
                 plots::html_label(&f.title),
-                escape(&f.section),
+                esc(&f.section),
                 f.stem(),
                 f.stem()
             );
@@ -319,7 +315,7 @@ impl Report {
         for f in &self.figures {
             if f.section != section {
                 section = &f.section;
-                let _ = writeln!(h, "<h3>{}</h3>", escape(section));
+                let _ = writeln!(h, "<h3>{}</h3>", esc(section));
             }
             let _ = writeln!(
                 h,
@@ -346,12 +342,12 @@ impl Report {
                     h,
                     "<tr><td>{}{fig}<br><small>{}</small></td><td>{}</td><td>[{}, {}]</td><td>{}</td><td>{}</td></tr>",
                     math::html(&c.claim),
-                    escape(&c.id),
+                    esc(&c.id),
                     fmt(c.measured),
                     fmt(c.ci_low),
                     fmt(c.ci_high),
                     fmt(c.exact),
-                    escape(&c.note)
+                    esc(&c.note)
                 );
             }
             h += "</table>\n";
@@ -392,8 +388,8 @@ impl Report {
                     if i > 0 { " class=\"reexpr\"" } else { "" },
                     if i > 0 { "↳ re-expression: " } else { "" },
                     math::html(&c.claim),
-                    escape(&c.id),
-                    escape(&c.note),
+                    esc(&c.id),
+                    esc(&c.note),
                     c.verdict,
                     c.verdict.as_str().replace('_', " "),
                     c.exact_verdict.map_or("", Verdict::as_str),
@@ -402,7 +398,7 @@ impl Report {
                     fmt(c.ci_low),
                     fmt(c.ci_high),
                     fmt(c.exact),
-                    escape(&prediction(&c.prediction))
+                    esc(&prediction(&c.prediction))
                 );
             }
         }
@@ -418,15 +414,15 @@ impl Report {
             let _ = writeln!(
                 h,
                 "<p>pipeline <b>{}</b> (wall times are in the store's lock file and the run's output)</p><table><tr><th>stage instance</th><th>parameters</th><th>content hash</th></tr>",
-                escape(r["pipeline"].as_str().unwrap_or("?")),
+                esc(r["pipeline"].as_str().unwrap_or("?")),
             );
             for st in r["stages"].as_array().into_iter().flatten() {
                 let _ = writeln!(
                     h,
                     "<tr><td>{}</td><td><small>{}</small></td><td><code>{}</code></td></tr>",
-                    escape(st["name"].as_str().unwrap_or("?")),
-                    escape(&st["params"].to_string()),
-                    escape(st["content"].as_str().unwrap_or("?")),
+                    esc(st["name"].as_str().unwrap_or("?")),
+                    esc(&st["params"].to_string()),
+                    esc(st["content"].as_str().unwrap_or("?")),
                 );
             }
             h += "</table>\n";
@@ -437,7 +433,7 @@ impl Report {
             let _ = write!(
                 h,
                 "<tr><td>{}</td><td>{} bags x {} nets per point, {} bootstrap replicates</td><td><code>{}</code></td></tr>",
-                escape(&f.label),
+                esc(&f.label),
                 s0["n_bags"],
                 s0["n_nets"],
                 f.bootstrap,
