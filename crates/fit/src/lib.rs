@@ -180,6 +180,14 @@ impl Setup {
         }
     }
 
+    /// The swept value of (virtual) point j, without building [`Setup::xs`] (the fit runs once per replicate).
+    fn x(&self, j: usize) -> f64 {
+        match self.sweep {
+            Sweep::Cutoff => self.cutoffs[j],
+            _ => self.points[j].x,
+        }
+    }
+
     fn evaluate(&self, gs: &[Vec<f64>]) -> Evaluation {
         let mut values = Vec::new();
         let mut combos = Vec::new();
@@ -233,8 +241,7 @@ impl Setup {
     }
 
     fn fit(&self, s: &Spec, values: &[Vec<f64>], used: &[usize]) -> Option<f64> {
-        let xs = self.xs();
-        let x: Vec<f64> = used.iter().map(|&j| xs[j]).collect();
+        let x: Vec<f64> = used.iter().map(|&j| self.x(j)).collect();
         let y: Vec<f64> = used.iter().map(|&j| values[j][s.quantity() as usize]).collect();
         if y.iter().any(|v| !v.is_finite()) || y.is_empty() {
             return None;
