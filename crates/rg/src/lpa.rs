@@ -359,6 +359,8 @@ mod tests {
                 .expect("Gaussian fixed point");
             let mut want = vec![-2.0, -(4.0 - d), -(6.0 - 2.0 * d)];
             want.sort_by(f64::total_cmp);
+            // zip alone would pass on a missing exponent.
+            assert_eq!(g.exponents.len(), want.len(), "d={d}: {:?}", g.exponents);
             for (e, w) in g.exponents.iter().zip(&want) {
                 assert!(
                     (e.0 - w).abs() < FD_TOL && e.1 == 0.0,
