@@ -389,6 +389,7 @@ mod tests {
         };
         let tr = integrate(&lpa, [u2, u4, 0.0], 1.0, 0.1, tol, 5).unwrap();
         assert_eq!(tr.stop, Stop::Done);
+        assert_eq!((tr.k.len(), tr.u.len()), (5, 5), "every sample is compared");
         let b = -k_d(d) * u4 / (d - 2.0);
         for (k, u) in tr.k.iter().zip(&tr.u) {
             let t = k.ln();
