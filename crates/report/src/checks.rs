@@ -449,12 +449,7 @@ pub fn assess(fit: &Fit) -> Assessment {
 /// The sweep points a fit used, as bit patterns (to tell whether two fits are the same fit).
 fn used_points(fit: &Fit, r: Option<&FitRow>) -> Vec<u64> {
     let Some(r) = r else { return vec![] };
-    let mut xs: Vec<u64> = fit
-        .points
-        .iter()
-        .filter(|p| p.quantity == r.quantity && p.resolvable && r.x_max.is_none_or(|m| p.x <= m))
-        .map(|p| p.x.to_bits())
-        .collect();
+    let mut xs: Vec<u64> = fit.used(r).iter().map(|p| p.x.to_bits()).collect();
     xs.sort_unstable();
     xs.dedup();
     xs

@@ -34,6 +34,12 @@ impl Fit {
         v.sort_by(|a, b| a.x.total_cmp(&b.x));
         v
     }
+    /// The points a fit could use: its quantity's series, resolvable and within its range.
+    pub fn used(&self, r: &FitRow) -> Vec<&PointRow> {
+        let mut v = self.series(r.quantity);
+        v.retain(|p| p.resolvable && r.x_max.is_none_or(|m| p.x <= m));
+        v
+    }
 }
 
 /// The section label and the check-id tag of a dataset.

@@ -120,9 +120,9 @@ fn ols_slope(lx: &[f64], ly: &[f64]) -> Option<f64> {
 
 /// The points a log-log fit used (resolvable, within its range), as (ln x, ln |y|).
 fn fit_points(f: &Fit, r: &FitRow) -> (Vec<f64>, Vec<f64>) {
-    f.series(r.quantity)
+    f.used(r)
         .into_iter()
-        .filter(|p| p.resolvable && r.x_max.is_none_or(|m| p.x <= m) && p.y != 0.0 && p.x > 0.0)
+        .filter(|p| p.y != 0.0 && p.x > 0.0)
         .map(|p| (p.x.ln(), p.y.abs().ln()))
         .unzip()
 }
