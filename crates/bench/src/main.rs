@@ -297,7 +297,8 @@ fn bench_deep(repeat: usize) -> Result<()> {
     // One hidden layer both ways: the direct sampler (what the stage uses) against the layered one.
     for (arch, width) in [("relu", "1000"), ("gaussnet", "1000"), ("tanh", "100")] {
         let p = plan_of(arch, ["-N", width], "1", "1", POINTS, "1", "30000");
-        let direct = Sampler::new(&p.cfg);
+        // Sampler::new would draw the new activations layer by layer too: force the direct loop.
+        let direct = Sampler::direct_loop(&p.cfg);
         let layered = nnqft_physics::deep::Layered::new(&p.cfg);
         let d = rate(
             30_000,

@@ -190,6 +190,24 @@ fn w1_power_sums(
 
 impl Sampler {
     pub fn new(cfg: &Config) -> Self {
+        let mut sampler = Self::build(cfg);
+        sampler.layered = (!direct(cfg)).then(|| crate::deep::Layered::new(cfg));
+        sampler
+    }
+
+    /// The direct (weights-materialised) one-layer loop even where [`Sampler::new`] would draw layer by layer (the
+    /// new activations at one hidden layer): the benchmark's yardstick for that choice. `cfg` must have one hidden
+    /// layer and one output ([`Config::is_shallow_scalar`]).
+    pub fn direct_loop(cfg: &Config) -> Self {
+        assert!(
+            cfg.is_shallow_scalar(),
+            "the direct loop draws one hidden layer with one output"
+        );
+        Self::build(cfg)
+    }
+
+    /// The direct loop's tables (without the layered sampler).
+    fn build(cfg: &Config) -> Self {
         let p = cfg.n_points();
         let s: Vec<f64> = (0..p).map(|i| cfg.s(i)).collect();
         let progression = if p >= 3 && cfg.arch() == Arch::GaussNet {
@@ -217,7 +235,7 @@ impl Sampler {
             s,
             progression,
             normal: Ziggurat::new(),
-            layered: (!direct(cfg)).then(|| crate::deep::Layered::new(cfg)),
+            layered: None,
         }
     }
 
