@@ -435,7 +435,7 @@ fn cmd_status(store: &Store, p: &Pipeline, json: bool) -> Result<ExitCode> {
         println!("status of {} ({} stage instances):", p.name, p.instances.len());
         for (inst, st) in p.instances.iter().zip(&states) {
             match st {
-                State::Cached(c) => println!("  cached  {}  ({})", inst.id, &c[..12]),
+                State::Cached(c) => println!("  cached  {}  ({})", inst.id, crate::names::short(c)),
                 State::Run(r) => println!("  stale   {}: {}", inst.id, r.join("; ")),
             }
         }
@@ -469,10 +469,7 @@ fn cmd_show(store: &Store, p: &Pipeline, only: Option<&str>, json: bool) -> Resu
         .iter()
         .map(|&i| {
             let inst = &p.instances[i];
-            let path = match &states[i] {
-                State::Cached(c) => Some(store.object(c).display().to_string()),
-                State::Run(_) => None,
-            };
+            let path = states[i].content().map(|c| store.object(c).display().to_string());
             serde_json::json!({"instance": inst.id, "stage": inst.stage, "kind": inst.kind,
                 "params": inst.params, "path": path})
         })

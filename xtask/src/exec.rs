@@ -450,11 +450,6 @@ impl<'a> RunState<'a> {
         plan::key_of(&self.p.name, &self.p.instances, i, &self.content, self.bins)
     }
 
-    /// The intact object the store holds for `key`, if any.
-    pub fn cached(&self, key: &str) -> Option<String> {
-        self.store.key_content(key).filter(|c| self.store.intact(c))
-    }
-
     /// (input kind, object directory) of every input of `i`.
     pub fn inputs(&self, i: usize) -> Vec<(StageKind, PathBuf)> {
         input_paths(self.store, &self.p.instances, i, &self.content)
@@ -581,7 +576,7 @@ pub fn run(p: &Pipeline, store: &Store, bins: &Binaries, opts: &RunOpts) -> Resu
                 started[i] = true;
                 progressed = true;
                 if !forced[i]
-                    && let Some(c) = st.cached(&key)
+                    && let Some(c) = st.store.cached(&key)
                 {
                     st.finish(i, &key, c, None, None)?;
                     continue;
@@ -642,23 +637,16 @@ pub fn run(p: &Pipeline, store: &Store, bins: &Binaries, opts: &RunOpts) -> Resu
 pub fn print_plan(p: &Pipeline, store: &Store, bins: &Binaries, forced: &[bool]) -> Result<()> {
     let states = plan::assess(p, store, bins, forced)?;
     println!("plan for {} ({} stage instances):", p.name, p.instances.len());
-    let known: Vec<Option<String>> = states
-        .iter()
-        .map(|s| match s {
-            plan::State::Cached(c) => Some(c.clone()),
-            plan::State::Run(_) => None,
-        })
-        .collect();
     for (inst, st) in p.instances.iter().zip(&states) {
         match st {
-            plan::State::Cached(c) => println!("  cached  {}  ({})", inst.id, &c[..12]),
+            plan::State::Cached(c) => println!("  cached  {}  ({})", inst.id, crate::names::short(c)),
             plan::State::Run(r) => {
                 println!("  run     {}  ({})", inst.id, r.join("; "));
                 let inputs: Vec<(StageKind, PathBuf)> = inst
                     .inputs
                     .iter()
                     .map(|&u| {
-                        let path = match &known[u] {
+                        let path = match states[u].content() {
                             Some(c) => store.object(c),
                             None => PathBuf::from(format!("<{}>", p.instances[u].id)),
                         };

@@ -14,6 +14,12 @@ const FILE_NAME_MAX: usize = 200;
 /// Hex digits of a hash used as a short suffix in a file name.
 pub const SHORT_HASH_LEN: usize = 12;
 
+/// The first [`SHORT_HASH_LEN`] characters of a hash for messages (all of a shorter string, as a lock read
+/// from disk may hold one).
+pub fn short(s: &str) -> &str {
+    s.char_indices().nth(SHORT_HASH_LEN).map_or(s, |(i, _)| &s[..i])
+}
+
 /// Whether `s` is a blake3 hash as the store writes it: 64 lowercase hex digits.
 pub fn is_hash(s: &str) -> bool {
     s.len() == HASH_HEX_LEN

@@ -2,6 +2,7 @@
 //! run updates, `status` and `--dry-run`.
 
 use crate::kind::StageKind;
+use crate::names::short;
 use crate::pipeline::{Instance, Pipeline};
 use crate::store::{LockEntry, PipelineLock, Store};
 use anyhow::{Result, bail};
@@ -51,9 +52,14 @@ pub enum State {
     Run(Vec<String>),
 }
 
-/// The first 12 characters of a hash for messages (all of a shorter string, as a lock may hold one).
-fn short(s: &str) -> &str {
-    s.char_indices().nth(12).map_or(s, |(i, _)| &s[..i])
+impl State {
+    /// The content hash of a cached instance.
+    pub fn content(&self) -> Option<&str> {
+        match self {
+            State::Cached(c) => Some(c),
+            State::Run(_) => None,
+        }
+    }
 }
 
 /// Why an instance's key differs from what the lock recorded.
@@ -127,7 +133,7 @@ pub fn assess(p: &Pipeline, store: &Store, bins: &Binaries, forced: &[bool]) -> 
             .collect();
         let state = if ins.iter().all(|(_, c)| c.is_some()) && !forced[i] {
             let (key, _) = key_of(&p.name, &p.instances, i, &content, bins);
-            match store.key_content(&key).filter(|c| store.intact(c)) {
+            match store.cached(&key) {
                 Some(c) => {
                     content[i] = Some(c.clone());
                     State::Cached(c)

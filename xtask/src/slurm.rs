@@ -231,7 +231,7 @@ pub fn run(
     for i in 0..n {
         if st.ready(i) && !forced[i] {
             let (key, _) = st.key(i);
-            if let Some(c) = st.cached(&key) {
+            if let Some(c) = st.store.cached(&key) {
                 st.finish(i, &key, c, None, None)?;
                 continue;
             }
@@ -606,7 +606,7 @@ pub fn job(store: &Store, rundir: &Path, plan_hash: &str, indices: &[usize], arr
         }
         let (key, info) = plan::key_of(&plan.pipeline, &plan.instances, i, &content, &plan.bins);
         if !plan.forced[i]
-            && let Some(c) = store.key_content(&key).filter(|c| store.intact(c))
+            && let Some(c) = store.cached(&key)
         {
             return Ok(JobResult {
                 key,

@@ -289,6 +289,11 @@ impl Store {
         }
     }
 
+    /// The intact object a stage key leads to, if any: the action cache's answer to "is this cached?".
+    pub fn cached(&self, key: &str) -> Option<String> {
+        self.key_content(key).filter(|c| self.intact(c))
+    }
+
     pub fn set_key(&self, key: &str, content: &str) -> Result<()> {
         check_hash("stage key", key)?;
         check_hash("content hash", content)?;
@@ -427,22 +432,27 @@ impl Store {
     pub fn publish(&self, out: &Path) -> Result<String> {
         let content = nnqft_store::content_hash(out)?;
         let dest = self.object(&content);
-        if dest.exists() && self.verify_strict(&content).is_err() {
-            let q = self.quarantine(&content)?;
-            eprintln!(
-                "warning: stored object {content} was damaged (moved to {}); replaced by the fresh result",
-                q.display()
-            );
-        }
         if dest.exists() {
-            std::fs::remove_dir_all(out)?;
-        } else {
-            match std::fs::rename(out, &dest) {
-                Ok(()) => File::open(self.root.join("objects"))?.sync_all()?,
-                // Another process (a concurrent Slurm job) published the same content first.
-                Err(_) if dest.is_dir() => std::fs::remove_dir_all(out)?,
-                Err(e) => return Err(e).with_context(|| format!("publishing {}", dest.display())),
+            match self.verify_strict(&content) {
+                // Intact (and its stat record written by the verification): the fresh copy is not needed.
+                Ok(()) => {
+                    std::fs::remove_dir_all(out)?;
+                    return Ok(content);
+                }
+                Err(_) => {
+                    let q = self.quarantine(&content)?;
+                    eprintln!(
+                        "warning: stored object {content} was damaged (moved to {}); replaced by the fresh result",
+                        q.display()
+                    );
+                }
             }
+        }
+        match std::fs::rename(out, &dest) {
+            Ok(()) => File::open(self.root.join("objects"))?.sync_all()?,
+            // Another process (a concurrent Slurm job) published the same content first.
+            Err(_) if dest.is_dir() => std::fs::remove_dir_all(out)?,
+            Err(e) => return Err(e).with_context(|| format!("publishing {}", dest.display())),
         }
         self.verify_object(&content)?;
         Ok(content)
