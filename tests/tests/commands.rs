@@ -193,3 +193,19 @@ fn list_describes_the_shipped_pipelines_and_a_typo_lists_them() {
         "{t}"
     );
 }
+
+#[test]
+fn a_closed_stdout_ends_quietly_instead_of_panicking() {
+    // `cargo xtask status paper | head -1`: the reader is gone when xtask writes (closed before it starts).
+    let dir = tempfile::tempdir().unwrap();
+    let (reader, writer) = std::io::pipe().unwrap();
+    drop(reader);
+    let o = xtask(&dir.path().join("store"))
+        .arg("list")
+        .stdout(writer)
+        .output()
+        .unwrap();
+    let err = String::from_utf8_lossy(&o.stderr);
+    assert!(!err.contains("panicked"), "{err}");
+    assert_eq!(o.status.code(), Some(141), "{err}");
+}

@@ -253,7 +253,7 @@ fn load(name: &str, sets: &[Set]) -> Result<Pipeline> {
 fn real_main(cli: &Cli) -> Result<ExitCode> {
     if let Cmd::List = cli.cmd {
         for (name, desc) in shipped() {
-            println!("{name:<12} {}", desc.unwrap_or_default());
+            crate::outln!("{name:<12} {}", desc.unwrap_or_default());
         }
         return Ok(ExitCode::SUCCESS);
     }
@@ -325,7 +325,7 @@ fn real_main(cli: &Cli) -> Result<ExitCode> {
             let bins = binaries(false)?;
             let _lock = store.lock()?;
             let n = archive::archive(&store, &p, &bins.identity, &root(), out)?;
-            println!("archived {} ({n} files) to {}", p.name, out.display());
+            crate::outln!("archived {} ({n} files) to {}", p.name, out.display());
             Ok(ExitCode::SUCCESS)
         }
         Cmd::Import { file, as_name, force } => {
@@ -334,7 +334,7 @@ fn real_main(cli: &Cli) -> Result<ExitCode> {
             slurm::cancel_leftovers(&store);
             let shipped: Vec<String> = shipped().into_iter().map(|(n, _)| n).collect();
             let name = archive::import(&store, file, as_name.as_deref(), *force, &shipped)?;
-            println!(
+            crate::outln!(
                 "imported pipeline {name} from {} into {}",
                 file.display(),
                 store.root.display()
@@ -397,13 +397,13 @@ fn cmd_run(
     if let Some(r) = report {
         let dir = store.object(&r);
         match opts.progress {
-            ProgressFormat::Json => println!(
+            ProgressFormat::Json => crate::outln!(
                 "{}",
                 serde_json::json!({"event": "report", "path": dir.join("index.html")})
             ),
             ProgressFormat::Human => {
-                println!("report: {}", dir.join("index.html").display());
-                println!(
+                crate::outln!("report: {}", dir.join("index.html").display());
+                crate::outln!(
                     "        {} and {}",
                     dir.join("report.md").display(),
                     dir.join("checks.json").display()
@@ -425,18 +425,18 @@ fn cmd_status(store: &Store, p: &Pipeline, json: bool) -> Result<ExitCode> {
                 State::Cached(c) => ("cached", Some(c.as_str()), vec![]),
                 State::Run(r) => ("stale", None, r.clone()),
             };
-            println!(
+            crate::outln!(
                 "{}",
                 serde_json::json!({"instance": inst.id, "stage": inst.stage, "kind": inst.kind,
                     "state": state, "content": content, "reasons": reasons})
             );
         }
     } else {
-        println!("status of {} ({} stage instances):", p.name, p.instances.len());
+        crate::outln!("status of {} ({} stage instances):", p.name, p.instances.len());
         for (inst, st) in p.instances.iter().zip(&states) {
             match st {
-                State::Cached(c) => println!("  cached  {}  ({})", inst.id, crate::names::short(c)),
-                State::Run(r) => println!("  stale   {}: {}", inst.id, r.join("; ")),
+                State::Cached(c) => crate::outln!("  cached  {}  ({})", inst.id, crate::names::short(c)),
+                State::Run(r) => crate::outln!("  stale   {}: {}", inst.id, r.join("; ")),
             }
         }
     }
@@ -475,11 +475,11 @@ fn cmd_show(store: &Store, p: &Pipeline, only: Option<&str>, json: bool) -> Resu
         })
         .collect();
     if json {
-        println!("{}", serde_json::to_string_pretty(&rows)?);
+        crate::outln!("{}", serde_json::to_string_pretty(&rows)?);
     } else {
         for r in &rows {
             let path = r["path"].as_str().unwrap_or("(not computed: run the pipeline)");
-            println!("{}  {path}", r["instance"].as_str().unwrap_or(""));
+            crate::outln!("{}  {path}", r["instance"].as_str().unwrap_or(""));
         }
     }
     Ok(ExitCode::SUCCESS)
@@ -489,12 +489,12 @@ fn cmd_gc(store: &Store, dry_run: bool) -> Result<ExitCode> {
     let _lock = store.lock()?;
     slurm::cancel_leftovers(store);
     let (count, bytes) = store.gc(dry_run, &mut |o, b| {
-        println!(
+        crate::outln!(
             "{} {o} ({b} bytes)",
             if dry_run { "would remove" } else { "removing" }
         )
     })?;
-    println!(
+    crate::outln!(
         "{} {count} unreachable object(s), {bytes} bytes",
         if dry_run { "gc would remove" } else { "gc removed" }
     );
@@ -506,9 +506,9 @@ fn cmd_verify(store: &Store) -> Result<ExitCode> {
     slurm::cancel_leftovers(store);
     let v = store.verify_all()?;
     for l in &v.findings {
-        println!("{l}");
+        crate::outln!("{l}");
     }
-    println!(
+    crate::outln!(
         "verified {} object(s): {} corrupt (quarantined in {}; the next run recomputes them), {} stray \
          entr(y/ies), {} lock entr(y/ies) without their object, {} unreadable lock(s)",
         v.objects,

@@ -350,7 +350,7 @@ impl Progress {
                 if let Some(msg) = d.message {
                     m.insert("message".into(), msg.into());
                 }
-                println!("{o}");
+                crate::outln!("{o}");
             }
             ProgressFormat::Human => {
                 let width = n.to_string().len();
@@ -375,7 +375,7 @@ impl Progress {
                             d.message.unwrap_or("").trim_end()
                         );
                     }
-                    Event::Skipped | Event::Cancelled => println!(
+                    Event::Skipped | Event::Cancelled => crate::outln!(
                         "{head} {} {id}{}: {}",
                         ev.name(),
                         paren(job.into_iter().collect()),
@@ -385,7 +385,7 @@ impl Progress {
                         let mut parts: Vec<String> =
                             d.wall_s.map(|w| format!("{w:.2} s")).into_iter().collect();
                         parts.extend(job);
-                        println!("{head} {:<7} {id}{}", ev.name(), paren(parts));
+                        crate::outln!("{head} {:<7} {id}{}", ev.name(), paren(parts));
                     }
                 }
             }
@@ -395,7 +395,7 @@ impl Progress {
     /// A line that is not about one instance (queue states, summaries): human format only.
     pub fn note(&self, line: &str) {
         if self.format == ProgressFormat::Human {
-            println!("{line}");
+            crate::outln!("{line}");
         }
     }
 }
@@ -636,12 +636,12 @@ pub fn run(p: &Pipeline, store: &Store, bins: &Binaries, opts: &RunOpts) -> Resu
 /// command line (inputs not computed yet appear as `<ID>`; a sample stage's parameter file is shown inline).
 pub fn print_plan(p: &Pipeline, store: &Store, bins: &Binaries, forced: &[bool]) -> Result<()> {
     let states = plan::assess(p, store, bins, forced)?;
-    println!("plan for {} ({} stage instances):", p.name, p.instances.len());
+    crate::outln!("plan for {} ({} stage instances):", p.name, p.instances.len());
     for (inst, st) in p.instances.iter().zip(&states) {
         match st {
-            plan::State::Cached(c) => println!("  cached  {}  ({})", inst.id, crate::names::short(c)),
+            plan::State::Cached(c) => crate::outln!("  cached  {}  ({})", inst.id, crate::names::short(c)),
             plan::State::Run(r) => {
-                println!("  run     {}  ({})", inst.id, r.join("; "));
+                crate::outln!("  run     {}  ({})", inst.id, r.join("; "));
                 let inputs: Vec<(StageKind, PathBuf)> = inst
                     .inputs
                     .iter()
@@ -662,9 +662,9 @@ pub fn print_plan(p: &Pipeline, store: &Store, bins: &Binaries, forced: &[bool])
                 let line: Vec<String> = std::iter::once(bins.path(inst.kind).display().to_string())
                     .chain(args.iter().map(|a| a.to_string_lossy().into_owned()))
                     .collect();
-                println!("          $ {}", line.join(" "));
+                crate::outln!("          $ {}", line.join(" "));
                 if inst.kind.params_in_file() {
-                    println!("          params.json = {}", serde_json::to_string(&inst.params)?);
+                    crate::outln!("          params.json = {}", serde_json::to_string(&inst.params)?);
                 }
             }
         }

@@ -12,6 +12,27 @@
 //! - [`archive`]: deterministic archives and their verified import;
 //! - [`cli`]: the command line.
 
+/// `println!` for the orchestrator's output: a closed stdout (`cargo xtask status | head`) ends the process
+/// quietly with the status a default SIGPIPE gives (141) instead of panicking; other write errors still panic.
+#[macro_export]
+macro_rules! outln {
+    ($($arg:tt)*) => {
+        $crate::write_stdout(::std::format_args!($($arg)*))
+    };
+}
+
+#[doc(hidden)]
+pub fn write_stdout(args: std::fmt::Arguments<'_>) {
+    use std::io::Write;
+    let mut out = std::io::stdout().lock();
+    if let Err(e) = out.write_fmt(args).and_then(|()| out.write_all(b"\n")) {
+        if e.kind() == std::io::ErrorKind::BrokenPipe {
+            std::process::exit(141);
+        }
+        panic!("writing to stdout: {e}");
+    }
+}
+
 pub mod archive;
 pub mod cli;
 pub mod exec;
