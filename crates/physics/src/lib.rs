@@ -11,6 +11,7 @@ pub mod couplings;
 pub mod deep;
 pub mod error;
 pub mod exact;
+pub mod exact8;
 pub mod fastexp;
 pub mod kernel;
 pub mod moments;
