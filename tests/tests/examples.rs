@@ -47,10 +47,11 @@ fn python_example_rebuilds_the_gc4_figure_from_the_store() {
     );
 }
 
-/// Which stage writes a table file.
-fn stage_of(file: &str) -> &'static str {
+/// Which stage writes a table file (`points.parquet` of a sample sits beside its `samples.parquet`).
+fn stage_of(dir: &std::path::Path, file: &str) -> &'static str {
     match file {
         "samples.parquet" => "sample",
+        "points.parquet" if dir.join("samples.parquet").exists() => "sample",
         "moments.parquet" => "moments",
         "fits.parquet" | "points.parquet" | "combos.parquet" => "fit",
         _ => "flow",
@@ -75,12 +76,17 @@ fn the_glossary_names_every_column_and_quantity_of_the_smoke_run() {
                 glossary.contains(&format!("`{name}`")),
                 "docs/glossary.md lacks the table {name}"
             );
-            let (_, reader) = nnqft_store::open_table(&f.path(), stage_of(&name), &[]).unwrap();
+            let stage = stage_of(&obj.path(), &name);
+            let (_, reader) = nnqft_store::open_table(&f.path(), stage, &[]).unwrap();
             for field in reader.schema().fields() {
                 let col = field.name();
-                // f_0 .. f_{P-1} are described once.
+                // f_0 .. f_{P-1}, s_0_0 .. and x_0 .. are described once.
                 let listed = if col.starts_with("f_") {
                     "`f_0`".to_string()
+                } else if col.starts_with("s_") && stage == "sample" {
+                    "`s_0_0`".to_string()
+                } else if col.starts_with("x_") && stage == "sample" {
+                    "`x_0`".to_string()
                 } else {
                     format!("`{col}`")
                 };
@@ -90,7 +96,7 @@ fn the_glossary_names_every_column_and_quantity_of_the_smoke_run() {
                 );
                 checked += 1;
             }
-            if name == "points.parquet" {
+            if name == "points.parquet" && stage == "fit" {
                 let t = nnqft_store::Table::read(&f.path(), "fit").unwrap();
                 for q in t.str("quantity").unwrap() {
                     assert!(

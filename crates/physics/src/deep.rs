@@ -17,7 +17,7 @@
 //! distribution, independent code) and for the benchmark.
 
 use crate::normal::Ziggurat;
-use crate::sampler::{config_id, stream_seed};
+use crate::sampler::{config_id, cov_len, cov_pairs, stream_seed};
 use crate::{Arch, Config, activation};
 use rand::SeedableRng;
 use rand_xoshiro::Xoshiro256PlusPlus;
@@ -98,24 +98,9 @@ pub struct LayeredScratch {
     f: Vec<f64>,
     diag: Vec<f64>,
     done: Vec<bool>,
-    /// When set, each block also stores its networks' last-layer covariances here (see [`Layered::block`]).
-    cov: Option<Vec<f64>>,
 }
 
 impl LayeredScratch {
-    /// Scratch that also records every network's last-layer conditional covariance S^(L) (PHYSICS.md 9).
-    pub fn recording_covariance() -> Self {
-        LayeredScratch {
-            cov: Some(Vec::new()),
-            ..Default::default()
-        }
-    }
-
-    /// The covariances of the last block when recording: `cov[(a * P + b) * n + k]` for network k.
-    pub fn covariance(&self) -> Option<&[f64]> {
-        self.cov.as_deref()
-    }
-
     /// S = sigma_b^2 + (sigma_W^2 / n_prev) sum_i g g^T of the current activations (P rows of `n_prev`) into
     /// `s`, and its pivoted Cholesky factor into `f`; returns the rank.
     fn factor_next(&mut self, p: usize, n_prev: usize, sb2: f64, sw2: f64) -> usize {
@@ -163,7 +148,7 @@ crate::multiversion! {
 
 crate::multiversion! {
     /// S(p, q) = sb2 + scale * sum_i a[p][i] a[q][i], four interleaved partial sums per entry in a fixed order.
-    fn gram / gram_at(act: &[f64], p: usize, n: usize, sb2: f64, scale: f64, s: &mut [f64]) => gram_body
+    pub(crate) fn gram / gram_at(act: &[f64], p: usize, n: usize, sb2: f64, scale: f64, s: &mut [f64]) => gram_body
 }
 
 #[inline(always)]
@@ -323,9 +308,25 @@ impl Layered {
     }
 
     /// Draws `n` networks of block `block` of bag `bag`; `out[(o * P + p) * n + k]` is output o of network k at
-    /// point p (`out.len()` = d_out * P * n). With a [`LayeredScratch::recording_covariance`] scratch, also
-    /// stores each network's last-layer conditional covariance S^(L) there.
+    /// point p (`out.len()` = d_out * P * n).
     pub fn block(&self, seed: u64, bag: u32, block: u32, n: usize, out: &mut [f64], sc: &mut LayeredScratch) {
+        self.block_with_covariance(seed, bag, block, n, out, None, sc)
+    }
+
+    /// [`Layered::block`], and with `cov` each network's last-layer conditional covariance S^(L) (PHYSICS.md 9:
+    /// the covariance the outputs are drawn from), in the layout of
+    /// [`crate::sampler::Sampler::block_with_covariance`]. The outputs are the same bits either way.
+    #[allow(clippy::too_many_arguments)]
+    pub fn block_with_covariance(
+        &self,
+        seed: u64,
+        bag: u32,
+        block: u32,
+        n: usize,
+        out: &mut [f64],
+        mut cov: Option<&mut [f64]>,
+        sc: &mut LayeredScratch,
+    ) {
         let cfg = &self.cfg;
         let p = cfg.n_points();
         let d_out = cfg.d_out();
@@ -334,10 +335,12 @@ impl Layered {
             d_out * p * n,
             "output buffer must hold d_out * P * n values"
         );
-        let mut cov = sc.cov.take();
-        if let Some(c) = cov.as_mut() {
-            c.clear();
-            c.resize(p * p * n, 0.0);
+        if let Some(c) = cov.as_deref() {
+            assert_eq!(
+                c.len(),
+                cov_len(p) * n,
+                "covariance buffer must hold P(P+1)/2 * n values"
+            );
         }
         let mut rng = Xoshiro256PlusPlus::from_seed(stream_seed(&self.id, seed, bag, block));
         let sw2 = cfg.sigma_w() * cfg.sigma_w();
@@ -368,9 +371,9 @@ impl Layered {
             }
             // Outputs: d_out independent draws from N(0, S^(L)).
             let r = sc.factor_next(p, n_prev, sb2, sw2);
-            if let Some(c) = cov.as_mut() {
-                for (ab, v) in sc.s.iter().enumerate() {
-                    c[ab * n + k] = *v;
+            if let Some(c) = cov.as_deref_mut() {
+                for (t, (a, b)) in cov_pairs(p).enumerate() {
+                    c[t * n + k] = sc.s[a * p + b];
                 }
             }
             draw_normals(&self.normal, &mut rng, &mut sc.xi[..r * d_out]);
@@ -382,7 +385,6 @@ impl Layered {
                 }
             }
         }
-        sc.cov = cov;
     }
 
     /// g in place on point-major pre-activations (P rows of `w`); GaussNet divides by exp(s(x_p)).

@@ -49,6 +49,17 @@ pub fn config_id(cfg: &Config) -> [u8; 32] {
     *h.finalize().as_bytes()
 }
 
+/// Entries p <= q of a symmetric P x P matrix: the conditional-covariance values per network.
+pub fn cov_len(p: usize) -> usize {
+    p * (p + 1) / 2
+}
+
+/// The pairs (p, q), p <= q, in the order of the covariance layout and of the sample stage's `s_<p>_<q>`
+/// columns: (0, 0), (0, 1), ..., (0, P-1), (1, 1), (1, 2), ...
+pub fn cov_pairs(p: usize) -> impl Iterator<Item = (usize, usize)> {
+    (0..p).flat_map(move |a| (a..p).map(move |b| (a, b)))
+}
+
 /// Seed of the stream for (configuration, user seed, bag, block).
 pub fn stream_seed(cfg_id: &[u8; 32], seed: u64, bag: u32, block: u32) -> [u8; 32] {
     let mut h = blake3::Hasher::new();
@@ -86,6 +97,12 @@ pub struct Scratch {
     e: Vec<f64>,
     z: Vec<f64>,
     acc: Vec<[f64; 4]>,
+    /// Conditional covariance only: the power sums sum_i a_i^2 e_i^m (progression path), every point's
+    /// activations (P rows of N, direct path), their P x P Gram matrix and one network's P(P+1)/2 values.
+    acc2: Vec<[f64; 4]>,
+    g: Vec<f64>,
+    s: Vec<f64>,
+    tri: Vec<f64>,
     layered: crate::deep::LayeredScratch,
 }
 
@@ -258,12 +275,39 @@ impl Sampler {
     /// column-major into `out`: `out[(o * P + p) * n + k]` is output o of network k at x_p. `out.len()` must be
     /// `d_out * P * n`.
     pub fn block(&self, seed: u64, bag: u32, block: u32, n: usize, out: &mut [f64], scratch: &mut Scratch) {
+        self.block_with_covariance(seed, bag, block, n, out, None, scratch)
+    }
+
+    /// [`Sampler::block`], and with `cov` each network's conditional covariance given its last hidden layer
+    /// (PHYSICS.md 9), S(p, q) = sigma_b^2 + (sigma_W^2 / n_L) sum_i phi_i(x_p) phi_i(x_q), where phi are the
+    /// activations exactly as the sampler forms f from them (GaussNet's normalisation included):
+    /// `cov[t * n + k]` is entry t of network k, t running over [`cov_pairs`] (`cov.len()` = P(P+1)/2 * n).
+    /// One S serves every output. The outputs are the same bits with or without `cov`, and no extra random
+    /// numbers are drawn.
+    #[allow(clippy::too_many_arguments)]
+    pub fn block_with_covariance(
+        &self,
+        seed: u64,
+        bag: u32,
+        block: u32,
+        n: usize,
+        out: &mut [f64],
+        cov: Option<&mut [f64]>,
+        scratch: &mut Scratch,
+    ) {
         if let Some(layered) = &self.layered {
-            layered.block(seed, bag, block, n, out, &mut scratch.layered);
+            layered.block_with_covariance(seed, bag, block, n, out, cov, &mut scratch.layered);
             return;
         }
         let p = self.cfg.n_points();
         assert_eq!(out.len(), p * n, "output buffer must hold P * n values");
+        if let Some(c) = cov.as_deref() {
+            assert_eq!(
+                c.len(),
+                cov_len(p) * n,
+                "covariance buffer must hold P(P+1)/2 * n values"
+            );
+        }
         let mut rng = Xoshiro256PlusPlus::from_seed(stream_seed(&self.id, seed, bag, block));
         #[cfg(target_arch = "x86_64")]
         if self.cfg.d() == 1
@@ -274,22 +318,58 @@ impl Sampler {
             // SAFETY: AVX2 support was just checked; plain IEEE arithmetic, no FMA (see crate::simd::Level).
             #[allow(unsafe_code)]
             unsafe {
-                self.block_fused_avx2(&mut rng, n, out, scratch)
+                self.block_fused_avx2(&mut rng, n, out, cov, scratch)
             };
             return;
         }
-        self.block_two_pass(&mut rng, n, out, scratch)
+        self.block_two_pass(&mut rng, n, out, cov, scratch)
+    }
+
+    /// sigma_b^2 and sigma_W^2 / N: S = sigma_b^2 + (sigma_W^2 / N) sum_i g_i g_i^T for the one-layer loops
+    /// (b1 ~ N(0, sigma_b^2), W1_i ~ N(0, sigma_W^2 / N)).
+    fn cov_scale(&self) -> (f64, f64) {
+        let (sw, sb) = (self.cfg.sigma_w(), self.cfg.sigma_b());
+        (sb * sb, sw * sw / self.cfg.width() as f64)
+    }
+
+    /// S of one network on the progression path, into `tri` ([`cov_pairs`] order): the activations are
+    /// g_ip = a_i e_i^p exp(s_0 - s_p), so S(p, q) = sigma_b^2 + (sigma_W^2 / N) exp(s_0 - s_p) exp(s_0 - s_q)
+    /// sum_i a_i^2 e_i^(p+q), from the 2P - 1 power sums (in the fixed order of [`progression_sums`]).
+    fn progression_cov(&self, a: &[f64], e: &[f64], acc: &mut Vec<[f64; 4]>, tri: &mut [f64]) {
+        let p = self.cfg.n_points();
+        acc.clear();
+        acc.resize(2 * p - 1, [0.0; 4]);
+        progression_sums(a, a, e, acc);
+        let (sb2, scale) = self.cov_scale();
+        for ((x, y), t) in cov_pairs(p).zip(tri.iter_mut()) {
+            let m = &acc[x + y];
+            let sum = (m[0] + m[1]) + (m[2] + m[3]);
+            *t = sb2 + scale * (sum * (self.shift[x] * self.shift[y]));
+        }
     }
 
     /// [`Sampler::block`] as draw-all-then-evaluate, per network.
-    fn block_two_pass(&self, rng: &mut Xoshiro256PlusPlus, n: usize, out: &mut [f64], scratch: &mut Scratch) {
+    fn block_two_pass(
+        &self,
+        rng: &mut Xoshiro256PlusPlus,
+        n: usize,
+        out: &mut [f64],
+        mut cov: Option<&mut [f64]>,
+        scratch: &mut Scratch,
+    ) {
         let p = self.cfg.n_points();
         let mut f = vec![0.0; p];
+        let mut tri = vec![0.0; if cov.is_some() { cov_len(p) } else { 0 }];
         for k in 0..n {
             let b1 = self.draw(rng, scratch);
-            self.evaluate(scratch, b1, &mut f);
+            self.evaluate(scratch, b1, &mut f, cov.is_some().then_some(&mut tri[..]));
             for (q, fq) in f.iter().enumerate() {
                 out[q * n + k] = *fq;
+            }
+            if let Some(c) = cov.as_deref_mut() {
+                for (t, v) in tri.iter().enumerate() {
+                    c[t * n + k] = *v;
+                }
             }
         }
     }
@@ -300,7 +380,14 @@ impl Sampler {
     /// [`Sampler::draw`] + [`Sampler::evaluate`], so the outputs are the same bits as that path's.
     #[cfg(target_arch = "x86_64")]
     #[target_feature(enable = "avx2")]
-    fn block_fused_avx2(&self, rng: &mut Xoshiro256PlusPlus, n: usize, out: &mut [f64], sc: &mut Scratch) {
+    fn block_fused_avx2(
+        &self,
+        rng: &mut Xoshiro256PlusPlus,
+        n: usize,
+        out: &mut [f64],
+        mut cov: Option<&mut [f64]>,
+        sc: &mut Scratch,
+    ) {
         // The draws happen in `draw_first` and `w1_power_sums`, each on its own copy of the generator.
         let p = self.cfg.n_points();
         let width = self.cfg.width() as usize;
@@ -335,6 +422,13 @@ impl Sampler {
             for q in 0..p {
                 let sum = (sums[q][0] + sums[q][1]) + (sums[q][2] + sums[q][3]);
                 out[q * n + k] = b1 + sum * self.shift[q];
+            }
+            if let Some(c) = cov.as_deref_mut() {
+                sc.tri.resize(cov_len(p), 0.0);
+                self.progression_cov(&sc.a, &sc.e, &mut sc.acc2, &mut sc.tri);
+                for (t, v) in sc.tri.iter().enumerate() {
+                    c[t * n + k] = *v;
+                }
             }
         }
     }
@@ -388,8 +482,9 @@ impl Sampler {
         b1
     }
 
-    /// f(x_p) for one network whose parameters are in the scratch buffers.
-    fn evaluate(&self, sc: &mut Scratch, b1: f64, f: &mut [f64]) {
+    /// f(x_p) for one network whose parameters are in the scratch buffers, and with `tri` its conditional
+    /// covariance ([`Sampler::block_with_covariance`]) without changing a bit of f.
+    fn evaluate(&self, sc: &mut Scratch, b1: f64, f: &mut [f64], tri: Option<&mut [f64]>) {
         let cfg = &self.cfg;
         let d = cfg.d();
         let width = sc.v.len();
@@ -425,7 +520,14 @@ impl Sampler {
                 let sum = (acc[q][0] + acc[q][1]) + (acc[q][2] + acc[q][3]);
                 f[q] = b1 + sum * self.shift[q];
             }
+            if let Some(tri) = tri {
+                self.progression_cov(&sc.a, &sc.e, &mut sc.acc2, tri);
+            }
             return;
+        }
+        let p = f.len();
+        if tri.is_some() {
+            sc.g.resize(p * width, 0.0);
         }
         for (q, fq) in f.iter_mut().enumerate() {
             let x = cfg.point(q);
@@ -456,11 +558,22 @@ impl Sampler {
                 }
                 arch => crate::activation::apply_in_place(arch, &mut sc.z),
             }
+            if tri.is_some() {
+                sc.g[q * width..(q + 1) * width].copy_from_slice(&sc.z);
+            }
             let mut acc = [0.0f64; 4];
             for (i, (g, v)) in sc.z.iter().zip(&sc.v).enumerate() {
                 acc[i % 4] += g * v;
             }
             *fq = b1 + (acc[0] + acc[1]) + (acc[2] + acc[3]);
+        }
+        if let Some(tri) = tri {
+            let (sb2, scale) = self.cov_scale();
+            sc.s.resize(p * p, 0.0);
+            crate::deep::gram(&sc.g, p, width, sb2, scale, &mut sc.s);
+            for ((a, b), t) in cov_pairs(p).zip(tri.iter_mut()) {
+                *t = sc.s[a * p + b];
+            }
         }
     }
 
@@ -553,10 +666,15 @@ mod tests {
             assert!(s.uses_progression());
             let n = 37;
             let (mut a, mut b) = (vec![0.0; p * n], vec![0.0; p * n]);
-            s.block(9, 2, 1, n, &mut a, &mut Scratch::default());
+            let (mut ca, mut cb) = (vec![0.0; cov_len(p) * n], vec![0.0; cov_len(p) * n]);
+            s.block_with_covariance(9, 2, 1, n, &mut a, Some(&mut ca), &mut Scratch::default());
             let mut rng = Xoshiro256PlusPlus::from_seed(stream_seed(&s.id, 9, 2, 1));
-            s.block_two_pass(&mut rng, n, &mut b, &mut Scratch::default());
-            for (x, y) in a.iter().zip(&b) {
+            s.block_two_pass(&mut rng, n, &mut b, Some(&mut cb), &mut Scratch::default());
+            // The covariance neither draws nor changes a bit of the outputs.
+            let mut plain = vec![0.0; p * n];
+            s.block(9, 2, 1, n, &mut plain, &mut Scratch::default());
+            assert!(plain.iter().zip(&a).all(|(x, y)| x.to_bits() == y.to_bits()));
+            for (x, y) in a.iter().zip(&b).chain(ca.iter().zip(&cb)) {
                 assert_eq!(
                     x.to_bits(),
                     y.to_bits(),
@@ -577,9 +695,11 @@ mod tests {
         let mut slow = fast.clone();
         slow.progression = None;
         let (mut a, mut b) = (vec![0.0; 6 * 50], vec![0.0; 6 * 50]);
-        fast.block(7, 3, 1, 50, &mut a, &mut Scratch::default());
-        slow.block(7, 3, 1, 50, &mut b, &mut Scratch::default());
-        for (x, y) in a.iter().zip(&b) {
+        let (mut ca, mut cb) = (vec![0.0; 21 * 50], vec![0.0; 21 * 50]);
+        fast.block_with_covariance(7, 3, 1, 50, &mut a, Some(&mut ca), &mut Scratch::default());
+        slow.block_with_covariance(7, 3, 1, 50, &mut b, Some(&mut cb), &mut Scratch::default());
+        // The progression path's power sums against the Gram matrix of the activations.
+        for (x, y) in a.iter().zip(&b).chain(ca.iter().zip(&cb)) {
             assert!(close(*x, *y, PATHS_REL) || (x - y).abs() < PATHS_REL, "{x} {y}");
         }
         assert_ne!(a[0], a[1]);

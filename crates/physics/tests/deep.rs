@@ -7,7 +7,7 @@
 use nnqft_physics::deep::{Layered, LayeredScratch, direct_block};
 use nnqft_physics::exact::Exact;
 use nnqft_physics::relu_exact::ReluExact;
-use nnqft_physics::sampler::{BLOCK_NETS, Sampler, Scratch};
+use nnqft_physics::sampler::{BLOCK_NETS, Sampler, Scratch, cov_len, cov_pairs};
 use nnqft_physics::tol::MC_SIGMAS;
 use nnqft_physics::{Arch, Config, nngp, vertex};
 
@@ -181,13 +181,13 @@ fn four_point_vertex_at_depth_matches_the_conditional_variance() {
     let s = Layered::new(&cfg);
     let nets = 30_000;
     let mut values = Vec::with_capacity(nets);
-    let mut sc = LayeredScratch::recording_covariance();
+    let mut sc = LayeredScratch::default();
     let mut block = 0;
     while values.len() < nets {
         let m = BLOCK_NETS.min(nets - values.len());
-        let mut out = vec![0.0; m];
-        s.block(4, 0, block, m, &mut out, &mut sc);
-        values.extend_from_slice(sc.covariance().unwrap());
+        let (mut out, mut cov) = (vec![0.0; m], vec![0.0; m]);
+        s.block_with_covariance(4, 0, block, m, &mut out, Some(&mut cov), &mut sc);
+        values.extend_from_slice(&cov);
         block += 1;
     }
     let nf = nets as f64;
@@ -206,4 +206,153 @@ fn four_point_vertex_at_depth_matches_the_conditional_variance() {
         "{mean} vs {}",
         v.k.last().unwrap()
     );
+}
+
+/// The stage's sampler ([`Sampler::new`]: direct for one-layer GaussNet, Erf and ReLU, layer by layer otherwise)
+/// with the conditional covariance: `nets` networks of bag 0 as columns, the outputs (d_out * P columns) and the
+/// covariance entries (P(P+1)/2 columns, in the order of `cov_pairs`).
+fn draw_with_cov(cfg: &Config, seed: u64, nets: usize) -> (Vec<Vec<f64>>, Vec<Vec<f64>>) {
+    let s = Sampler::new(cfg);
+    let p = cfg.n_points();
+    let (cols, ncov) = (p * cfg.d_out(), cov_len(p));
+    let (mut f, mut cov) = (vec![Vec::new(); cols], vec![Vec::new(); ncov]);
+    let mut sc = Scratch::default();
+    let (mut done, mut block) = (0, 0);
+    while done < nets {
+        let n = BLOCK_NETS.min(nets - done);
+        let (mut out, mut c) = (vec![0.0; cols * n], vec![0.0; ncov * n]);
+        s.block_with_covariance(seed, 0, block, n, &mut out, Some(&mut c), &mut sc);
+        for (col, chunk) in f.iter_mut().zip(out.chunks(n)) {
+            col.extend_from_slice(chunk);
+        }
+        for (col, chunk) in cov.iter_mut().zip(c.chunks(n)) {
+            col.extend_from_slice(chunk);
+        }
+        done += n;
+        block += 1;
+    }
+    (f, cov)
+}
+
+/// Mean and standard error of i.i.d. values.
+fn mean_se(xs: &[f64]) -> (f64, f64) {
+    let n = xs.len() as f64;
+    let m = xs.iter().sum::<f64>() / n;
+    let v = xs.iter().map(|x| (x - m).powi(2)).sum::<f64>() / (n - 1.0);
+    (m, (v / n).sqrt())
+}
+
+/// The checks of "f given the last hidden layer is N(0, S), outputs independent, one S for all": labels of
+/// those whose estimate misses its exact value by more than MC_SIGMAS standard errors, and the number made.
+/// - E[f_op f_o'q] = [o = o'] E[S_pq] (all outputs o, o', points p <= q);
+/// - E[f_op^4 / S_pp^2] = 3 (f_op / sqrt(S_pp) is standard normal given S);
+/// - E[f_a f_b f_c f_d] = E[Wick(S)] for every multiset of four (output, point) legs (Wick's theorem inside the
+///   expectation: f is conditionally Gaussian with the covariance S, and independent of S otherwise);
+/// - with `k` (one hidden layer), E[S_pq] = K(x_p, x_q) exactly.
+fn conditional_failures(
+    cfg: &Config,
+    f: &[Vec<f64>],
+    s: &[Vec<f64>],
+    k: Option<&[f64]>,
+) -> (Vec<String>, usize) {
+    let p = cfg.n_points();
+    let cols = f.len();
+    let n = f[0].len();
+    let tri = |a: usize, b: usize| {
+        let (a, b) = (a.min(b), a.max(b));
+        a * p - a * (a + 1) / 2 + b // index of (a, b) in cov_pairs order
+    };
+    // S between legs (output, point): zero across outputs.
+    let pair = |x: usize, y: usize, net: usize| {
+        if x / p == y / p {
+            s[tri(x % p, y % p)][net]
+        } else {
+            0.0
+        }
+    };
+    let (mut bad, mut made) = (Vec::new(), 0);
+    let mut check = |label: String, values: Vec<f64>, want: f64| {
+        let (m, se) = mean_se(&values);
+        made += 1;
+        if (m - want).abs() > MC_SIGMAS * se {
+            bad.push(format!("{label}: {m} +- {se} vs {want}"));
+        }
+    };
+    for x in 0..cols {
+        for y in x..cols {
+            let v = (0..n).map(|i| f[x][i] * f[y][i] - pair(x, y, i)).collect();
+            check(format!("f{x} f{y} - S"), v, 0.0);
+        }
+        let t = tri(x % p, x % p);
+        let v = (0..n).map(|i| f[x][i].powi(4) / s[t][i].powi(2)).collect();
+        check(format!("(f{x}^2 / S)^2"), v, 3.0);
+    }
+    for legs in nnqft_physics::combos::multisets(cols, 4) {
+        let [a, b, c, d] = [0, 1, 2, 3].map(|j| legs[j] as usize);
+        let v = (0..n)
+            .map(|i| {
+                let wick = pair(a, b, i) * pair(c, d, i)
+                    + pair(a, c, i) * pair(b, d, i)
+                    + pair(a, d, i) * pair(b, c, i);
+                f[a][i] * f[b][i] * f[c][i] * f[d][i] - wick
+            })
+            .collect();
+        check(format!("f{a} f{b} f{c} f{d} - Wick(S)"), v, 0.0);
+    }
+    if let Some(k) = k {
+        for (t, (a, b)) in cov_pairs(p).enumerate() {
+            check(format!("S_{a}{b} vs K"), s[t].clone(), k[a * p + b]);
+        }
+    }
+    (bad, made)
+}
+
+#[test]
+fn outputs_are_gaussian_given_the_recorded_conditional_covariance() {
+    // Every sampling path: the one-layer direct loop (Erf, ReLU; GaussNet on the progression path, which is the
+    // fused AVX2 loop where the CPU has it, and off it at uneven points), the layered sampler (one-layer tanh,
+    // deep tanh and ReLU) and two outputs. Small last widths, so that f itself is far from Gaussian (the checks
+    // would fail with K in place of S) and a wrong 1/n_L is visible. Then the two likely mistakes, S without
+    // sigma_b^2 and S with 1/(n_L + 1), must each fail some check.
+    let three = vec![vec![-0.9], vec![-0.1], vec![0.7]];
+    let even = vec![vec![-0.3], vec![0.0], vec![0.3], vec![0.6]];
+    let uneven = vec![vec![-0.4], vec![0.1], vec![0.3]];
+    let positive = vec![vec![0.3], vec![0.8], vec![1.2]];
+    let cases = [
+        Config::new(Arch::Erf, 1, 3, 1.5, 0.5, &three).unwrap(),
+        Config::new(Arch::Relu, 1, 4, 1.2, 0.3, &positive).unwrap(),
+        Config::new(Arch::GaussNet, 1, 5, 1.0, 0.5, &even).unwrap(),
+        Config::new(Arch::GaussNet, 1, 4, 1.2, 0.4, &uneven).unwrap(),
+        Config::new(Arch::Tanh, 1, 3, 1.4, 0.5, &three).unwrap(),
+        Config::deep(Arch::Tanh, 1, &[6, 5, 4], 1, 1.3, 0.4, &three).unwrap(),
+        Config::deep(Arch::Relu, 1, &[5, 4, 3], 1, 1.4, 0.3, &positive).unwrap(),
+        Config::deep(Arch::Erf, 1, &[4], 2, 1.5, 0.5, &three).unwrap(),
+        Config::deep(Arch::Relu, 1, &[5, 4], 2, 1.3, 0.3, &positive).unwrap(),
+    ];
+    for (c, cfg) in cases.iter().enumerate() {
+        let (f, s) = draw_with_cov(cfg, 100 + c as u64, 20_000);
+        let one_layer = cfg.depth() == 1 && matches!(cfg.arch(), Arch::GaussNet | Arch::Erf | Arch::Relu);
+        let k = one_layer.then(|| nnqft_physics::kernel::k_matrix(cfg));
+        let (bad, made) = conditional_failures(cfg, &f, &s, k.as_deref());
+        assert!(
+            bad.is_empty(),
+            "case {c} {cfg:?}: {} of {made} checks fail: {bad:#?}",
+            bad.len()
+        );
+        let sb2 = cfg.sigma_b().powi(2);
+        let n_last = *cfg.widths().last().unwrap() as f64;
+        let no_bias: Vec<Vec<f64>> = s.iter().map(|c| c.iter().map(|v| v - sb2).collect()).collect();
+        let wrong_n: Vec<Vec<f64>> = s
+            .iter()
+            .map(|c| {
+                c.iter()
+                    .map(|v| sb2 + (v - sb2) * n_last / (n_last + 1.0))
+                    .collect()
+            })
+            .collect();
+        for (what, wrong) in [("without sigma_b^2", no_bias), ("with 1/(n_L + 1)", wrong_n)] {
+            let (bad, _) = conditional_failures(cfg, &f, &wrong, k.as_deref());
+            assert!(!bad.is_empty(), "case {c}: an S {what} passes every check");
+        }
+    }
 }

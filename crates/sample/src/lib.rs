@@ -6,9 +6,9 @@
 //! bag, so memory stays flat and the bytes do not depend on the thread count or on sharding by bag range.
 
 use anyhow::{Context, Result, bail};
-use arrow_array::{ArrayRef, Float64Array, RecordBatch, UInt32Array};
+use arrow_array::{ArrayRef, Float64Array, RecordBatch, UInt16Array, UInt32Array};
 use arrow_schema::{DataType, Field, Schema, SchemaRef};
-use nnqft_physics::sampler::{BLOCK_NETS, Sampler, Scratch, check_counts};
+use nnqft_physics::sampler::{BLOCK_NETS, Sampler, Scratch, check_counts, cov_len, cov_pairs};
 use nnqft_physics::simd::Level;
 use nnqft_physics::{Arch, Config};
 use nnqft_store::{CHUNK_METADATA_BYTES, MAX_ROW_GROUP_ROWS, Meta, Staging, TableWriter};
@@ -27,7 +27,8 @@ pub const STAGE: &str = "sample";
 ///
 /// Parameters come from --params FILE (TOML or JSON, keys as the long flags with '_' for '-') and/or flags;
 /// flags override the file. Output: DIR/samples.parquet (columns bag, net, f_0..f_{P-1}; with d_out > 1
-/// f_<o>_<p> for output o at point p) and DIR/manifest.json. One hidden layer with one output (gaussnet, erf,
+/// f_<o>_<p> for output o at point p; then, unless --covariance false, s_<p>_<q> for p <= q), DIR/points.parquet
+/// (columns point, x_0..x_{d-1}) and DIR/manifest.json. One hidden layer with one output (gaussnet, erf,
 /// relu) is drawn with its weights; every other network layer by layer from the conditional Gaussian of each
 /// layer (PHYSICS.md 10).
 /// The environment variable NNQFT_SIMD=baseline|avx2|avx512 caps the vector extension the sampling loops use
@@ -89,6 +90,11 @@ pub struct Args {
     /// bit-identical to the same bags of a full run.
     #[arg(long)]
     pub bags: Option<String>,
+    /// Also store each network's conditional covariance given its last hidden layer (PHYSICS.md 9), one column
+    /// s_<p>_<q> per p <= q: S(p,q) = sigma_b^2 + (sigma_W^2/n_L) sum_i phi_i(x_p) phi_i(x_q), shared by all
+    /// outputs (true or false; default true). With false the table is the f columns alone.
+    #[arg(long, value_name = "true|false", action = clap::ArgAction::Set)]
+    pub covariance: Option<bool>,
     /// Hide the progress bar (it is shown only on a terminal anyway).
     #[arg(long)]
     #[serde(skip)]
@@ -123,6 +129,8 @@ pub struct Plan {
     pub n_nets: u64,
     pub seed: u64,
     pub bags: (u32, u32),
+    /// Whether the table carries the conditional-covariance columns `s_<p>_<q>`.
+    pub covariance: bool,
 }
 
 /// Parses `points` with `d` coordinates per point.
@@ -185,7 +193,8 @@ impl Args {
             ($($f:ident),*) => { $( if self.$f.is_some() { base.$f = self.$f.clone(); } )* };
         }
         over!(
-            arch, d, width, widths, depth, d_out, sigma_w, sigma_b, points, n_bags, n_nets, seed, bags
+            arch, d, width, widths, depth, d_out, sigma_w, sigma_b, points, n_bags, n_nets, seed, bags,
+            covariance
         );
         base.out = self.out.clone();
         base.quiet = self.quiet;
@@ -248,6 +257,7 @@ impl Args {
             n_nets,
             seed: a.seed.unwrap_or(0),
             bags,
+            covariance: a.covariance.unwrap_or(true),
         };
         plan.check_memory(rayon::current_num_threads())?;
         Ok(plan)
@@ -281,8 +291,8 @@ impl Plan {
     /// row group (kept until the file is closed), the waves of block outputs in flight, the writer's current row
     /// group and each thread's scratch buffers. Returns the total and a description of its parts.
     pub fn memory_bytes(&self, threads: usize) -> (f64, String) {
-        // Output columns: d_out per point.
-        let p = (self.cfg.n_points() * self.cfg.d_out()) as f64;
+        // Value columns: d_out per point, and the covariance columns.
+        let p = self.columns() as f64;
         let bags = (self.bags.1 - self.bags.0) as f64;
         let row_groups = bags * self.n_nets.div_ceil(MAX_ROW_GROUP_ROWS as u64) as f64;
         let footer = row_groups * (p + 2.0) * CHUNK_METADATA_BYTES as f64;
@@ -296,7 +306,13 @@ impl Plan {
         let widest = self.cfg.widths().iter().copied().max().unwrap_or(1) as f64;
         // The sampler's own choice: one-layer tanh, linear, GELU and swish are drawn layer by layer too.
         let scratch = if nnqft_physics::sampler::direct(&self.cfg) {
-            threads as f64 * 8.0 * (width * (self.cfg.d() as f64 + 5.0) + 5.0 * p)
+            // With the covariance, every point's activations (P rows of N) too.
+            let rows = if self.covariance {
+                self.cfg.n_points() as f64
+            } else {
+                0.0
+            };
+            threads as f64 * 8.0 * (width * (self.cfg.d() as f64 + 5.0 + rows) + 5.0 * p)
         } else {
             // The layered sampler: activations and normals of the widest layer at every point.
             threads as f64 * 8.0 * (2.0 * widest * self.cfg.n_points() as f64 + 4.0 * p)
@@ -329,10 +345,17 @@ impl Plan {
         )
     }
 
+    /// Float64 columns of the table: d_out per point, then P(P+1)/2 covariance columns when recorded.
+    pub fn columns(&self) -> usize {
+        let p = self.cfg.n_points();
+        p * self.cfg.d_out() + if self.covariance { cov_len(p) } else { 0 }
+    }
+
     /// Canonical parameters recorded in the artifact (the configuration is everything but `bags`). One hidden
     /// layer records `width`, equal widths `width` and `depth` (so a width sweep at fixed depth differs in
-    /// `width` alone), unequal widths `widths`; `d_out` appears when it is not 1. So the parameters, and the
-    /// bytes, of every one-hidden-layer one-output sample are what they were before depth existed.
+    /// `width` alone), unequal widths `widths`; `d_out` appears when it is not 1; `covariance: true` when the
+    /// covariance columns are written. So the parameters, and the bytes, of every one-hidden-layer one-output
+    /// sample with `covariance = false` are what they were before depth existed.
     pub fn params(&self) -> serde_json::Value {
         let mut v = serde_json::json!({
             "arch": self.cfg.arch().name(),
@@ -359,6 +382,9 @@ impl Plan {
         if self.cfg.d_out() > 1 {
             o.insert("d_out".into(), serde_json::json!(self.cfg.d_out()));
         }
+        if self.covariance {
+            o.insert("covariance".into(), serde_json::json!(true));
+        }
         v
     }
 }
@@ -372,9 +398,27 @@ pub fn column_name(d_out: usize, o: usize, p: usize) -> String {
     }
 }
 
+/// Name of the conditional-covariance column of points p <= q: `s_<p>_<q>`.
+pub fn cov_column_name(p: usize, q: usize) -> String {
+    format!("s_{p}_{q}")
+}
+
+/// The covariance columns of P points in table order (s_0_0, s_0_1, ..., s_0_{P-1}, s_1_1, ...), with their
+/// point pairs.
+pub fn cov_columns(p: usize) -> Vec<((usize, usize), String)> {
+    cov_pairs(p)
+        .map(|(a, b)| ((a, b), cov_column_name(a, b)))
+        .collect()
+}
+
+/// Whether a sample's recorded parameters say that its table has the covariance columns.
+pub fn has_covariance(params: &serde_json::Value) -> bool {
+    params.get("covariance").and_then(|v| v.as_bool()) == Some(true)
+}
+
 /// The sample table's schema for P points and `d_out` outputs (output-major: every point of output 0, then of
-/// output 1, ...).
-pub fn schema(p: usize, d_out: usize) -> SchemaRef {
+/// output 1, ...), then with `covariance` the columns of [`cov_columns`].
+pub fn schema(p: usize, d_out: usize, covariance: bool) -> SchemaRef {
     let mut fields = vec![
         Field::new("bag", DataType::UInt32, false),
         Field::new("net", DataType::UInt32, false),
@@ -382,7 +426,38 @@ pub fn schema(p: usize, d_out: usize) -> SchemaRef {
     for o in 0..d_out {
         fields.extend((0..p).map(|i| Field::new(column_name(d_out, o, i), DataType::Float64, false)));
     }
+    if covariance {
+        fields.extend(
+            cov_columns(p)
+                .into_iter()
+                .map(|(_, name)| Field::new(name, DataType::Float64, false)),
+        );
+    }
     Arc::new(Schema::new(fields))
+}
+
+/// File name of the points table inside the artifact directory.
+pub const POINTS_TABLE: &str = "points.parquet";
+
+/// The points table's schema for dimension d: `point` (UInt16), `x_0` .. `x_{d-1}` (Float64).
+pub fn points_schema(d: usize) -> SchemaRef {
+    let mut fields = vec![Field::new("point", DataType::UInt16, false)];
+    fields.extend((0..d).map(|j| Field::new(format!("x_{j}"), DataType::Float64, false)));
+    Arc::new(Schema::new(fields))
+}
+
+/// Writes the points of `cfg` as a small table (one row per point) with the sample's provenance.
+fn write_points(path: &Path, cfg: &Config, meta: &Meta) -> Result<()> {
+    let (p, d) = (cfg.n_points(), cfg.d());
+    let schema = points_schema(d);
+    let mut cols: Vec<ArrayRef> = vec![Arc::new(UInt16Array::from_iter_values(0..p as u16))];
+    cols.extend(
+        (0..d).map(|j| Arc::new(Float64Array::from_iter_values((0..p).map(|i| cfg.point(i)[j]))) as ArrayRef),
+    );
+    let mut w = TableWriter::create(path, schema.clone(), meta)?;
+    w.write(&RecordBatch::try_new(schema, cols)?)?;
+    w.finish()?;
+    Ok(())
 }
 
 /// Rebuilds the configuration recorded in a sample table's parameters.
@@ -434,10 +509,16 @@ fn progress(total: u64, show: bool) -> indicatif::ProgressBar {
 /// Draws the plan into the artifact directory `out` (atomically) and returns its content hash.
 pub fn sample(plan: &Plan, out: &Path, show_progress: bool) -> Result<String> {
     let staging = Staging::new(out)?;
-    // Output columns: d_out per point, output-major (the sampler's layout).
-    let p = plan.cfg.n_points() * plan.cfg.d_out();
-    let schema = schema(plan.cfg.n_points(), plan.cfg.d_out());
+    // Value columns: d_out per point, output-major (the sampler's layout), then the covariance columns.
+    let n_points = plan.cfg.n_points();
+    if n_points > u16::MAX as usize + 1 {
+        bail!("{n_points} points: the points table indexes them with 16 bits (at most 65536)");
+    }
+    let p_out = n_points * plan.cfg.d_out();
+    let p = plan.columns();
+    let schema = schema(n_points, plan.cfg.d_out(), plan.covariance);
     let meta = Meta::new(STAGE, plan.params(), vec![]);
+    write_points(&staging.path().join(POINTS_TABLE), &plan.cfg, &meta)?;
     let mut writer = TableWriter::create(&staging.path().join(TABLE), schema.clone(), &meta)?;
     let sampler = Sampler::new(&plan.cfg);
     let blocks_per_bag = plan.n_nets.div_ceil(BLOCK_NETS as u64) as u32;
@@ -491,7 +572,9 @@ pub fn sample(plan: &Plan, out: &Path, show_progress: bool) -> Result<String> {
                 .map_init(Scratch::default, |scratch, &(bag, block)| {
                     let n = block_len(plan.n_nets, block);
                     let mut out = vec![0.0; p * n];
-                    sampler.block(plan.seed, bag, block, n, &mut out, scratch);
+                    let (f, s) = out.split_at_mut(p_out * n);
+                    let cov = plan.covariance.then_some(s);
+                    sampler.block_with_covariance(plan.seed, bag, block, n, f, cov, scratch);
                     let first_bad = out.iter().position(|v| !v.is_finite());
                     (out, first_bad)
                 })
@@ -516,12 +599,23 @@ pub fn sample(plan: &Plan, out: &Path, show_progress: bool) -> Result<String> {
             .join()
             .map_err(|_| anyhow::anyhow!("the Parquet writer thread panicked"))??;
         if let Some((bag, net, c, v)) = bad {
-            let (d_out, n_points) = (plan.cfg.d_out(), plan.cfg.n_points());
-            let (o, q) = (c / n_points, c % n_points);
+            let d_out = plan.cfg.d_out();
+            let (what, q) = if c < p_out {
+                let (o, q) = (c / n_points, c % n_points);
+                (format!("output {}", column_name(d_out, o, q)), q)
+            } else {
+                let ((a, b), name) = cov_columns(n_points).swap_remove(c - p_out);
+                (format!("conditional covariance {name} (points {a} and {b})"), b)
+            };
+            // S is quadratic in the activations, so it overflows first (sigma_W = 1e100: outputs ~1e200).
+            let hint = if c < p_out {
+                ""
+            } else {
+                " (or --covariance false: the covariance, of the order of the outputs squared, overflows first)"
+            };
             bail!(
-                "network {net} of bag {bag} has the non-finite output {} = {v} at point {q} {:?}: the arithmetic \
-                 overflowed; {}. Nothing was written",
-                column_name(d_out, o, q),
+                "network {net} of bag {bag} has the non-finite {what} = {v} at point {q} {:?}: the arithmetic \
+                 overflowed; {}{hint}. Nothing was written",
                 plan.cfg.point(q),
                 overflow_suspect(&plan.cfg)
             );

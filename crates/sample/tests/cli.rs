@@ -324,8 +324,28 @@ fn non_finite_outputs_are_refused_naming_the_network_and_the_parameter() {
     assert!(err.contains("of bag 0 has the non-finite output f_"), "{err}");
     assert!(err.contains("sigma_w = 1e160 is likely too large"), "{err}");
     assert!(!out.exists());
+    // At 1e100 the conditional covariance (~1e400) overflows first: refused, naming it and the way out.
+    let o = args("1e100", &dir.path().join("cov"));
+    let err = String::from_utf8_lossy(&o.stderr);
+    assert_eq!(o.status.code(), Some(1), "{err}");
+    assert!(
+        err.contains("non-finite conditional covariance s_0_0") && err.contains("--covariance false"),
+        "{err}"
+    );
     let out = dir.path().join("large");
-    let o = args("1e100", &out);
+    let o = bin()
+        .args([
+            "--arch=relu",
+            "--width=3",
+            "--sigma-b=1",
+            "--points=0.5,1",
+            "--n-bags=2",
+            "--n-nets=1500",
+        ])
+        .args(["--sigma-w=1e100", "--covariance=false", "--out"])
+        .arg(&out)
+        .output()
+        .unwrap();
     assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
     let names: Vec<_> = std::fs::read_dir(dir.path())
         .unwrap()
@@ -420,7 +440,33 @@ fn check_batch_validates_every_vector_without_reading_or_writing_outputs() {
 fn table_hash(dir: &Path) -> String {
     let m: serde_json::Value =
         serde_json::from_str(&std::fs::read_to_string(dir.join("manifest.json")).unwrap()).unwrap();
-    m["files"][0]["blake3"].as_str().unwrap().to_string()
+    let files = m["files"].as_array().unwrap();
+    let entry = files.iter().find(|f| f["file"] == "samples.parquet").unwrap();
+    entry["blake3"].as_str().unwrap().to_string()
+}
+
+/// Column `name` of a sample table, as bits (`bag` and `net` as their values).
+fn column_bits(dir: &Path, name: &str) -> Vec<u64> {
+    let t = nnqft_store::Table::read(&dir.join("samples.parquet"), "sample").unwrap();
+    if name == "bag" || name == "net" {
+        return t.u32(name).unwrap().into_iter().map(u64::from).collect();
+    }
+    t.f64(name)
+        .unwrap()
+        .into_iter()
+        .map(|v| v.unwrap().to_bits())
+        .collect()
+}
+
+/// Column names of a sample table, in order.
+fn column_names(dir: &Path) -> Vec<String> {
+    let (_, reader) = nnqft_store::open_table(&dir.join("samples.parquet"), "sample", &[]).unwrap();
+    reader
+        .schema()
+        .fields()
+        .iter()
+        .map(|f| f.name().clone())
+        .collect()
 }
 
 #[test]
@@ -428,9 +474,11 @@ fn one_hidden_layer_samples_keep_the_bytes_they_had_before_depth_existed() {
     // Hashes of samples drawn by the binary of commit bfc4249 (before deep networks, d_out and the new
     // activations), re-pinned once when the tables gained their provenance in the Arrow schema metadata (the
     // data of every table of a smoke run was compared equal, column by column, before and after): the one-layer
-    // direct sampler, its streams and its parameters must not move.
+    // direct sampler, its streams and its parameters must not move. These are the tables of
+    // `--covariance false`, exactly as before the covariance columns existed; the default table (with them) has
+    // the same f columns, bit for bit, and is pinned by the second hash.
     let dir = tempfile::tempdir().unwrap();
-    let cases: [(&[&str], &str); 5] = [
+    let cases: [(&[&str], &str, &str); 5] = [
         (
             &[
                 "--arch=gaussnet",
@@ -444,6 +492,7 @@ fn one_hidden_layer_samples_keep_the_bytes_they_had_before_depth_existed() {
                 "--seed=5",
             ],
             "f14caad9ba2016610df5c172985ad399cdff9edc15fbf4814a9cb430386ff80d",
+            "7a268ab8b51f5443a5cf4697af8c6790fa258ca75f94145268a297f4243514dd",
         ),
         (
             &[
@@ -458,6 +507,7 @@ fn one_hidden_layer_samples_keep_the_bytes_they_had_before_depth_existed() {
                 "--seed=3",
             ],
             "24e111419533b8eba77dfe730002478467e5849128979527ff32c507d429c43b",
+            "e9eb82de8f6e11deae6ecbfa479f33812e7c5d769db3c89ff8d6996e9cc7d54e",
         ),
         (
             &[
@@ -472,6 +522,7 @@ fn one_hidden_layer_samples_keep_the_bytes_they_had_before_depth_existed() {
                 "--seed=4",
             ],
             "4c3a07490daa39357ba7e69d238c2e0394fd7ff870939ab261f6811ac7e1547b",
+            "562971be9071d308b11cf74deae4a423e90ed480b26906bbee3c5b35b7c153b7",
         ),
         (
             &[
@@ -487,6 +538,7 @@ fn one_hidden_layer_samples_keep_the_bytes_they_had_before_depth_existed() {
                 "--seed=6",
             ],
             "8ec13031d5ad0768e24ce9ad12dfc10482925328d6fb84291120ffaf7db45e91",
+            "da5ac9794670660e35c9c0fb5e4aaecd219c8fe15e129b1fe4cf9785c468f485",
         ),
         (
             &[
@@ -501,13 +553,31 @@ fn one_hidden_layer_samples_keep_the_bytes_they_had_before_depth_existed() {
                 "--seed=8",
             ],
             "6d45788a98585e679fdd378e64507139976ae3248c0fc115b2a19fc0456746bd",
+            "44a1b505b769f6f06087378a46fc0fcc3ff4fdeaed4e7f4863bcc600f41bc742",
         ),
     ];
-    for (i, (args, hash)) in cases.iter().enumerate() {
+    for (i, (args, hash, with_cov)) in cases.iter().enumerate() {
         let out = dir.path().join(format!("c{i}"));
-        let o = run(args, &out, "2");
+        let o = run(&[*args, &["--covariance=false"]].concat(), &out, "2");
         assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
         assert_eq!(&table_hash(&out), hash, "case {i}: {args:?}");
+        let cov = dir.path().join(format!("v{i}"));
+        let o = run(args, &cov, "2");
+        assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
+        let names = column_names(&out);
+        assert!(names.iter().any(|c| c.starts_with("f_")) && !names.iter().any(|c| c.starts_with("s_")));
+        for name in names {
+            assert_eq!(
+                column_bits(&out, &name),
+                column_bits(&cov, &name),
+                "case {i}: column {name}"
+            );
+        }
+        assert_eq!(
+            &table_hash(&cov),
+            with_cov,
+            "case {i} with the covariance: {args:?}"
+        );
     }
 }
 
@@ -708,4 +778,95 @@ fn deep_parameters_are_validated_before_anything_is_written() {
         "{err}"
     );
     assert!(!dir.path().join("d").exists());
+}
+
+#[test]
+fn covariance_columns_follow_the_outputs_and_the_points_have_their_own_table() {
+    let dir = tempfile::tempdir().unwrap();
+    // Two outputs, three layers: the f columns, then one set of s columns shared by both outputs.
+    let deep = dir.path().join("deep");
+    assert!(run(DEEP, &deep, "2").status.success());
+    let names = column_names(&deep);
+    let mut want = vec!["bag".to_string(), "net".to_string()];
+    want.extend((0..2).flat_map(|o| (0..6).map(move |p| format!("f_{o}_{p}"))));
+    want.extend((0..6).flat_map(|p| (p..6).map(move |q| format!("s_{p}_{q}"))));
+    assert_eq!(names, want);
+    assert_eq!(names.iter().filter(|c| c.starts_with("s_")).count(), 21);
+    let text = String::from_utf8_lossy(&std::fs::read(deep.join("samples.parquet")).unwrap()).to_string();
+    assert!(
+        text.contains(r#""covariance":true"#),
+        "recorded in the parameters"
+    );
+    // The points table: one row per point, the coordinates of d = 2 points (BASE_D2), the sample's provenance.
+    let d2 = dir.path().join("d2");
+    assert!(run(&BASE_D2, &d2, "2").status.success());
+    let t = nnqft_store::Table::read(&d2.join("points.parquet"), "sample").unwrap();
+    let x: Vec<Vec<f64>> = ["x_0", "x_1"]
+        .iter()
+        .map(|c| t.f64(c).unwrap().into_iter().map(Option::unwrap).collect())
+        .collect();
+    assert_eq!(x, vec![vec![0.1, 0.3, 0.5], vec![0.2, 0.1, 0.0]]);
+    let (_, reader) = nnqft_store::open_table(&d2.join("points.parquet"), "sample", &[]).unwrap();
+    let schema = reader.schema();
+    let point = schema.field_with_name("point").unwrap();
+    assert_eq!(point.data_type(), &arrow_schema::DataType::UInt16);
+    assert_eq!(schema.fields().len(), 3);
+    assert_eq!(
+        t.meta.params["points"],
+        serde_json::json!([[0.1, 0.2], [0.3, 0.1], [0.5, 0.0]])
+    );
+    nnqft_store::verify(&d2).unwrap();
+    // `covariance = false` in a parameter file is the flag: no s columns and no parameter.
+    let toml = dir.path().join("p.toml");
+    std::fs::write(
+        &toml,
+        "arch = \"erf\"\nwidth = 3\nsigma_w = 1.5\nsigma_b = 0.5\npoints = [0.2, 0.4]\nn_bags = 2\nn_nets = 50\ncovariance = false\n",
+    )
+    .unwrap();
+    let (a, b) = (dir.path().join("a"), dir.path().join("b"));
+    assert!(
+        bin()
+            .arg("--params")
+            .arg(&toml)
+            .arg("--out")
+            .arg(&a)
+            .status()
+            .unwrap()
+            .success()
+    );
+    let flags = [
+        "--arch=erf",
+        "--width=3",
+        "--sigma-w=1.5",
+        "--sigma-b=0.5",
+        "--points=0.2,0.4",
+        "--n-bags=2",
+        "--n-nets=50",
+        "--covariance",
+        "false",
+    ];
+    assert!(run(&flags, &b, "1").status.success());
+    assert_eq!(table_hash(&a), table_hash(&b));
+    assert_eq!(column_names(&a), ["bag", "net", "f_0", "f_1"]);
+    let text = String::from_utf8_lossy(&std::fs::read(a.join("samples.parquet")).unwrap()).to_string();
+    assert!(!text.contains("covariance"));
+    // The flag overrides the file; a value that is not a boolean is named and nothing is written.
+    let c = dir.path().join("c");
+    let o = bin()
+        .arg("--params")
+        .arg(&toml)
+        .args(["--covariance", "true", "--out"])
+        .arg(&c)
+        .output()
+        .unwrap();
+    assert!(o.status.success());
+    assert_eq!(column_names(&c)[4..], ["s_0_0", "s_0_1", "s_1_1"]);
+    let bad = dir.path().join("bad");
+    let o = run(&[&flags[..7], &["--covariance=maybe"]].concat(), &bad, "1");
+    let err = String::from_utf8_lossy(&o.stderr);
+    assert!(
+        !o.status.success() && err.contains("'maybe'") && err.contains("--covariance"),
+        "{err}"
+    );
+    assert!(!bad.exists());
 }
