@@ -4,6 +4,15 @@
 //! f - b1 is a sum of N i.i.d. terms W1_i g_i, so
 //! kappa_4 = (sigma_W^4/N) [3 C_4 - sum_3 C_2 C_2] and
 //! kappa_6 = (sigma_W^6/N^2) [15 C_6 - 3 sum_15 C_4 C_2 + 2 sum_15 C_2 C_2 C_2] hold exactly at every N.
+//!
+//! Eight legs (PHYSICS.md 11): kappa_8 = N kappa_8(h), the joint cumulant of h = W1 g from the moments
+//! E[h(x_a1)..h(x_ak)] = E[W1^k] C_k (E[W1^8] = 105 sigma_W^8/N^4) over the 379 set partitions into even blocks,
+//! and G^(8), DeltaG^(8) from the cumulants of f over the same partitions ([`crate::exact8`]). C_8 is tabulated
+//! on the first eight-point query: GaussNet's closed form, ReLU's polar integral on one grid cut at every
+//! point's kinks, the smooth activations' 2-D grid (halved by symmetry for odd activations). Cost on this
+//! 2-core machine (example `exact8_cost`): at P = 6 (1287 multisets) at most 0.4-0.6 s for the table (Erf,
+//! sigma_b > 0; the rest < 0.01 s) and 0.05 s for G, DeltaG and G_c of every multiset; at P = 12 (75582) 9-19 s
+//! (Erf, sigma_b > 0; others < 0.1 s) and 1.2-1.9 s.
 
 use crate::combos::Index;
 use crate::combos::{multisets, pair_and_rest6, pairings};
@@ -12,8 +21,12 @@ use crate::kernel;
 use crate::moments::{BagSums, Tree};
 use crate::quad::{Rule, legendre};
 use crate::{Arch, Config, Error};
+use std::cmp::Ordering;
 use std::f64::consts::PI;
 use std::sync::OnceLock;
+
+/// (2j - 1)!! for j = 0..4: E[W^(2j)] / Var(W)^j of a normal W.
+const DOUBLE_FACTORIAL_ODD: [f64; 5] = [1.0, 1.0, 3.0, 15.0, 105.0];
 
 /// Half-width (in standard deviations) of the W0 and b0 integration ranges for Erf; the normal density beyond
 /// is below 1e-18, far under double precision relative to the integrals here. Composite Gauss-Legendre is used
@@ -95,7 +108,11 @@ fn normal_panels(panels: usize, gl: &Rule) -> Vec<(f64, f64)> {
 
 /// The 2-D quadrature grid of the smooth activations: weights of the nodes (W0, b0) and, per point, the
 /// activation g(sigma_W x w + sigma_b b) at every node.
-fn smooth_grid(cfg: &Config, res: Resolution) -> (Vec<f64>, Vec<Vec<f64>>) {
+///
+/// With `fold` (odd activations and even orders only) the grid keeps the half-plane w > 0 (and w = 0, b >= 0)
+/// with doubled weights: the product of an even number of odd g is even under (w, b) -> (-w, -b), and the grid
+/// is symmetric, so the sum is the same and costs half.
+fn smooth_grid(cfg: &Config, res: Resolution, fold: bool) -> (Vec<f64>, Vec<Vec<f64>>) {
     let (sw, sb, p, arch) = (cfg.sigma_w(), cfg.sigma_b(), cfg.n_points(), cfg.arch());
     let gl = legendre(res.nodes);
     let wn = normal_panels(res.w_panels, &gl);
@@ -108,7 +125,13 @@ fn smooth_grid(cfg: &Config, res: Resolution) -> (Vec<f64>, Vec<Vec<f64>>) {
     let mut g = vec![Vec::with_capacity(wn.len() * bn.len()); p];
     for &(w, ww) in &wn {
         for &(b, wb) in &bn {
-            weights.push(ww * wb);
+            let factor = match (fold, w.total_cmp(&0.0), b.total_cmp(&0.0)) {
+                (false, _, _) => 1.0,
+                (true, Ordering::Less, _) | (true, Ordering::Equal, Ordering::Less) => continue,
+                (true, Ordering::Equal, Ordering::Equal) => 1.0,
+                (true, _, _) => 2.0,
+            };
+            weights.push(factor * ww * wb);
             for (a, ga) in g.iter_mut().enumerate() {
                 ga.push(crate::activation::apply(arch, sw * cfg.point(a)[0] * w + sb * b));
             }
@@ -171,8 +194,9 @@ fn c8_table(cfg: &Config, res: Resolution) -> Vec<f64> {
                 .map(|v| r8 * v)
                 .collect()
         }
-        Arch::Erf | Arch::Tanh | Arch::Linear | Arch::Gelu | Arch::Swish => {
-            let (weights, cols) = smooth_grid(cfg, res);
+        arch @ (Arch::Erf | Arch::Tanh | Arch::Linear | Arch::Gelu | Arch::Swish) => {
+            let odd = matches!(arch, Arch::Erf | Arch::Tanh | Arch::Linear);
+            let (weights, cols) = smooth_grid(cfg, res, odd);
             exact8::tabulate(&cols, &weights, 8)
         }
     }
@@ -273,7 +297,7 @@ impl Exact {
             }
             // Smooth activations: the 2-D Gaussian integral over (W0, b0) on a composite Gauss-Legendre grid.
             Arch::Erf | Arch::Tanh | Arch::Linear | Arch::Gelu | Arch::Swish => {
-                let (weights, g) = smooth_grid(cfg, res);
+                let (weights, g) = smooth_grid(cfg, res, false);
                 let cols: Vec<&[f64]> = g.iter().map(|v| v.as_slice()).collect();
                 let mut sums = BagSums::new(combos.len());
                 tree.accumulate_weighted(&cols, Some(&weights), &mut sums);
@@ -325,6 +349,7 @@ impl Exact {
         let n = idx.len();
         let width = self.cfg.width() as f64;
         let v = self.cfg.sigma_w().powi(2) / width;
+        let single = outs.iter().all(|&o| o == outs[0]);
         let moment_h = |mask: u8| {
             let mut pts = [0u16; exact8::MAX_LEGS];
             let mut os = [0usize; exact8::MAX_LEGS];
@@ -336,10 +361,21 @@ impl Exact {
                     m += 1;
                 }
             }
-            let w = output_moment(&os[..m]);
-            if w == 0.0 {
-                return 0.0;
-            }
+            // prod_o (m_o - 1)!! without allocating: (m - 1)!! for one output, else over runs of sorted outputs.
+            let w = if single {
+                DOUBLE_FACTORIAL_ODD[m / 2]
+            } else {
+                let os = &mut os[..m];
+                os.sort_unstable();
+                let mut w = 1.0;
+                for run in os.chunk_by(|a, b| a == b) {
+                    if run.len() % 2 == 1 {
+                        return 0.0;
+                    }
+                    w *= DOUBLE_FACTORIAL_ODD[run.len() / 2];
+                }
+                w
+            };
             w * v.powi(m as i32 / 2) * table.get(&pts[..m])
         };
         exact8::functions(n, width, moment_h, |a, b| {
@@ -548,6 +584,14 @@ pub fn wick(n: usize, k: impl Fn(usize, usize) -> f64) -> f64 {
     match n {
         2 => k(0, 1),
         4 => k(0, 1) * k(2, 3) + k(0, 2) * k(1, 3) + k(0, 3) * k(1, 2),
+        8 => {
+            // The 105 pairings once, in the order of pairings(8) (same sum as the general arm).
+            static P8: OnceLock<Vec<Vec<(usize, usize)>>> = OnceLock::new();
+            P8.get_or_init(|| pairings(8))
+                .iter()
+                .map(|p| p.iter().map(|&(a, b)| k(a, b)).product::<f64>())
+                .sum()
+        }
         _ => pairings(n)
             .iter()
             .map(|p| p.iter().map(|&(a, b)| k(a, b)).product::<f64>())
@@ -987,7 +1031,7 @@ mod tests {
                 let (weights, cols) = if arch == Arch::Relu {
                     relu_grid(&c, Resolution::default())
                 } else {
-                    smooth_grid(&c, Resolution::default())
+                    smooth_grid(&c, Resolution::default(), true)
                 };
                 let t6 = exact8::tabulate(&cols, &weights, 6);
                 let r6 = if arch == Arch::Relu { 8.0 * 6.0 } else { 1.0 };
@@ -997,6 +1041,32 @@ mod tests {
                         close(r6 * t6[slot], a.c(&idx), QUADRATURE_REL),
                         "{arch:?} {idx:?}"
                     );
+                }
+            }
+        }
+        // The other smooth activations on the same grid: converged under refinement; the linear activation
+        // against its closed form, C_8 = the Wick sum of c(x_a, x_b).
+        for arch in [Arch::Tanh, Arch::Gelu, Arch::Swish, Arch::Linear] {
+            for (sw, sb) in [(1.0, 0.0), (1.3, 0.6)] {
+                let c = cfg(arch, 1, sw, sb, &pts);
+                let a = Exact::new(&c).unwrap();
+                let b = Exact::with_resolution(&c, Resolution::default().refine()).unwrap();
+                for idx in &idx8 {
+                    let what = format!("{arch:?} sw={sw} sb={sb} {idx:?}");
+                    assert!(
+                        close(a.c(idx), b.c(idx), QUADRATURE_REL),
+                        "{what}: {} {}",
+                        a.c(idx),
+                        b.c(idx)
+                    );
+                    if arch == Arch::Linear {
+                        let want = wick(8, |x, y| c.c(idx[x], idx[y]));
+                        assert!(
+                            close(a.c(idx), want, QUADRATURE_REL),
+                            "{what}: {} {want}",
+                            a.c(idx)
+                        );
+                    }
                 }
             }
         }

@@ -6,8 +6,10 @@
 //! of h over a block B of legs are E[prod_o W1^(m_o)] C_|B| = prod_o (m_o - 1)!! (sigma_W^2/N)^(|B|/2) C_|B|
 //! (zero when some output carries an odd number m_o of legs), and
 //!
-//!     kappa(B) = sum over set partitions pi of B into even blocks of (-1)^(|pi|-1) (|pi|-1)! prod_(b in pi) m(b)
-//!     G^(n)    = sum over set partitions pi of the n legs into even blocks of prod_(b in pi) kappa_f(b)
+//! ```text
+//! kappa(B) = sum over set partitions pi of B into even blocks of (-1)^(|pi|-1) (|pi|-1)! prod_(b in pi) m(b)
+//! G^(n)    = sum over set partitions pi of the n legs into even blocks of prod_(b in pi) kappa_f(b)
+//! ```
 //!
 //! (odd blocks vanish: odd moments of W1 are zero). The all-pair partitions of G^(n) are the Wick sum G_0^(n)
 //! with the full kernel K; the others are DeltaG^(n); kappa_f of all n legs is G_c^(n) = N kappa_n(h), exactly
@@ -250,15 +252,61 @@ impl CTable {
 /// Chunk of quadrature nodes kept in cache by [`tabulate`].
 const CHUNK: usize = 256;
 
-/// sum_k weights[k] prod_(a in m) cols[a][k] for every multiset m of size n from the columns, in lexicographic
+/// Fixed number of contiguous parts of the grid in [`tabulate`], each summed on its own and added in order, so
+/// that the result does not depend on how many threads run them.
+const PARTS: usize = 4;
+
+/// `sum_k weights[k] prod_(a in m) cols[a][k]` for every multiset m of size n from the columns, in lexicographic
 /// order: the quadrature of C_n over a grid, by a depth-first product tree (one multiplication per tree node
-/// and grid node), chunked so that the partial products stay in cache.
+/// and grid node), chunked so that the partial products stay in cache. The grid is cut into `PARTS` (4) parts run
+/// on up to that many threads; the parts' sums are added in a fixed order (same bits on any thread count).
 pub fn tabulate(cols: &[Vec<f64>], weights: &[f64], n: usize) -> Vec<f64> {
+    let slots = n_multisets(cols.len(), n);
+    if n == 0 || cols.is_empty() {
+        return vec![0.0; slots];
+    }
+    let chunks = weights.len().div_ceil(CHUNK);
+    let bounds: Vec<(usize, usize)> = (0..PARTS)
+        .map(|j| {
+            let lo = (j * chunks / PARTS * CHUNK).min(weights.len());
+            let hi = ((j + 1) * chunks / PARTS * CHUNK).min(weights.len());
+            (lo, hi)
+        })
+        .collect();
+    let threads = std::thread::available_parallelism()
+        .map_or(1, |t| t.get())
+        .clamp(1, PARTS);
+    let mut parts: Vec<(usize, Vec<f64>)> = std::thread::scope(|scope| {
+        let handles: Vec<_> = (0..threads)
+            .map(|t| {
+                let bounds = &bounds;
+                scope.spawn(move || {
+                    (t..PARTS)
+                        .step_by(threads)
+                        .map(|j| (j, tabulate_range(cols, weights, n, bounds[j].0, bounds[j].1)))
+                        .collect::<Vec<_>>()
+                })
+            })
+            .collect();
+        handles
+            .into_iter()
+            .flat_map(|h| h.join().expect("tabulate worker"))
+            .collect()
+    });
+    parts.sort_by_key(|(j, _)| *j);
+    let mut out = vec![0.0; slots];
+    for (_, part) in parts {
+        for (o, v) in out.iter_mut().zip(part) {
+            *o += v;
+        }
+    }
+    out
+}
+
+/// [`tabulate`] over the grid nodes `lo..hi`.
+fn tabulate_range(cols: &[Vec<f64>], weights: &[f64], n: usize, lo: usize, hi: usize) -> Vec<f64> {
     let p = cols.len();
     let mut out = vec![0.0; n_multisets(p, n)];
-    if n == 0 || p == 0 {
-        return out;
-    }
     struct Walk<'a> {
         cols: &'a [Vec<f64>],
         n: usize,
@@ -297,18 +345,17 @@ pub fn tabulate(cols: &[Vec<f64>], weights: &[f64], n: usize) -> Vec<f64> {
             }
         }
     }
-    let total = weights.len();
     let mut walk = Walk {
         cols,
         n,
-        start: 0,
+        start: lo,
         len: 0,
         stack: vec![[0.0; CHUNK]; n],
         out: &mut out,
         leaf: 0,
     };
-    while walk.start < total {
-        walk.len = CHUNK.min(total - walk.start);
+    while walk.start < hi {
+        walk.len = CHUNK.min(hi - walk.start);
         let (s, l) = (walk.start, walk.len);
         walk.stack[0][..l].copy_from_slice(&weights[s..s + l]);
         walk.leaf = 0;
@@ -400,7 +447,7 @@ mod tests {
     #[test]
     fn tabulate_matches_naive_sums() {
         let p = 3;
-        let k = 600; // more than two chunks, with a remainder
+        let k = 1500; // more chunks than parts, with a remainder
         let cols: Vec<Vec<f64>> = (0..p)
             .map(|q| {
                 (0..k)
