@@ -995,6 +995,45 @@ mod tests {
     }
 
     #[test]
+    fn relu_without_bias_eight_legs_on_several_outputs_match_the_chi_squared_law() {
+        // sigma_b = 0, x_p > 0: given the hidden layer the outputs are i.i.d. N(0, x_p x_q S), S = sigma_W^2 T,
+        // T = (sigma_W^2/N) sum_j relu(xi_j)^2 = (sigma_W^2/N) chi^2 with B ~ Binomial(N, 1/2) degrees of
+        // freedom, so E[prod of 8 legs] = prod_a x_a prod_o (m_o - 1)!! sigma_W^8 (sigma_W^2/N)^4
+        // E[B(B+2)(B+4)(B+6)] (crate::relu_exact), whatever the multiset and the outputs.
+        let pts: Vec<Vec<f64>> = [0.3, 0.7, 1.1, 1.6].iter().map(|&x| vec![x]).collect();
+        let sw = 1.3f64;
+        let outs_list: [[usize; 8]; 5] = [
+            [0; 8],
+            [0, 0, 0, 0, 1, 1, 1, 1],
+            [1, 0, 1, 0, 1, 1, 0, 0],
+            [2, 2, 0, 0, 1, 1, 1, 1],
+            [0, 0, 0, 1, 1, 1, 2, 2],
+        ];
+        for n in [1u64, 2, 7] {
+            let c = Config::deep(Arch::Relu, 1, &[n], 3, sw, 0.0, &pts).unwrap();
+            let e = Exact::new(&c).unwrap();
+            let rising = crate::relu_exact::binomial_rising2(n, 4);
+            for m in multisets(4, 8).iter().step_by(7) {
+                let idx: Vec<usize> = m.iter().map(|&a| a as usize).collect();
+                for outs in &outs_list {
+                    let want = idx.iter().map(|&a| pts[a][0]).product::<f64>()
+                        * output_moment(outs)
+                        * sw.powi(8)
+                        * (sw * sw / n as f64).powi(4)
+                        * rising;
+                    let got = e.g_legs(&idx, outs);
+                    let what = format!("N={n} {idx:?} {outs:?}");
+                    if want == 0.0 {
+                        assert!(got == 0.0, "{what}: {got}");
+                    } else {
+                        assert!(close(got, want, QUADRATURE_REL), "{what}: {got} vs {want}");
+                    }
+                }
+            }
+        }
+    }
+
+    #[test]
     fn eight_point_quadrature_is_converged_and_matches_independent_rules() {
         let pts = vec![vec![-1.0], vec![-0.2], vec![0.6], vec![1.0]];
         let idx8 = [
