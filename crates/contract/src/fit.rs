@@ -451,6 +451,16 @@ pub struct PointRow {
     pub resolvable: bool,
     pub width: u64,
     pub sigma_w: Option<f64>,
+    /// The tail diagnostics of the moments stage behind the quantity (PHYSICS.md 8), for the order it uses that
+    /// is closest to failing the tail rule: the smallest effective sample size over its combinations, and the
+    /// rule's threshold for that order.
+    pub ess: Option<f64>,
+    pub ess_min: Option<f64>,
+    /// GaussNet: the smallest (hidden units drawn) / exp(n^2 s_max / 2) over the combinations, and the rule's
+    /// threshold in the fit (`TAIL_FIT_MIN` of nnqft-fit, stricter than the moments stage's `TAIL_SAFETY`); null for
+    /// light-tailed activations.
+    pub tail_ratio: Option<f64>,
+    pub tail_min: Option<f64>,
 }
 
 /// One row of [`COMBOS`]: one combination of points at one sweep point.
@@ -530,6 +540,10 @@ pub fn write_points(dir: &Path, rows: &[PointRow], meta: &Meta) -> Result<()> {
             ),
             ("width", Col::U64(rows.iter().map(|r| r.width).collect())),
             ("sigma_w", f64s(rows, |r| r.sigma_w)),
+            ("ess", f64s(rows, |r| r.ess)),
+            ("ess_min", f64s(rows, |r| r.ess_min)),
+            ("tail_ratio", f64s(rows, |r| r.tail_ratio)),
+            ("tail_min", f64s(rows, |r| r.tail_min)),
         ],
         meta,
     )?;
@@ -686,6 +700,12 @@ pub fn read_points(dir: &Path) -> Result<(Vec<PointRow>, FitParams)> {
         t.f64("background")?,
     );
     let (resolvable, width, sigma_w) = (t.bool("resolvable")?, t.u64("width")?, t.f64("sigma_w")?);
+    let (ess, ess_min, tail_ratio, tail_min) = (
+        t.f64("ess")?,
+        t.f64("ess_min")?,
+        t.f64("tail_ratio")?,
+        t.f64("tail_min")?,
+    );
     let rows = (0..t.rows())
         .map(|i| PointRow {
             quantity: quantity[i],
@@ -698,6 +718,10 @@ pub fn read_points(dir: &Path) -> Result<(Vec<PointRow>, FitParams)> {
             resolvable: resolvable[i],
             width: width[i],
             sigma_w: sigma_w[i],
+            ess: ess[i],
+            ess_min: ess_min[i],
+            tail_ratio: tail_ratio[i],
+            tail_min: tail_min[i],
         })
         .collect();
     Ok((rows, params))
@@ -803,6 +827,10 @@ mod tests {
             resolvable: true,
             width: 100,
             sigma_w: Some(2.0),
+            ess: Some(850.0),
+            ess_min: Some(1000.0),
+            tail_ratio: None,
+            tail_min: None,
         }];
         let combos = vec![ComboRow {
             x: 5.0,

@@ -1,10 +1,11 @@
 //! The `fit` stage (PHYSICS.md 5, 6, 8): couplings u_4 and u_6 at every sweep point in the raw, canonical and
 //! dimensionless normalisations, and the scaling fits across a sweep (over N, over sigma_W, or over the cutoff
-//! Lambda), each with a 95% percentile-bootstrap interval that resamples bags and recomputes the whole chain
-//! (Gbar, DeltaG, connected parts, couplings, averages, fit) on every replicate.
+//! Lambda), each with a 95% bootstrap interval (expanded percentile, `stats::ci95`) that resamples bags and
+//! recomputes the whole chain (Gbar, DeltaG, connected parts, couplings, averages, fit) on every replicate.
 //!
-//! Sweep points whose estimates the tail rule of the moments stage marks unresolvable are excluded from the
-//! fits of the quantities that use them, and listed in the `excluded` column; they are never silently used.
+//! Sweep points whose estimates the tail rule marks unresolvable (the moments stage's, and the fit's stricter
+//! log-normal budget `sweep::TAIL_FIT_MIN`) are excluded from the fits of the quantities that use them, and
+//! listed in the `excluded` column; they are never silently used.
 
 pub mod chain;
 pub mod stats;
@@ -24,7 +25,7 @@ use stats::{ci95, log_slope, two_term};
 use std::path::PathBuf;
 use sweep::Point;
 
-/// Fewest bootstrap replicates accepted for a 95% percentile interval.
+/// Fewest bootstrap replicates accepted for a 95% interval.
 pub const MIN_REPLICATES: usize = 20;
 /// Bootstrap replicates that must give a value for a fit to have an interval: this many tenths of them.
 const MIN_VALID_REPLICATE_TENTHS: usize = 9;
@@ -191,30 +192,53 @@ impl Setup {
     fn evaluate(&self, gs: &[Vec<f64>]) -> Evaluation {
         let mut values = Vec::new();
         let mut combos = Vec::new();
-        for (p, g) in self.points.iter().zip(gs) {
-            let (v, c) = evaluate(p, g);
+        for (i, g) in gs.iter().enumerate() {
+            let (v, c) = self.evaluate_one(i, g);
             combos.push(c);
-            if self.sweep == Sweep::Cutoff {
-                for nk in &self.nk_by_cutoff {
-                    // Every quantity at the default cutoff (the signed companions), lambda at this one.
-                    let mut w = v.clone();
-                    w[Quantity::LambdaAbs as usize] = lambda_at(p, g, nk);
-                    values.push(w);
-                }
-            } else {
-                values.push(v);
-            }
+            values.extend(v);
         }
         Evaluation { values, combos }
     }
 
+    /// The values at the (virtual) points of sweep point i from its full n-point functions `g`.
+    fn evaluate_one(&self, i: usize, g: &[f64]) -> (Vec<Vec<f64>>, chain::PerCombo) {
+        let p = &self.points[i];
+        let (v, c) = evaluate(p, g);
+        if self.sweep == Sweep::Cutoff {
+            let rows = self
+                .nk_by_cutoff
+                .iter()
+                .map(|nk| {
+                    // Every quantity at the default cutoff (the signed companions), lambda at this one.
+                    let mut w = v.clone();
+                    w[Quantity::LambdaAbs as usize] = lambda_at(p, g, nk);
+                    w
+                })
+                .collect();
+            (rows, c)
+        } else {
+            (vec![v], c)
+        }
+    }
+
+    /// The sweep point behind (virtual) point j.
+    fn real_of(&self, j: usize) -> usize {
+        if self.sweep == Sweep::Cutoff { 0 } else { j }
+    }
+
+    /// The sweep point behind (virtual) point j.
+    fn point(&self, j: usize) -> &Point {
+        &self.points[self.real_of(j)]
+    }
+
+    /// Bags of (virtual) point j.
+    fn bags(&self, j: usize) -> usize {
+        self.point(j).moments.bags.len()
+    }
+
     /// Whether the quantity at (virtual) point j passes the tail rule of the moments stage.
     fn tail_ok(&self, j: usize, quantity: Quantity) -> bool {
-        let p = if self.sweep == Sweep::Cutoff {
-            &self.points[0]
-        } else {
-            &self.points[j]
-        };
+        let p = self.point(j);
         !quantity.orders().iter().any(|o| p.unresolvable.contains(o))
     }
 
@@ -325,6 +349,47 @@ impl Args {
     }
 }
 
+/// What a fit computes besides its inputs: [`Args`] without the paths.
+#[derive(Debug, Clone)]
+pub struct Options {
+    pub sweep: Sweep,
+    pub cutoff: Option<f64>,
+    pub cutoffs: Vec<f64>,
+    pub ranges: Vec<f64>,
+    pub bootstrap: usize,
+    pub seed: u64,
+}
+
+impl Options {
+    /// The cutoff of the vertex integrals: --cutoff, else the first of --cutoffs.
+    pub fn cutoff(&self) -> Option<f64> {
+        self.cutoff.or(self.cutoffs.first().copied())
+    }
+}
+
+impl From<&Args> for Options {
+    fn from(a: &Args) -> Self {
+        Options {
+            sweep: a.sweep,
+            cutoff: a.cutoff,
+            cutoffs: a.cutoffs.clone(),
+            ranges: a.ranges.clone(),
+            bootstrap: a.bootstrap,
+            seed: a.seed,
+        }
+    }
+}
+
+/// The three tables of a fit artifact and its parameters, before they are written.
+#[derive(Debug, Clone)]
+pub struct Tables {
+    pub fits: Vec<FitRow>,
+    pub points: Vec<PointRow>,
+    pub combos: Vec<ComboRow>,
+    /// The fit's parameters (`nnqft.params`).
+    pub params: serde_json::Value,
+}
+
 /// Runs the fit and writes the artifact; returns its content hash.
 pub fn run(args: &Args) -> Result<String> {
     if args.out.exists() {
@@ -334,11 +399,26 @@ pub fn run(args: &Args) -> Result<String> {
         );
     }
     args.validate()?;
-    let cutoff = args.cutoff.or(args.cutoffs.first().copied());
-    let points = sweep::load(&args.inputs, args.sweep, cutoff)?;
-    let nk_by_cutoff = if args.sweep == Sweep::Cutoff {
+    let opts = Options::from(args);
+    let points = sweep::load(&args.inputs, args.sweep, opts.cutoff())?;
+    let inputs: Vec<String> = points
+        .iter()
+        .map(|p| nnqft_store::content_hash(&p.dir))
+        .collect::<Result<_, _>>()?;
+    let tables = compute(points, &opts)?;
+    let staging = Staging::new(&args.out)?;
+    let meta = Meta::new(STAGE, tables.params.clone(), inputs);
+    contract::write_fits(staging.path(), &tables.fits, &meta)?;
+    contract::write_points(staging.path(), &tables.points, &meta)?;
+    contract::write_combos(staging.path(), &tables.combos, &meta)?;
+    Ok(staging.publish()?)
+}
+
+/// Computes the fit of a validated sweep ([`sweep::load`] or [`sweep::assemble`]) in memory.
+pub fn compute(points: Vec<Point>, opts: &Options) -> Result<Tables> {
+    let nk_by_cutoff = if opts.sweep == Sweep::Cutoff {
         let p = &points[0];
-        args.cutoffs
+        opts.cutoffs
             .iter()
             .map(|&c| sweep::nk4_at(&p.cfg, &p.moments, &p.rows4, Some(c)))
             .collect::<Result<Vec<_>, _>>()?
@@ -347,13 +427,13 @@ pub fn run(args: &Args) -> Result<String> {
     };
     let mut setup = Setup {
         points,
-        sweep: args.sweep,
-        cutoffs: args.cutoffs.clone(),
+        sweep: opts.sweep,
+        cutoffs: opts.cutoffs.clone(),
         nk_by_cutoff,
         above_noise: vec![],
     };
     let d = setup.points[0].cfg.d() as f64;
-    let specs = specs(args.sweep, &args.ranges);
+    let specs = specs(opts.sweep, &opts.ranges);
 
     // Point estimate, exact values, bootstrap.
     let all_bags: Vec<Vec<usize>> = setup
@@ -370,9 +450,9 @@ pub fn run(args: &Args) -> Result<String> {
     let est = setup.evaluate(&g_hat);
     let g_exact: Option<Vec<Vec<f64>>> = setup.points.iter().map(exact).collect();
     let ex = g_exact.as_ref().map(|g| setup.evaluate(g));
-    let mut rng = Xoshiro256PlusPlus::seed_from_u64(args.seed);
-    let mut reps: Vec<Vec<Vec<f64>>> = Vec::with_capacity(args.bootstrap);
-    for _ in 0..args.bootstrap {
+    let mut rng = Xoshiro256PlusPlus::seed_from_u64(opts.seed);
+    let mut reps: Vec<Vec<Vec<f64>>> = Vec::with_capacity(opts.bootstrap);
+    for _ in 0..opts.bootstrap {
         let gs: Vec<Vec<f64>> = setup
             .points
             .iter()
@@ -384,37 +464,32 @@ pub fn run(args: &Args) -> Result<String> {
             .collect();
         reps.push(setup.evaluate(&gs).values);
     }
+    // The 95% interval of quantity k at virtual point j.
+    let point_ci = |setup: &Setup, j: usize, k: usize| {
+        let boot: Vec<f64> = reps.iter().map(|r| r[j][k]).collect();
+        ci95(&boot, setup.bags(j))
+    };
     setup.above_noise = (0..est.values.len())
         .map(|j| {
             Quantity::ALL
                 .iter()
                 .map(|quantity| match quantity.signed_companion() {
                     None => true,
-                    Some(c) => {
-                        let boot: Vec<f64> = reps.iter().map(|r| r[j][c as usize]).collect();
-                        match ci95(&boot) {
-                            (Some(lo), Some(hi)) => lo > 0.0 || hi < 0.0,
-                            _ => false,
-                        }
-                    }
+                    Some(c) => match point_ci(&setup, j, c as usize) {
+                        (Some(lo), Some(hi)) => lo > 0.0 || hi < 0.0,
+                        _ => false,
+                    },
                 })
                 .collect()
         })
         .collect();
     let setup = setup;
 
-    let staging = Staging::new(&args.out)?;
     let params = serde_json::json!({
-        "sweep": args.sweep.name(), "cutoff": args.cutoff, "cutoffs": args.cutoffs, "ranges": args.ranges,
-        "bootstrap": args.bootstrap, "seed": args.seed,
+        "sweep": opts.sweep.name(), "cutoff": opts.cutoff, "cutoffs": opts.cutoffs, "ranges": opts.ranges,
+        "bootstrap": opts.bootstrap, "seed": opts.seed,
         "sample": setup.points.iter().map(|p| p.moments.sample_params.clone()).collect::<Vec<_>>(),
     });
-    let inputs: Vec<String> = setup
-        .points
-        .iter()
-        .map(|p| nnqft_store::content_hash(&p.dir))
-        .collect::<Result<_, _>>()?;
-    let meta = Meta::new(STAGE, params, inputs);
 
     // fits.parquet
     let xs = setup.xs();
@@ -432,11 +507,17 @@ pub fn run(args: &Args) -> Result<String> {
                 .collect();
             setup.fit(s, &e.values, if used.is_empty() { &all } else { &used })
         });
-        let (lo, hi) = if ok { ci95(&boot) } else { (None, None) };
+        // The fewest bags among the points used sets the degrees of freedom of the interval.
+        let bags = used.iter().map(|&j| setup.bags(j)).min().unwrap_or(0);
+        let (lo, hi) = if ok && estimate.is_some() {
+            ci95(&boot, bags)
+        } else {
+            (None, None)
+        };
         fits.push(FitRow {
             id: s.id,
             quantity: s.quantity(),
-            sweep: args.sweep,
+            sweep: opts.sweep,
             kind: s.id.kind(),
             x_max: s.id.x_max(),
             estimate,
@@ -453,24 +534,19 @@ pub fn run(args: &Args) -> Result<String> {
             note: s.note.into(),
         });
     }
-    contract::write_fits(staging.path(), &fits, &meta)?;
 
     // points.parquet
     let mut points = Vec::new();
     for (j, &x) in xs.iter().enumerate() {
-        let p = if args.sweep == Sweep::Cutoff {
-            &setup.points[0]
-        } else {
-            &setup.points[j]
-        };
+        let p = setup.point(j);
         for (k, &quantity) in Quantity::ALL.iter().enumerate() {
             let y = est.values[j][k];
             // A cutoff scan's virtual points carry the other quantities only as noise references.
-            if !y.is_finite() || (args.sweep == Sweep::Cutoff && quantity != Quantity::LambdaAbs) {
+            if !y.is_finite() || (opts.sweep == Sweep::Cutoff && quantity != Quantity::LambdaAbs) {
                 continue;
             }
-            let boot: Vec<f64> = reps.iter().map(|r| r[j][k]).collect();
-            let (lo, hi) = ci95(&boot);
+            let (lo, hi) = point_ci(&setup, j, k);
+            let tail = binding_tail(p, quantity);
             points.push(PointRow {
                 quantity,
                 x,
@@ -482,10 +558,13 @@ pub fn run(args: &Args) -> Result<String> {
                 resolvable: setup.resolvable(j, quantity),
                 width: p.cfg.width(),
                 sigma_w: Some(p.cfg.sigma_w()),
+                ess: tail.map(|t| t.ess),
+                ess_min: tail.map(|t| t.ess_min),
+                tail_ratio: tail.and_then(|t| t.tail_ratio),
+                tail_min: tail.and_then(|t| t.tail_ratio.map(|_| sweep::TAIL_FIT_MIN)),
             });
         }
     }
-    contract::write_points(staging.path(), &points, &meta)?;
 
     // combos.parquet
     let mut combos = Vec::new();
@@ -523,8 +602,22 @@ pub fn run(args: &Args) -> Result<String> {
             });
         }
     }
-    contract::write_combos(staging.path(), &combos, &meta)?;
-    Ok(staging.publish()?)
+    Ok(Tables {
+        fits,
+        points,
+        combos,
+        params,
+    })
+}
+
+/// The tail diagnostics that decide a quantity at a point: of the orders it is computed from, the one closest to
+/// failing the tail rule (`None` for a quantity of no order present).
+fn binding_tail(p: &Point, quantity: Quantity) -> Option<sweep::OrderTail> {
+    p.tails
+        .iter()
+        .filter(|t| quantity.orders().contains(&t.n))
+        .copied()
+        .min_by(|a, b| a.margin().total_cmp(&b.margin()))
 }
 
 /// The papers' background for <|m_n|>: mean over combinations of std_bags(G_exp) / |G_0|.

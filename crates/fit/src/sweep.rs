@@ -6,6 +6,7 @@ use nnqft_moments::{Moments, read_moments};
 use nnqft_physics::combos::{Index, pair_and_rest6};
 use nnqft_physics::couplings::{Scales, tree_sum, vertex_integral};
 use nnqft_physics::exact::wick;
+use nnqft_physics::moments::{ESS_MIN, ESS_MIN_6};
 use nnqft_physics::{Arch, Config, kernel};
 use std::path::{Path, PathBuf};
 
@@ -34,6 +35,39 @@ pub struct Point {
     pub scales: Scales,
     /// Orders (2, 4, 6) whose estimates the tail rule marks unresolvable somewhere at this point.
     pub unresolvable: Vec<u8>,
+    /// The tail diagnostics of each order present (2, 4, 6), smallest over its combinations.
+    pub tails: Vec<OrderTail>,
+}
+
+/// Smallest a-priori log-normal budget, (hidden units drawn) / exp(n^2 s_max / 2), for a GaussNet n-point
+/// quantity to enter a fit: the fit's own, stricter, form of the moments stage's `TAIL_SAFETY` (3000). Measured
+/// in `tests/coverage.rs` (10 bags, sigma_b = 0.5, points up to 0.3): the 95% intervals of G_c^(4) cover 0.86-0.91
+/// at budgets 6.6e3-1.6e4 (the estimates sit low, the rare large products missing from most samples), 0.93-0.94
+/// at 2.6e4-6.6e4. A rule on the sample's own effective sample size cannot do this: a sample without the rare
+/// products has a high effective sample size and a low estimate, so selecting by it keeps the intervals that
+/// miss (measured: coverage 0.78 at N = 2 among the points such a rule kept).
+pub const TAIL_FIT_MIN: f64 = 2.0e4;
+
+/// The tail diagnostics of the moments stage (PHYSICS.md 8) for one order at one sweep point: the smallest over
+/// its combinations, with the thresholds the tail rule compares them with.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub struct OrderTail {
+    pub n: u8,
+    /// Smallest effective sample size of the pooled products.
+    pub ess: f64,
+    /// The threshold of the tail rule for this order (`ESS_MIN`, or `ESS_MIN_6` from six points on).
+    pub ess_min: f64,
+    /// GaussNet: the smallest (hidden units drawn) / exp(n^2 s_max / 2); `None` for light-tailed activations.
+    /// The fit requires [`TAIL_FIT_MIN`].
+    pub tail_ratio: Option<f64>,
+}
+
+impl OrderTail {
+    /// How far the order is from failing the tail rule: the smaller of ess / ess_min and tail_ratio / TAIL_FIT_MIN.
+    pub fn margin(&self) -> f64 {
+        let r = self.ess / self.ess_min;
+        self.tail_ratio.map_or(r, |t| r.min(t / TAIL_FIT_MIN))
+    }
 }
 
 fn as_idx(c: &[u16]) -> Vec<usize> {
@@ -54,8 +88,38 @@ pub fn nk4_at(
 }
 
 impl Point {
+    /// Reads a moments artifact and prepares its sweep point.
     pub fn load(dir: &Path, cutoff: Option<f64>) -> Result<Self> {
-        let moments = read_moments(dir)?;
+        Self::new(dir, read_moments(dir)?, cutoff)
+    }
+
+    /// The same sweep point with another moments table of its configuration (another seed, say): the geometry
+    /// (vertex and tree integrals, disconnected legs) is kept; the rows must be the same multisets in the same
+    /// order.
+    pub fn with_moments(&self, moments: Moments) -> Result<Self> {
+        let same = moments.rows.len() == self.moments.rows.len()
+            && moments
+                .rows
+                .iter()
+                .zip(&self.moments.rows)
+                .all(|(a, b)| a.n == b.n && a.combo == b.combo && a.outputs == b.outputs);
+        if !same {
+            bail!(
+                "{}: the new moments table does not hold the same rows (n, combination) as the old one",
+                self.dir.display()
+            );
+        }
+        let (unresolvable, tails) = tail_summary(&moments);
+        Ok(Point {
+            moments,
+            unresolvable,
+            tails,
+            ..self.clone()
+        })
+    }
+
+    /// Prepares the sweep point of a moments table held in memory; `dir` names it in errors and provenance.
+    pub fn new(dir: &Path, moments: Moments, cutoff: Option<f64>) -> Result<Self> {
         let cfg = nnqft_sample::config_from_params(&moments.sample_params)
             .with_context(|| format!("{}: sample parameters", dir.display()))?;
         let order = |n: u8| -> Vec<usize> {
@@ -114,14 +178,7 @@ impl Point {
                     .collect::<Result<Vec<_>>>()?,
             );
         }
-        let mut unresolvable: Vec<u8> = moments
-            .rows
-            .iter()
-            .filter(|r| !r.resolvable)
-            .map(|r| r.n)
-            .collect();
-        unresolvable.sort_unstable();
-        unresolvable.dedup();
+        let (unresolvable, tails) = tail_summary(&moments);
         let scales = Scales::new(cfg.sigma_w(), cfg.d());
         Ok(Point {
             dir: dir.into(),
@@ -138,8 +195,41 @@ impl Point {
             kkk6,
             scales,
             unresolvable,
+            tails,
         })
     }
+}
+
+/// The orders the tail rule marks unresolvable somewhere, and every order's tail diagnostics.
+fn tail_summary(moments: &Moments) -> (Vec<u8>, Vec<OrderTail>) {
+    let tails: Vec<OrderTail> = [2u8, 4, 6, 8]
+        .into_iter()
+        .filter_map(|n| {
+            let rows: Vec<_> = moments.order(n).collect();
+            (!rows.is_empty()).then(|| OrderTail {
+                n,
+                ess: rows.iter().map(|r| r.ess).fold(f64::INFINITY, f64::min),
+                ess_min: if n >= 6 { ESS_MIN_6 } else { ESS_MIN },
+                tail_ratio: rows.iter().filter_map(|r| r.tail_ratio).reduce(f64::min),
+            })
+        })
+        .collect();
+    // The moments stage's verdict per row, and the fit's stricter log-normal budget per order.
+    let mut unresolvable: Vec<u8> = moments
+        .rows
+        .iter()
+        .filter(|r| !r.resolvable)
+        .map(|r| r.n)
+        .chain(
+            tails
+                .iter()
+                .filter(|t| t.tail_ratio.is_some_and(|r| r < TAIL_FIT_MIN))
+                .map(|t| t.n),
+        )
+        .collect();
+    unresolvable.sort_unstable();
+    unresolvable.dedup();
+    (unresolvable, tails)
 }
 
 /// Loads and validates a sweep: every input must share every sample parameter except the swept one (and the
@@ -149,10 +239,19 @@ pub fn load(inputs: &[PathBuf], sweep: Sweep, cutoff: Option<f64>) -> Result<Vec
         bail!("no input given");
     }
     check_count(sweep, inputs.len())?;
-    let mut points: Vec<Point> = inputs
+    let points: Vec<Point> = inputs
         .iter()
         .map(|d| Point::load(d, cutoff))
         .collect::<Result<_>>()?;
+    assemble(points, sweep)
+}
+
+/// Validates a sweep of loaded points (as [`load`]) and sets and sorts their swept values.
+pub fn assemble(mut points: Vec<Point>, sweep: Sweep) -> Result<Vec<Point>> {
+    if points.is_empty() {
+        bail!("no input given");
+    }
+    check_count(sweep, points.len())?;
     let strip = |p: &Point| {
         let mut v = p.moments.sample_params.clone();
         if let Some(o) = v.as_object_mut() {

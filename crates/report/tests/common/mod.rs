@@ -54,6 +54,10 @@ pub fn power_points(q: &str, xs: &[f64], slope: f64, amp: f64) -> Vec<PointRow> 
                 resolvable: true,
                 width: 10,
                 sigma_w: Some(1.0),
+                ess: None,
+                ess_min: None,
+                tail_ratio: None,
+                tail_min: None,
             }
         })
         .collect()
