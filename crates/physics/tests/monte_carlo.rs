@@ -92,7 +92,18 @@ struct Eight {
     conditional: Vec<Vec<f64>>,
     /// G_c^(8) = sum over the 105 pairings of the joint cumulant kappa_4 of the four matched S entries.
     connected: Vec<Vec<f64>>,
+    /// The same two for legs on two outputs, [pattern][slot]: only pairings within one output count (the
+    /// outputs are independent given the hidden layer, with the same S).
+    conditional_outs: Vec<Vec<Vec<f64>>>,
+    connected_outs: Vec<Vec<Vec<f64>>>,
 }
+
+/// Output of each leg (the legs of a multiset in sorted order) for the two-output checks.
+const PATTERNS: [[usize; 8]; 3] = [
+    [0, 0, 0, 0, 1, 1, 1, 1],
+    [0, 1, 0, 1, 0, 1, 0, 1],
+    [0, 0, 1, 1, 1, 1, 1, 1],
+];
 
 /// Simulates `bags` x `nets` one-hidden-layer networks here (own draws, independent of the crate's sampler) and
 /// estimates, per bag, G^(8) (both ways) and G_c^(8) for every multiset of eight points. Given the hidden units,
@@ -120,6 +131,8 @@ fn eight_point(cfg: &Config, seed: u64, bags: u32, nets: usize) -> Eight {
         products: vec![Vec::new(); combos.len()],
         conditional: vec![Vec::new(); combos.len()],
         connected: vec![Vec::new(); combos.len()],
+        conditional_outs: vec![vec![Vec::new(); combos.len()]; PATTERNS.len()],
+        connected_outs: vec![vec![Vec::new(); combos.len()]; PATTERNS.len()],
     };
     let mut rng = Xoshiro256PlusPlus::seed_from_u64(seed);
     let mut normal = || -> f64 { StandardNormal.sample(&mut rng) };
@@ -162,6 +175,7 @@ fn eight_point(cfg: &Config, seed: u64, bags: u32, nets: usize) -> Eight {
         let cov2 = |a: usize, b: usize| c2[e2_index.get(&[a as u16, b as u16]).unwrap()];
         for (slot, combo) in combos.iter().enumerate() {
             let (mut wick, mut conn) = (0.0, 0.0);
+            let (mut wick_o, mut conn_o) = ([0.0; PATTERNS.len()], [0.0; PATTERNS.len()]);
             for pairing in &pairings8 {
                 let t: Vec<usize> = pairing
                     .iter()
@@ -169,15 +183,26 @@ fn eight_point(cfg: &Config, seed: u64, bags: u32, nets: usize) -> Eight {
                     .collect();
                 let key: Vec<u16> = t.iter().map(|&x| x as u16).collect();
                 let slot4 = e4_index.get(&key).unwrap();
-                wick += raw4[slot4];
-                conn += c4[slot4]
+                let k4 = c4[slot4]
                     - cov2(t[0], t[1]) * cov2(t[2], t[3])
                     - cov2(t[0], t[2]) * cov2(t[1], t[3])
                     - cov2(t[0], t[3]) * cov2(t[1], t[2]);
+                wick += raw4[slot4];
+                conn += k4;
+                for (j, outs) in PATTERNS.iter().enumerate() {
+                    if pairing.iter().all(|&(a, b)| outs[a] == outs[b]) {
+                        wick_o[j] += raw4[slot4];
+                        conn_o[j] += k4;
+                    }
+                }
             }
             est.products[slot].push(g8[slot]);
             est.conditional[slot].push(wick);
             est.connected[slot].push(conn);
+            for j in 0..PATTERNS.len() {
+                est.conditional_outs[j][slot].push(wick_o[j]);
+                est.connected_outs[j][slot].push(conn_o[j]);
+            }
         }
     }
     est
@@ -231,6 +256,49 @@ fn check_eight(cfg: &Config, seed: u64, bags: u32, nets: usize, products: bool) 
         rejects_free > 0 && rejects_zero > 0,
         "no power: {rejects_free} {rejects_zero}"
     );
+    // Legs on two outputs (the `_legs` functions of a two-output ensemble with the same hidden layer).
+    let two = Config::deep(
+        cfg.arch(),
+        1,
+        &[cfg.width()],
+        2,
+        cfg.sigma_w(),
+        cfg.sigma_b(),
+        &cfg.points(),
+    )
+    .unwrap();
+    let exact2 = Exact::new(&two).unwrap();
+    let mut rejects_zero = 0;
+    for (j, outs) in PATTERNS.iter().enumerate() {
+        for (slot, combo) in multisets(cfg.n_points(), 8).iter().enumerate() {
+            let idx: Vec<usize> = combo.iter().map(|&a| a as usize).collect();
+            let what = format!("{:?} N={} {idx:?} outputs {outs:?}", cfg.arch(), cfg.width());
+            for (name, values, want) in [
+                (
+                    "conditional G8",
+                    &est.conditional_outs[j][slot],
+                    exact2.g_legs(&idx, outs),
+                ),
+                (
+                    "conditional Gc8",
+                    &est.connected_outs[j][slot],
+                    exact2.connected_legs(&idx, outs),
+                ),
+            ] {
+                let (m, se) = mean_se(values);
+                let z = (m - want) / se;
+                assert!(
+                    z.abs() < MC_SIGMAS,
+                    "{what} {name}: MC {m} +- {se} vs exact {want} ({z:.1} sigma)"
+                );
+            }
+            let (m, se) = mean_se(&est.connected_outs[j][slot]);
+            if (m / se).abs() > MC_SIGMAS {
+                rejects_zero += 1;
+            }
+        }
+    }
+    assert!(rejects_zero > 0, "no power on two outputs");
     scaled
 }
 
