@@ -2,7 +2,7 @@
 //! precomputing everything the coupling chain needs at each sweep point.
 
 use anyhow::{Context, Result, bail};
-use nnqft_moments::{Moments, read_moments};
+use nnqft_moments::{Estimator, Moments, read_moments};
 use nnqft_physics::combos::{Index, pair_and_rest6};
 use nnqft_physics::couplings::{Scales, tree_sum, vertex_integral};
 use nnqft_physics::exact::wick;
@@ -90,7 +90,10 @@ pub fn nk4_at(
 impl Point {
     /// Reads a moments artifact and prepares its sweep point.
     pub fn load(dir: &Path, cutoff: Option<f64>) -> Result<Self> {
-        Self::new(dir, read_moments(dir)?, cutoff)
+        let mut moments = read_moments(dir)?;
+        // The products estimator's rows up to n = 6, as before the conditional estimator existed (issue 16).
+        moments.retain(Estimator::Products, 6);
+        Self::new(dir, moments, cutoff)
     }
 
     /// The same sweep point with another moments table of its configuration (another seed, say): the geometry

@@ -39,13 +39,7 @@ fn bag_sums(args: &[&str]) -> BagMoments {
     }
     let mut params = plan.params();
     params.as_object_mut().unwrap().remove("bags");
-    BagMoments {
-        cfg,
-        sample_params: params,
-        inputs: vec![],
-        tree,
-        bags,
-    }
+    BagMoments::products(cfg, params, vec![], tree, bags)
 }
 
 /// The moments table of other bag sums of the configuration of `template` (a table `summarise` wrote, one row
@@ -54,8 +48,8 @@ fn bag_sums(args: &[&str]) -> BagMoments {
 /// kept. The exact values are quadratures that cost far more than the sampling, so they are computed once per
 /// configuration. [`check_resummarised`] checks it against `summarise`.
 fn resummarised(template: &Moments, acc: &BagMoments) -> Moments {
-    let sums: Vec<&BagSums> = acc.bags.values().collect();
-    let pooled: Vec<BagSums> = acc.bags.values().cloned().collect();
+    let sums: Vec<&BagSums> = acc.product_sums();
+    let pooled: Vec<BagSums> = sums.iter().map(|b| (*b).clone()).collect();
     let mut m = template.clone();
     assert_eq!(m.rows.len(), acc.tree.combos().len(), "one row per slot");
     for (slot, r) in m.rows.iter_mut().enumerate() {

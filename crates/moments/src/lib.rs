@@ -9,21 +9,29 @@ mod compute;
 mod table;
 pub mod work;
 
-pub use compute::{BagMoments, accumulate_inputs, summarise};
-pub use table::{MomentRow, Moments, read_moments, write_moments};
+pub use compute::{
+    BagMoments, Choice, DEFAULT_MAX_N, MAX_N_CHOICES, Options, Sums, accumulate, accumulate_inputs, s_column,
+    summarise,
+};
+pub use table::{Estimator, MomentRow, Moments, read_moments, write_moments};
 
 /// File name of the moments table inside the artifact directory.
 pub const TABLE: &str = "moments.parquet";
+/// File name of the points table (`point`, `x_0` ... `x_{d-1}`) inside the artifact directory.
+pub const POINTS: &str = "points.parquet";
 /// Stage name recorded in the metadata.
 pub const STAGE: &str = "moments";
 
 use anyhow::{Context, Result};
 use std::path::PathBuf;
 
-/// Compute Green functions (n = 2, 4, 6) over all multisets of the input points from sample artifacts.
+/// Compute Green functions (n = 2, 4, 6, and 8 with --max-n 8) over all multisets of the input points from sample
+/// artifacts, by two estimators: averages of products of f, and the conditional-Gaussian estimator from the
+/// last layer's covariance S_h (the sample's s_<p>_<q> columns; PHYSICS.md 9).
 ///
 /// Inputs are sample artifact directories of one configuration (any split of its bags into shards). Output:
-/// DIR/moments.parquet, one row per (n, multiset), with per-bag values for resampling, and DIR/manifest.json.
+/// DIR/moments.parquet, one row per (estimator, n, multiset), with per-bag values for resampling,
+/// DIR/points.parquet (the points' coordinates) and DIR/manifest.json.
 #[derive(Debug, Clone, clap::Parser)]
 #[command(name = "nnqft-moments", version)]
 pub struct Args {
@@ -33,6 +41,22 @@ pub struct Args {
     /// Output artifact directory; must not exist. Written atomically.
     #[arg(long, value_name = "DIR")]
     pub out: PathBuf,
+    /// Estimator: products (averages of products of f), conditional (the conditional-Gaussian estimator, which
+    /// needs the sample's s_<p>_<q> columns) or both [default: both where every input has the s columns,
+    /// products where none has].
+    #[arg(long, value_enum)]
+    pub estimator: Option<Choice>,
+    /// Largest order n: 6, or 8 for the eight-point functions (C(P+7, 8) multisets: 1287 at P = 6, 75582 at
+    /// P = 12; the cost per network grows about 3x for products and 6x for the conditional estimator at P = 6).
+    #[arg(long, default_value_t = DEFAULT_MAX_N, value_parser = parse_max_n, value_name = "N")]
+    pub max_n: usize,
+}
+
+fn parse_max_n(s: &str) -> Result<usize, String> {
+    match s.parse::<usize>() {
+        Ok(n) if MAX_N_CHOICES.contains(&n) => Ok(n),
+        _ => Err(format!("{s}: must be one of {MAX_N_CHOICES:?}")),
+    }
 }
 
 impl Args {
@@ -51,7 +75,11 @@ pub fn run(args: &Args) -> Result<String> {
             args.out.display()
         );
     }
-    let acc = accumulate_inputs(&args.inputs)?;
+    let opts = Options {
+        estimator: args.estimator,
+        max_n: args.max_n,
+    };
+    let acc = accumulate(&args.inputs, &opts)?;
     let moments = summarise(&acc).context("computing Green functions")?;
     write_moments(&moments, &args.out)
 }

@@ -1,10 +1,12 @@
-//! The moments artifact (DESIGN.md "moments" contract): one row per (n, multiset).
+//! The moments artifact (DESIGN.md "moments" contract): one row per (estimator, n, multiset), and the input
+//! points (`points.parquet`, the same columns as the sample's).
 
-use crate::{STAGE, TABLE};
+use crate::{POINTS, STAGE, TABLE};
 use anyhow::{Context, Result, bail};
 use arrow_array::builder::{Float64Builder, ListBuilder, UInt16Builder};
 use arrow_array::{
-    Array, ArrayRef, BooleanArray, Float64Array, ListArray, RecordBatch, UInt8Array, UInt16Array,
+    Array, ArrayRef, BooleanArray, Float64Array, ListArray, RecordBatch, StringArray, UInt8Array,
+    UInt16Array, UInt32Array,
 };
 use arrow_schema::{DataType, Field, Schema, SchemaRef};
 use nnqft_store::{Meta, Staging, TableWriter, column, open_table, read_all, verify};
@@ -16,9 +18,36 @@ use std::sync::Arc;
 pub const CONNECTED_MEASURED: &str =
     "moment-cumulant formula with the measured two-point functions of each bag (depth >= 2)";
 
-/// One (n, multiset) row.
+/// Which estimator produced a row (the `estimator` column).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
+pub enum Estimator {
+    /// Averages of products f(x_1) ... f(x_n) over networks (the papers' "experimental" Green functions;
+    /// PHYSICS.md 3).
+    Products,
+    /// The conditional-Gaussian (Rao-Blackwell) estimator from the last layer's covariance S_h (PHYSICS.md 9).
+    Conditional,
+}
+
+impl Estimator {
+    pub const ALL: [Estimator; 2] = [Estimator::Products, Estimator::Conditional];
+
+    /// The value of the `estimator` column.
+    pub fn name(self) -> &'static str {
+        match self {
+            Estimator::Products => "products",
+            Estimator::Conditional => "conditional",
+        }
+    }
+
+    pub fn parse(s: &str) -> Option<Self> {
+        Estimator::ALL.into_iter().find(|e| e.name() == s)
+    }
+}
+
+/// One (estimator, n, multiset) row.
 #[derive(Debug, Clone, PartialEq)]
 pub struct MomentRow {
+    pub estimator: Estimator,
     pub n: u8,
     /// Point index of every leg (legs sorted by (output, point); a multiset of points with one output).
     pub combo: Vec<u16>,
@@ -36,7 +65,8 @@ pub struct MomentRow {
     pub bag_std: f64,
     /// Standard error of the mean over bags: bag_std / sqrt(bags).
     pub stderr: f64,
-    /// Connected function: G^(2) for n = 2, G_c^(4) = DeltaG^(4), G_c^(6) (PHYSICS.md 3).
+    /// Connected function: G^(2) for n = 2, G_c^(4), G_c^(6), G_c^(8) (PHYSICS.md 3, 9, 11): the mean over bags
+    /// of `connected_bag`.
     pub connected: f64,
     pub connected_stderr: f64,
     pub g_exact: Option<f64>,
@@ -52,6 +82,9 @@ pub struct MomentRow {
     pub resolvable: bool,
     /// Per-bag G_exp, in the order of [`Moments::bags`].
     pub g_bag: Vec<f64>,
+    /// Per-bag connected function, in the order of [`Moments::bags`] (for the products estimator a function of the
+    /// same bag's `g_bag` values; for the conditional one estimated directly from the bag's S entries).
+    pub connected_bag: Vec<f64>,
 }
 
 /// The whole moments artifact.
@@ -63,13 +96,30 @@ pub struct Moments {
     pub inputs: Vec<String>,
     /// Bag indices, in the order of every row's `g_bag`.
     pub bags: Vec<u32>,
+    /// The estimators computed: `products`, `conditional` or `both` (the `estimator` parameter).
+    pub estimator: String,
+    /// The largest order n (the `max_n` parameter).
+    pub max_n: usize,
+    /// Products rows first (by n, then multiset), then conditional rows in the same order.
     pub rows: Vec<MomentRow>,
 }
 
 impl Moments {
-    /// Rows of order n.
+    /// Products rows of order n (the papers' estimator).
     pub fn order(&self, n: u8) -> impl Iterator<Item = &MomentRow> {
-        self.rows.iter().filter(move |r| r.n == n)
+        self.of(Estimator::Products, n)
+    }
+
+    /// Rows of one estimator and order n.
+    pub fn of(&self, estimator: Estimator, n: u8) -> impl Iterator<Item = &MomentRow> {
+        self.rows
+            .iter()
+            .filter(move |r| r.n == n && r.estimator == estimator)
+    }
+
+    /// Keeps only the rows of one estimator up to order `max_n` (for readers that take one estimator's rows).
+    pub fn retain(&mut self, estimator: Estimator, max_n: u8) {
+        self.rows.retain(|r| r.estimator == estimator && r.n <= max_n);
     }
 }
 
@@ -90,8 +140,23 @@ fn f64_fields() -> [&'static str; 12] {
     ]
 }
 
+fn list_f64() -> DataType {
+    DataType::List(Arc::new(Field::new("item", DataType::Float64, true)))
+}
+
+/// The configuration columns, the same on every row (a notebook filters by them): name and type.
+const CONFIG_COLUMNS: [(&str, DataType); 6] = [
+    ("arch", DataType::Utf8),
+    ("depth", DataType::UInt16),
+    ("width", DataType::UInt32),
+    ("sigma_w", DataType::Float64),
+    ("sigma_b", DataType::Float64),
+    ("d_out", DataType::UInt16),
+];
+
 fn schema(with_outputs: bool) -> SchemaRef {
     let mut fields = vec![
+        Field::new("estimator", DataType::Utf8, false),
         Field::new("n", DataType::UInt8, false),
         Field::new(
             "combo",
@@ -112,18 +177,31 @@ fn schema(with_outputs: bool) -> SchemaRef {
     fields.push(Field::new("max_share", DataType::Float64, false));
     fields.push(Field::new("tail_ratio", DataType::Float64, true));
     fields.push(Field::new("resolvable", DataType::Boolean, false));
-    fields.push(Field::new(
-        "g_bag",
-        DataType::List(Arc::new(Field::new("item", DataType::Float64, true))),
-        false,
-    ));
+    fields.push(Field::new("g_bag", list_f64(), false));
+    fields.push(Field::new("connected_bag", list_f64(), false));
+    for (name, ty) in CONFIG_COLUMNS {
+        fields.push(Field::new(name, ty, false));
+    }
+    Arc::new(Schema::new(fields))
+}
+
+/// Schema of `points.parquet`: `point` and one coordinate column per input dimension.
+fn points_schema(d: usize) -> SchemaRef {
+    let mut fields = vec![Field::new("point", DataType::UInt16, false)];
+    fields.extend((0..d).map(|i| Field::new(format!("x_{i}"), DataType::Float64, false)));
     Arc::new(Schema::new(fields))
 }
 
 /// Writes the artifact atomically into `out`; returns its content hash.
 pub fn write_moments(m: &Moments, out: &Path) -> Result<String> {
     let staging = Staging::new(out)?;
-    let mut params = serde_json::json!({ "sample": m.sample_params, "bags": m.bags });
+    let cfg = nnqft_sample::config_from_params(&m.sample_params).context("sample parameters")?;
+    let mut params = serde_json::json!({
+        "sample": m.sample_params,
+        "bags": m.bags,
+        "estimator": m.estimator,
+        "max_n": m.max_n,
+    });
     // Deep networks subtract the measured two-point functions in the connected parts (crate::compute); say so
     // in the table (one-layer tables keep their parameters, and bytes, as they were).
     let depth = m.sample_params["depth"]
@@ -138,12 +216,16 @@ pub fn write_moments(m: &Moments, out: &Path) -> Result<String> {
     let schema = schema(with_outputs);
     let mut combo = ListBuilder::new(UInt16Builder::new());
     let mut g_bag = ListBuilder::new(Float64Builder::new());
+    let mut connected_bag = ListBuilder::new(Float64Builder::new());
     for r in &m.rows {
         combo.values().append_slice(&r.combo);
         combo.append(true);
         g_bag.values().append_slice(&r.g_bag);
         g_bag.append(true);
+        connected_bag.values().append_slice(&r.connected_bag);
+        connected_bag.append(true);
     }
+    let rows = m.rows.len();
     let col = |f: &dyn Fn(&MomentRow) -> f64| {
         Arc::new(Float64Array::from_iter_values(m.rows.iter().map(f))) as ArrayRef
     };
@@ -151,6 +233,9 @@ pub fn write_moments(m: &Moments, out: &Path) -> Result<String> {
         Arc::new(m.rows.iter().map(f).collect::<Float64Array>()) as ArrayRef
     };
     let mut cols: Vec<ArrayRef> = vec![
+        Arc::new(StringArray::from_iter_values(
+            m.rows.iter().map(|r| r.estimator.name()),
+        )),
         Arc::new(UInt8Array::from_iter_values(m.rows.iter().map(|r| r.n))),
         Arc::new(combo.finish()),
         col(&|r| r.g_exp),
@@ -171,6 +256,16 @@ pub fn write_moments(m: &Moments, out: &Path) -> Result<String> {
             m.rows.iter().map(|r| r.resolvable).collect::<Vec<_>>(),
         )),
         Arc::new(g_bag.finish()),
+        Arc::new(connected_bag.finish()),
+        Arc::new(StringArray::from_iter_values(std::iter::repeat_n(
+            cfg.arch().name(),
+            rows,
+        ))),
+        Arc::new(UInt16Array::from(vec![cfg.depth() as u16; rows])),
+        Arc::new(UInt32Array::from(vec![cfg.width() as u32; rows])),
+        Arc::new(Float64Array::from(vec![cfg.sigma_w(); rows])),
+        Arc::new(Float64Array::from(vec![cfg.sigma_b(); rows])),
+        Arc::new(UInt16Array::from(vec![cfg.d_out() as u16; rows])),
     ];
     if with_outputs {
         let mut outputs = ListBuilder::new(UInt16Builder::new());
@@ -178,10 +273,23 @@ pub fn write_moments(m: &Moments, out: &Path) -> Result<String> {
             outputs.values().append_slice(&r.outputs);
             outputs.append(true);
         }
-        cols.insert(2, Arc::new(outputs.finish()));
+        cols.insert(3, Arc::new(outputs.finish()));
     }
     let mut w = TableWriter::create(&staging.path().join(TABLE), schema.clone(), &meta)?;
     w.write(&RecordBatch::try_new(schema, cols)?)?;
+    w.finish()?;
+    // The points, one row each, so that a notebook joins `combo` entries with coordinates.
+    let psch = points_schema(cfg.d());
+    let mut pcols: Vec<ArrayRef> = vec![Arc::new(UInt16Array::from_iter_values(
+        (0..cfg.n_points()).map(|i| i as u16),
+    ))];
+    pcols.extend((0..cfg.d()).map(|i| {
+        Arc::new(Float64Array::from_iter_values(
+            (0..cfg.n_points()).map(|q| cfg.point(q)[i]),
+        )) as ArrayRef
+    }));
+    let mut w = TableWriter::create(&staging.path().join(POINTS), psch.clone(), &meta)?;
+    w.write(&RecordBatch::try_new(psch, pcols)?)?;
     w.finish()?;
     Ok(staging.publish()?)
 }
@@ -208,6 +316,8 @@ pub fn read_moments(dir: &Path) -> Result<Moments> {
             .map(|_| column::<ListArray>(&path, &b, "outputs"))
             .transpose()?;
         let g_bag = column::<ListArray>(&path, &b, "g_bag")?;
+        let connected_bag = column::<ListArray>(&path, &b, "connected_bag")?;
+        let estimator = column::<StringArray>(&path, &b, "estimator")?;
         let res = column::<BooleanArray>(&path, &b, "resolvable")?;
         let c: Vec<&Float64Array> = f64_fields()
             .iter()
@@ -224,14 +334,27 @@ pub fn read_moments(dir: &Path) -> Result<Moments> {
                 .as_any()
                 .downcast_ref::<Float64Array>()
                 .context("g_bag items")?;
-            if gv.len() != bags.len() {
+            let cb = connected_bag.value(i);
+            let cb = cb
+                .as_any()
+                .downcast_ref::<Float64Array>()
+                .context("connected_bag items")?;
+            if gv.len() != bags.len() || cb.len() != bags.len() {
                 bail!(
-                    "{}: row {i} has {} per-bag values for {} bags",
+                    "{}: row {i} has {} and {} per-bag values for {} bags",
                     path.display(),
                     gv.len(),
+                    cb.len(),
                     bags.len()
                 );
             }
+            let est = Estimator::parse(estimator.value(i)).with_context(|| {
+                format!(
+                    "{}: row {i}: estimator '{}' is neither products nor conditional",
+                    path.display(),
+                    estimator.value(i)
+                )
+            })?;
             let outs = match outputs {
                 Some(o) => {
                     let ov = o.value(i);
@@ -244,6 +367,7 @@ pub fn read_moments(dir: &Path) -> Result<Moments> {
                 None => vec![0; cv.len()],
             };
             rows.push(MomentRow {
+                estimator: est,
                 n: n.value(i),
                 combo: cv.values().to_vec(),
                 outputs: outs,
@@ -263,6 +387,7 @@ pub fn read_moments(dir: &Path) -> Result<Moments> {
                 tail_ratio: opt(tail_ratio, i),
                 resolvable: res.value(i),
                 g_bag: gv.values().to_vec(),
+                connected_bag: cb.values().to_vec(),
             });
         }
     }
@@ -270,6 +395,11 @@ pub fn read_moments(dir: &Path) -> Result<Moments> {
         sample_params: meta.params["sample"].clone(),
         inputs: meta.inputs,
         bags,
+        estimator: meta.params["estimator"]
+            .as_str()
+            .context("estimator in metadata")?
+            .to_string(),
+        max_n: meta.params["max_n"].as_u64().context("max_n in metadata")? as usize,
         rows,
     })
 }

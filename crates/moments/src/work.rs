@@ -2,13 +2,15 @@
 //! from the inputs' metadata before anything large is allocated, and progress lines with a time estimate for
 //! long runs.
 //!
-//! The cost grows like P^6: every multiset of up to six points is a node of the product tree (one multiplication
-//! per network) and every multiset of 2, 4 or 6 points an output slot (four running sums per row group, then per
-//! bag). 6 points give 609 slots, 40 points 8.3 million.
+//! The cost grows like P^n (n = 6, or 8 with `--max-n 8`): every multiset of up to n points is a node of the
+//! product tree (one multiplication per network) and every multiset of 2, 4, ..., n points an output slot (four
+//! running sums per row group, then per bag). 6 points give 609 slots, 40 points 8.3 million. The conditional
+//! estimator adds a tree over the P(P+1)/2 entries of S_h whose every node, each multiset of up to n/2 entries,
+//! is a slot: 2023 at P = 6 and n = 6, 12649 at n = 8; 85319 and 1.75 million at P = 12.
 
 use anyhow::Result;
+use nnqft_physics::conditional::n_entries;
 use nnqft_physics::exact::{self, Resolution};
-use nnqft_physics::moments::ORDERS;
 use nnqft_physics::{Arch, Config};
 use nnqft_store::cli::{bytes, check_memory, say};
 use std::sync::Mutex;
@@ -27,6 +29,16 @@ const SLOT_FIXED_BYTES: f64 = 600.0;
 /// Time of one product (one network at one tree node) per thread, in nanoseconds. Measured on the release
 /// build, this project's 2-core machine, 20 points: 0.49 ns (sampled networks), 0.53 ns (Erf quadrature nodes).
 const PRODUCT_NS: f64 = 0.5;
+/// Time of one node of the conditional tree per network and thread, in nanoseconds: every node is a slot with
+/// four running sums. Measured as above (`cargo xtask bench moments`).
+const COND_NODE_NS: f64 = 1.0;
+/// Bytes per conditional slot and bag while summarising: the bag's sums (32), E[prod S] and kappa (16).
+const COND_SLOT_BAG_BYTES: f64 = 48.0;
+/// Bytes per conditional slot whatever the bags: tree node, multiset, pooled tail statistics.
+const COND_SLOT_FIXED_BYTES: f64 = 100.0;
+/// Time per conditional slot and bag of the summary (E[prod S] over 2^m sub-multisets, the k-statistic over the
+/// set partitions), in nanoseconds.
+const COND_SLOT_BAG_NS: f64 = 300.0;
 /// Time per slot of the summary (Wick values, connected parts, exact values, tail statistics; one thread), in
 /// nanoseconds. Measured as above: 38 us (GaussNet), 44 us (ReLU) at 30 bags.
 const SLOT_NS: f64 = 40_000.0;
@@ -43,10 +55,15 @@ fn multisets(p: usize, n: usize) -> f64 {
 #[derive(Debug, Clone, Copy)]
 pub struct Work {
     pub points: usize,
-    /// Output slots: multisets of the orders in [`ORDERS`].
+    /// Output slots: multisets of the orders 2, 4, ..., max_n (one row per estimator each).
     pub slots: f64,
-    /// Nodes of the product tree: multisets of every size up to the largest order.
+    /// Nodes of the product tree: multisets of every size up to the largest order (0 without the products
+    /// estimator).
     pub nodes: f64,
+    /// Nodes (all slots) of the conditional tree: multisets of 1..=max_n/2 S entries (0 without it).
+    pub cond_nodes: f64,
+    /// Rows per slot: the number of estimators.
+    pub estimators: usize,
     pub row_groups: usize,
     pub bags: u64,
     pub networks: u64,
@@ -55,10 +72,18 @@ pub struct Work {
 }
 
 impl Work {
-    pub fn new(cfg: &Config, row_groups: usize, bags: u64, networks: u64) -> Self {
+    pub fn new(
+        cfg: &Config,
+        max_n: usize,
+        products: bool,
+        conditional: bool,
+        row_groups: usize,
+        bags: u64,
+        networks: u64,
+    ) -> Self {
         // Legs: one per (output, point).
         let points = cfg.n_points() * cfg.d_out();
-        let max = *ORDERS.last().expect("orders");
+        let max = max_n;
         let res = Resolution::default();
         let smooth = !matches!(cfg.arch(), Arch::GaussNet | Arch::Relu);
         let quadrature_nodes = if smooth && exact::supported(cfg) {
@@ -71,10 +96,21 @@ impl Work {
         } else {
             0.0
         };
+        let entries = n_entries(cfg.n_points());
         Work {
             points,
-            slots: ORDERS.iter().map(|&n| multisets(points, n)).sum(),
-            nodes: (1..=max).map(|n| multisets(points, n)).sum(),
+            slots: (1..=max / 2).map(|m| multisets(points, 2 * m)).sum(),
+            nodes: if products {
+                (1..=max).map(|n| multisets(points, n)).sum()
+            } else {
+                0.0
+            },
+            cond_nodes: if conditional {
+                (1..=max / 2).map(|m| multisets(entries, m)).sum()
+            } else {
+                0.0
+            },
+            estimators: products as usize + conditional as usize,
             row_groups,
             bags,
             networks,
@@ -87,20 +123,32 @@ impl Work {
     pub fn memory_bytes(&self) -> f64 {
         let accumulate = SLOT_ROW_GROUP_BYTES * self.row_groups as f64;
         let summarise = SLOT_BAG_BYTES * self.bags as f64;
-        self.slots * (accumulate.max(summarise) + SLOT_FIXED_BYTES)
+        let rows = self.estimators as f64 * self.slots * (accumulate.max(summarise) + SLOT_FIXED_BYTES);
+        let cond_summarise = COND_SLOT_BAG_BYTES * self.bags as f64;
+        rows + self.cond_nodes * (accumulate.max(cond_summarise) + COND_SLOT_FIXED_BYTES)
     }
 
     /// Estimated time in seconds of accumulating the networks on `threads` threads (networks x tree nodes
     /// products) and of the summary (the exact values' quadrature and the per-slot work, on one thread).
     pub fn seconds(&self, threads: usize) -> (f64, f64) {
-        let accumulate = self.networks as f64 * self.nodes * PRODUCT_NS * 1e-9 / threads.max(1) as f64;
-        let summary = self.quadrature_nodes * self.nodes * PRODUCT_NS * 1e-9 + self.slots * SLOT_NS * 1e-9;
+        let per_network = self.nodes * PRODUCT_NS + self.cond_nodes * COND_NODE_NS;
+        let accumulate = self.networks as f64 * per_network * 1e-9 / threads.max(1) as f64;
+        // The exact values' quadrature runs through the six-point tree over the legs.
+        let exact_nodes: f64 = (1..=6).map(|n| multisets(self.points, n)).sum();
+        let summary = self.quadrature_nodes * exact_nodes * PRODUCT_NS * 1e-9
+            + self.estimators as f64 * self.slots * SLOT_NS * 1e-9
+            + self.cond_nodes * self.bags as f64 * COND_SLOT_BAG_NS * 1e-9;
         (accumulate, summary)
     }
 
     fn describe(&self) -> String {
+        let cond = if self.cond_nodes > 0.0 {
+            format!(", {:.3e} conditional slots", self.cond_nodes)
+        } else {
+            String::new()
+        };
         format!(
-            "{} points ({:.3e} combinations, {:.3e} tree nodes), {} bags in {} row groups, {} networks",
+            "{} points ({:.3e} combinations, {:.3e} tree nodes{cond}), {} bags in {} row groups, {} networks",
             self.points, self.slots, self.nodes, self.bags, self.row_groups, self.networks
         )
     }
@@ -110,7 +158,8 @@ impl Work {
         check_memory(
             &format!("moments of {}", self.describe()),
             self.memory_bytes(),
-            "use fewer points per sample (the cost grows like P^6) or fewer bags per moments run",
+            "use fewer points per sample (the cost grows like P^n), a smaller --max-n, --estimator products, or \
+             fewer bags per moments run",
         )
     }
 }
@@ -199,6 +248,7 @@ fn line(done: usize, total: usize, elapsed: f64) -> String {
 mod tests {
     use super::*;
     use nnqft_physics::combos;
+    use nnqft_physics::conditional::Conditional;
     use nnqft_physics::moments::Tree;
 
     fn line_of(p: usize, arch: Arch, sigma_b: f64) -> Config {
@@ -209,20 +259,45 @@ mod tests {
     #[test]
     fn counts_are_those_of_the_product_tree() {
         for p in 1..9 {
-            let w = Work::new(&line_of(p, Arch::GaussNet, 1.0), 1, 1, 1);
+            let w = Work::new(&line_of(p, Arch::GaussNet, 1.0), 6, true, false, 1, 1, 1);
             assert_eq!(w.slots, Tree::new(p).combos().len() as f64, "P = {p}");
             let nodes: usize = (1..=6).map(|n| combos::multisets(p, n).len()).sum();
             assert_eq!(w.nodes, nodes as f64, "P = {p}");
+            assert_eq!(w.cond_nodes, 0.0);
             assert_eq!(w.quadrature_nodes, 0.0, "GaussNet has closed forms");
+            // Eight points and the conditional tree: the trees' own counts.
+            let w8 = Work::new(&line_of(p, Arch::GaussNet, 1.0), 8, true, true, 1, 1, 1);
+            let t8 = Tree::with_orders(p, &[2, 4, 6, 8]);
+            assert_eq!(w8.slots, t8.combos().len() as f64, "P = {p}");
+            assert_eq!(w8.nodes, t8.n_nodes() as f64, "P = {p}");
+            let c = Conditional::new(p, 8, &vec![1.0; p * p]);
+            assert_eq!(w8.cond_nodes, c.tree().n_nodes() as f64, "P = {p}");
+            assert_eq!(
+                w8.cond_nodes,
+                c.tree().combos().len() as f64,
+                "every node is a slot"
+            );
         }
+        // The figures of the module docs.
+        let six = |max_n| Work::new(&line_of(6, Arch::Erf, 1.0), max_n, true, true, 1, 1, 1);
+        assert_eq!((six(6).cond_nodes, six(8).cond_nodes), (2023.0, 12649.0));
+        assert_eq!(six(8).slots, 609.0 + 1287.0);
+        let twelve = |max_n| Work::new(&line_of(12, Arch::Erf, 1.0), max_n, true, true, 1, 1, 1);
+        assert_eq!(
+            (twelve(6).cond_nodes, twelve(8).cond_nodes),
+            (85319.0, 1_749_059.0)
+        );
         // 6 points: 21 + 126 + 462 slots (combos module docs); 40 points: C(41,2) + C(43,4) + C(45,6).
-        assert_eq!(Work::new(&line_of(6, Arch::Relu, 1.0), 1, 1, 1).slots, 609.0);
-        let w = Work::new(&line_of(40, Arch::Erf, 1.0), 1, 1, 1);
+        assert_eq!(
+            Work::new(&line_of(6, Arch::Relu, 1.0), 6, true, false, 1, 1, 1).slots,
+            609.0
+        );
+        let w = Work::new(&line_of(40, Arch::Erf, 1.0), 6, true, false, 1, 1, 1);
         assert_eq!(w.slots, 820.0 + 123_410.0 + 8_145_060.0);
         // Erf at d = 1: 192 x 10 nodes over W0 times 32 x 10 over b0 (Resolution::default), or 1920 at sigma_b = 0.
         assert_eq!(w.quadrature_nodes, 614_400.0);
         assert_eq!(
-            Work::new(&line_of(4, Arch::Erf, 0.0), 1, 1, 1).quadrature_nodes,
+            Work::new(&line_of(4, Arch::Erf, 0.0), 6, true, false, 1, 1, 1).quadrature_nodes,
             1920.0
         );
     }
@@ -230,13 +305,20 @@ mod tests {
     #[test]
     fn memory_grows_with_row_groups_or_bags() {
         let cfg = line_of(40, Arch::GaussNet, 1.0);
-        let w = Work::new(&cfg, 30, 30, 1);
+        let w = Work::new(&cfg, 6, true, false, 30, 30, 1);
         let per_slot = SLOT_FIXED_BYTES + (30.0 * SLOT_BAG_BYTES).max(30.0 * SLOT_ROW_GROUP_BYTES);
         assert_eq!(w.memory_bytes(), w.slots * per_slot);
-        let many_groups = Work::new(&cfg, 3000, 30, 1);
+        let many_groups = Work::new(&cfg, 6, true, false, 3000, 30, 1);
         assert_eq!(
             many_groups.memory_bytes(),
             many_groups.slots * (SLOT_FIXED_BYTES + 3000.0 * SLOT_ROW_GROUP_BYTES)
+        );
+        // Both estimators: two rows per slot, and the conditional tree's sums per row group or bag.
+        let both = Work::new(&cfg, 6, true, true, 30, 30, 1);
+        let cond_slot = COND_SLOT_FIXED_BYTES + (30.0 * COND_SLOT_BAG_BYTES).max(30.0 * SLOT_ROW_GROUP_BYTES);
+        assert_eq!(
+            both.memory_bytes(),
+            2.0 * both.slots * per_slot + both.cond_nodes * cond_slot
         );
     }
 

@@ -40,6 +40,23 @@ pub fn n_multisets(p: usize, n: usize) -> usize {
     binomial((p + n - 1) as u64, n as u64) as usize
 }
 
+/// Position of the sorted multiset `m` (points in `0..p`) in the lexicographic [`multisets`]`(p, m.len())` order,
+/// computed without a table: before it come, at every position i, the multisets that agree up to i and have a
+/// smaller value there, C(p - v + r - 1, r) of them for value v with r positions left.
+pub fn rank(p: usize, m: &[u16]) -> usize {
+    let n = m.len();
+    let mut r = 0;
+    let mut lo = 0usize;
+    for (i, &c) in m.iter().enumerate() {
+        let left = n - i - 1;
+        for v in lo..c as usize {
+            r += n_multisets(p - v, left);
+        }
+        lo = c as usize;
+    }
+    r
+}
+
 /// All perfect pairings of positions `0..n` (n even): 1, 3, 15 for n = 2, 4, 6; (n-1)!! in general.
 pub fn pairings(n: usize) -> Vec<Vec<(usize, usize)>> {
     fn rec(rest: &[usize], cur: &mut Vec<(usize, usize)>, out: &mut Vec<Vec<(usize, usize)>>) {
@@ -53,6 +70,42 @@ pub fn pairings(n: usize) -> Vec<Vec<(usize, usize)>> {
             let remaining: Vec<usize> = rest[1..].iter().copied().filter(|&x| x != b).collect();
             cur.push((a, b));
             rec(&remaining, cur, out);
+            cur.pop();
+        }
+    }
+    let mut out = Vec::new();
+    if n.is_multiple_of(2) {
+        let all: Vec<usize> = (0..n).collect();
+        rec(&all, &mut Vec::new(), &mut out);
+    }
+    out
+}
+
+/// Every set partition of the positions 0..n into blocks of even size (odd moments vanish): 1, 2, 4, 31, 379 for
+/// n = 0, 2, 4, 6, 8 (the moment-cumulant formula of a symmetric field). Blocks are sorted position lists, the
+/// block of the lowest remaining position first.
+pub fn even_partitions(n: usize) -> Vec<Vec<Vec<usize>>> {
+    fn rec(rest: &[usize], cur: &mut Vec<Vec<usize>>, out: &mut Vec<Vec<Vec<usize>>>) {
+        let Some((&first, others)) = rest.split_first() else {
+            out.push(cur.clone());
+            return;
+        };
+        // The block of `first`: it and an odd number of the others.
+        for mask in 0u32..(1 << others.len()) {
+            if mask.count_ones() % 2 == 0 {
+                continue;
+            }
+            let mut block = vec![first];
+            let mut left = Vec::new();
+            for (i, &o) in others.iter().enumerate() {
+                if mask >> i & 1 == 1 {
+                    block.push(o);
+                } else {
+                    left.push(o);
+                }
+            }
+            cur.push(block);
+            rec(&left, cur, out);
             cur.pop();
         }
     }
@@ -159,6 +212,39 @@ mod tests {
         assert_eq!(sorted.len(), 15);
         assert_eq!(pair_and_rest6().len(), 15);
         assert_eq!(triple_splits6().len(), 10);
+        let counts: Vec<usize> = [2, 4, 6, 8].iter().map(|&n| even_partitions(n).len()).collect();
+        assert_eq!(counts, vec![1, 4, 31, 379]);
+        // Of eight positions: 28 splits 6|2, 35 splits 4|4, 210 of type 4|2|2, 105 pairings.
+        let of_type = |t: &[usize]| {
+            even_partitions(8)
+                .iter()
+                .filter(|pi| {
+                    let mut s: Vec<usize> = pi.iter().map(|b| b.len()).collect();
+                    s.sort_unstable_by(|a, b| b.cmp(a));
+                    s == t
+                })
+                .count()
+        };
+        assert_eq!(
+            [
+                of_type(&[6, 2]),
+                of_type(&[4, 4]),
+                of_type(&[4, 2, 2]),
+                of_type(&[2, 2, 2, 2])
+            ],
+            [28, 35, 210, 105]
+        );
+    }
+
+    #[test]
+    fn rank_is_the_position_in_lexicographic_order() {
+        for p in 1..7 {
+            for n in 1..6 {
+                for (i, m) in multisets(p, n).iter().enumerate() {
+                    assert_eq!(rank(p, m), i, "p={p} {m:?}");
+                }
+            }
+        }
     }
 
     #[test]

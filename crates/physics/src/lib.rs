@@ -7,6 +7,7 @@
 
 pub mod activation;
 pub mod combos;
+pub mod conditional;
 pub mod couplings;
 pub mod deep;
 pub mod error;

@@ -1,4 +1,6 @@
-//! Per-bag sums of products f(x_{a_1}) ... f(x_{a_n}) over networks, for every multiset of sizes 2, 4, 6.
+//! Per-bag sums of products f(x_{a_1}) ... f(x_{a_n}) over networks, for every multiset of sizes 2, 4, 6 (and 8,
+//! [`Tree::with_orders`]); the same tree over the entries of the conditional covariance S_h gives the power sums of
+//! the conditional-Gaussian estimator (crate::conditional).
 //!
 //! Products share prefixes: walking the multisets depth-first in lexicographic order, the product at a node is
 //! its parent's product times one more factor, so every multiset costs one multiplication per network. Networks
@@ -10,8 +12,10 @@
 
 use crate::combos::multisets;
 
-/// Orders of the Green functions computed.
+/// Orders of the Green functions computed by default ([`Tree::new`]).
 pub const ORDERS: [usize; 3] = [2, 4, 6];
+/// The largest order any tree computes (eight-point functions, PHYSICS.md 11).
+pub const MAX_ORDER: usize = 8;
 
 /// One node of the depth-first product tree.
 #[derive(Debug, Clone, Copy)]
@@ -22,47 +26,91 @@ struct Node {
     slot: Option<usize>,
 }
 
-/// The product tree for P points and the orders in [`ORDERS`].
+/// The product tree for P points and a set of orders ([`ORDERS`] by default).
 #[derive(Debug, Clone)]
 pub struct Tree {
     p: usize,
+    /// The largest order: the depth of the tree.
+    max: usize,
     nodes: Vec<Node>,
-    /// Output slots: (order, multiset) in order 2 first, then 4, then 6, each lexicographic.
+    /// Output slots: (order, multiset), orders ascending (2 first, then 4, then 6), each lexicographic.
     combos: Vec<(usize, Vec<u16>)>,
 }
 
 impl Tree {
+    /// The tree of the orders in [`ORDERS`] (2, 4, 6).
     pub fn new(p: usize) -> Self {
+        Self::with_orders(p, &ORDERS)
+    }
+
+    /// The tree whose output slots are the multisets of the given orders (each in 1..=[`MAX_ORDER`]). The
+    /// products of a slot do not depend on which other orders the tree has, so its sums are bit for bit the same
+    /// in every tree that has its order.
+    pub fn with_orders(p: usize, orders: &[usize]) -> Self {
+        let mut orders = orders.to_vec();
+        orders.sort_unstable();
+        orders.dedup();
+        assert!(
+            orders.first().is_some_and(|&o| o >= 1) && orders.last().is_some_and(|&o| o <= MAX_ORDER),
+            "orders {orders:?} must lie in 1..={MAX_ORDER}"
+        );
+        let max = *orders.last().expect("checked");
         let mut combos = Vec::new();
-        let mut offset = [0usize; 7];
-        for &n in &ORDERS {
-            offset[n] = combos.len();
+        let mut counters = [0usize; MAX_ORDER + 1];
+        for &n in &orders {
+            counters[n] = combos.len();
             combos.extend(multisets(p, n).into_iter().map(|c| (n, c)));
         }
-        let mut counters = offset;
-        let mut nodes = Vec::new();
-        fn rec(p: usize, depth: usize, start: usize, nodes: &mut Vec<Node>, counters: &mut [usize; 7]) {
-            let max = *ORDERS.last().expect("orders");
-            for a in start..p {
+        struct Walk<'a> {
+            p: usize,
+            max: usize,
+            orders: &'a [usize],
+            nodes: Vec<Node>,
+            counters: [usize; MAX_ORDER + 1],
+        }
+        fn rec(w: &mut Walk<'_>, depth: usize, start: usize) {
+            for a in start..w.p {
                 let d = depth + 1;
-                let slot = if ORDERS.contains(&d) {
-                    counters[d] += 1;
-                    Some(counters[d] - 1)
+                let slot = if w.orders.contains(&d) {
+                    w.counters[d] += 1;
+                    Some(w.counters[d] - 1)
                 } else {
                     None
                 };
-                nodes.push(Node {
+                w.nodes.push(Node {
                     depth: d,
                     point: a,
                     slot,
                 });
-                if d < max {
-                    rec(p, d, a, nodes, counters);
+                if d < w.max {
+                    rec(w, d, a);
                 }
             }
         }
-        rec(p, 0, 0, &mut nodes, &mut counters);
-        Tree { p, nodes, combos }
+        let mut walk = Walk {
+            p,
+            max,
+            orders: &orders,
+            nodes: Vec::new(),
+            counters,
+        };
+        rec(&mut walk, 0, 0);
+        Tree {
+            p,
+            max,
+            nodes: walk.nodes,
+            combos,
+        }
+    }
+
+    /// The largest order (the tree's depth).
+    pub fn max_order(&self) -> usize {
+        self.max
+    }
+
+    /// Nodes of the tree: one product per network each.
+    pub fn n_nodes(&self) -> usize {
+        self.nodes.len()
     }
 
     /// (order, multiset) of every output slot.
@@ -121,7 +169,7 @@ impl Tree {
     pub fn accumulate_weighted(&self, cols: &[&[f64]], weights: Option<&[f64]>, sums: &mut BagSums) {
         assert_eq!(cols.len(), self.p, "one column per point");
         let n = cols.first().map_or(0, |c| c.len());
-        let max_depth = *ORDERS.last().expect("orders");
+        let max_depth = self.max;
         let mut stack = vec![[0.0f64; CHUNK]; max_depth + 1];
         let mut start = 0;
         while start < n {
@@ -218,6 +266,12 @@ pub fn lognormal_budget(cfg: &crate::Config, combo: &[u16], hidden_units: f64) -
 impl TailStats {
     /// Pools the per-bag statistics of one slot.
     pub fn pooled(bags: &[BagSums], slot: usize) -> Self {
+        let refs: Vec<&BagSums> = bags.iter().collect();
+        Self::pooled_refs(&refs, slot)
+    }
+
+    /// [`TailStats::pooled`] of bags held elsewhere (the same sums in the same order).
+    pub fn pooled_refs(bags: &[&BagSums], slot: usize) -> Self {
         let abs: f64 = bags.iter().map(|b| b.abs[slot]).sum();
         let sq: f64 = bags.iter().map(|b| b.sq[slot]).sum();
         let max = bags.iter().map(|b| b.max_abs[slot]).fold(0.0, f64::max);
@@ -273,5 +327,18 @@ mod tests {
             assert!((sums.abs[slot] - scale).abs() <= 1e-12 * scale.max(1.0));
         }
         assert_eq!(tree.combos().len(), 10 + 35 + 84);
+        // The eight-point tree gives the same sums, bit for bit, for the orders they share.
+        let tree8 = Tree::with_orders(p, &[2, 4, 6, 8]);
+        assert_eq!(tree8.combos().len(), 10 + 35 + 84 + 165);
+        assert_eq!(tree8.combos()[..129], tree.combos()[..]);
+        let mut sums8 = BagSums::new(tree8.combos().len());
+        tree8.accumulate(&refs, &mut sums8);
+        assert_eq!(sums8.sum[..129], sums.sum[..]);
+        assert_eq!(sums8.sq[..129], sums.sq[..]);
+        let (slot, combo) = (200, &tree8.combos()[200].1);
+        let naive: f64 = (0..n)
+            .map(|k| combo.iter().map(|&a| cols[a as usize][k]).product::<f64>())
+            .sum();
+        assert!((sums8.sum[slot] - naive).abs() <= 1e-12 * naive.abs().max(1.0));
     }
 }
