@@ -915,6 +915,19 @@ mod tests {
     }
 
     #[test]
+    fn gaussnet_eighth_moment_in_two_dimensions_matches_the_log_normal_moments() {
+        // d = 2, one point: z ~ N(0, s), s = sigma_b^2 + sigma_W^2 |x|^2 / 2, E[g^k] = exp(k^2 s/2 - k s).
+        let x = vec![0.3, -0.5];
+        for (n, sw, sb) in [(1u64, 1.2, 0.0), (3, 0.8, 0.6)] {
+            let c = Config::new(Arch::GaussNet, 2, n, sw, sb, std::slice::from_ref(&x)).unwrap();
+            let s = sb * sb + sw * sw * (x[0] * x[0] + x[1] * x[1]) / 2.0;
+            let eg = std::array::from_fn(|k| ((k * k) as f64 * s / 2.0 - k as f64 * s).exp());
+            let (got, want) = (Exact::new(&c).unwrap().g(&[0; 8]), eighth_moment(n, sw, sb, &eg));
+            assert!(close(got, want, ALGEBRA_REL), "N={n}: {got} vs {want}");
+        }
+    }
+
+    #[test]
     fn relu_without_bias_has_the_same_m8_for_every_combination() {
         // sigma_b = 0, x > 0: f(x) = x F with F = sigma_W sum_i W1_i relu(w_i), so
         // m_8 = E[F^8] / (105 E[F^2]^4) - 1 for all 1287 combinations of six points.
