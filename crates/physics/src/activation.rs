@@ -33,7 +33,7 @@ const PANELS_START: usize = 16;
 const PANELS_MAX: usize = 128;
 
 /// Composite Gauss-Legendre nodes on [-RANGE, RANGE] with the standard normal density in the weights.
-fn normal_rule(panels: usize) -> Rule {
+pub(crate) fn normal_rule(panels: usize) -> Rule {
     let gl = legendre(PANEL_NODES);
     let h = 2.0 * RANGE / panels as f64;
     let mut rule = Rule {
