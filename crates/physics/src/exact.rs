@@ -713,6 +713,11 @@ mod tests {
     /// Two evaluations of one formula summing its terms in different orders agree to this, relative to the sum
     /// of the absolute values of the terms.
     const REORDERED_REL: f64 = 1e-14;
+    /// kappa_8 under refinement of the quadrature. kappa_8(h) is a sum of 379 products of C's that cancel: for
+    /// a sign-like activation (Erf at sigma_W = 20) h is nearly W1 times a sign, nearly Gaussian, and kappa_8 is
+    /// about 1e-4 of its terms, so the C's 1e-12 quadrature error becomes 5e-8 (measured over all 165
+    /// multisets of four points; 1e-12 to 1e-14 for Erf, ReLU and tanh at sigma_W <= 1.3).
+    const KAPPA8_REFINED_REL: f64 = 1e-6;
     /// A one-dimensional composite Simpson rule (written here, independent of crate::quad) against the
     /// two-dimensional quadrature of the crate: both converged far below this.
     const ONE_D_REL: f64 = 1e-10;
@@ -1073,6 +1078,8 @@ mod tests {
                         a.c(idx),
                         b.c(idx)
                     );
+                    let (ka, kb) = (a.connected(idx), b.connected(idx));
+                    assert!(close(ka, kb, KAPPA8_REFINED_REL), "{what}: kappa_8 {ka} {kb}");
                     if arch == Arch::Relu {
                         // The per-multiset kink partition of C_2..C_6 gives the same C_8.
                         let own = c_relu(&rho, &phi, &rule, idx);
@@ -1111,6 +1118,8 @@ mod tests {
                         a.c(idx),
                         b.c(idx)
                     );
+                    let (ka, kb) = (a.connected(idx), b.connected(idx));
+                    assert!(close(ka, kb, KAPPA8_REFINED_REL), "{what}: kappa_8 {ka} {kb}");
                     if arch == Arch::Linear {
                         let want = wick(8, |x, y| c.c(idx[x], idx[y]));
                         assert!(
