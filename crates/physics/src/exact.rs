@@ -341,8 +341,10 @@ impl Exact {
         self.table();
     }
 
-    /// The exact functions of eight legs (x_(idx_a), output outs_a) by the set-partition formula of
-    /// [`exact8`]: E[h over a block] = prod_o (m_o - 1)!! (sigma_W^2/N)^(|B|/2) C_|B|.
+    /// The exact G, G_0, DeltaG and G_c of the legs (x_(idx_a), output outs_a) at once, by the set-partition
+    /// formula of [`exact8`]: E[h over a block] = prod_o (m_o - 1)!! (sigma_W^2/N)^(|B|/2) C_|B|. Any even number
+    /// of legs from 2 to 8 (the public g, delta_g, connected use it for eight; the closed forms for 2, 4, 6 agree
+    /// to 1e-14, tested); builds the C_8 table on first use.
     pub fn functions_legs(&self, idx: &[usize], outs: &[usize]) -> Functions {
         assert_eq!(idx.len(), outs.len(), "one output per leg");
         let table = self.table();
