@@ -132,8 +132,10 @@ fn bench_sample(repeat: usize) -> Result<()> {
             .into_par_iter()
             .map_init(Scratch::default, |sc, b| {
                 let n = nnqft_sample::block_len(plan.n_nets, b);
-                let mut out = vec![0.0; 6 * n];
-                sampler.block(1, 0, b, n, &mut out, sc);
+                let mut out = vec![0.0; plan.columns() * n];
+                let (f, s) = out.split_at_mut(6 * n);
+                let cov = plan.covariance.then_some(s);
+                sampler.block_with_covariance(1, 0, b, n, f, cov, sc);
                 out[0]
             })
             .sum::<f64>();
@@ -176,9 +178,10 @@ fn bench_sample(repeat: usize) -> Result<()> {
     let n_draws = plan.n_nets as f64 * (1.0 + width * 3.0); // b1, then W0, b0, W1 per neuron
     let threads = rayon::current_num_threads();
     println!(
-        "sample  GaussNet N={}, 30000 nets, 6 points, {threads} threads, SIMD level {}",
+        "sample  GaussNet N={}, 30000 nets, 6 points, {threads} threads, SIMD level {}, covariance columns {}",
         plan.cfg.width(),
-        Level::active().name()
+        Level::active().name(),
+        plan.covariance
     );
     println!("  whole stage (Parquet written): {full:.3} s best  (target <= 0.35 s)");
     println!(
@@ -200,6 +203,60 @@ fn bench_sample(repeat: usize) -> Result<()> {
     let (c1, cmed, c3) = quartiles(compute_ratios);
     println!("  ratio draws and evaluation / draws: median {cmed:.2} (quartiles {c1:.2}-{c3:.2})");
     std::hint::black_box(sink);
+    bench_paper_configs(repeat)
+}
+
+/// The paper protocol's configurations (pipelines/paper.toml: GaussNet, the ELS points, sigma_b = 1) through the
+/// whole stage, without and with the conditional-covariance columns: networks per second (best of a few runs of
+/// one bag of 30000 networks, Parquet written) and bytes per network of samples.parquet. The two variants run
+/// alternately, so a drift of the machine's speed affects both alike.
+fn bench_paper_configs(repeat: usize) -> Result<()> {
+    let dir = tempfile::tempdir()?;
+    let nets = 30_000u64;
+    let rounds = repeat.clamp(1, 7);
+    println!(
+        "  paper configurations, whole stage, 1 bag x {nets} nets, best of {rounds} alternating runs: f only | with s_<p>_<q>"
+    );
+    let mut k = 0;
+    for (width, sw) in [
+        ("2", "1"),
+        ("10", "1"),
+        ("100", "1"),
+        ("500", "1"),
+        ("1000", "1"),
+        ("1000", "20"),
+    ] {
+        let plans: Vec<nnqft_sample::Plan> = [false, true]
+            .into_iter()
+            .map(|cov| {
+                let mut p = plan_of("gaussnet", ["-N", width], sw, "1", POINTS, "1", &nets.to_string());
+                p.covariance = cov;
+                p
+            })
+            .collect();
+        let (mut t, mut bytes) = ([f64::INFINITY; 2], [0u64; 2]);
+        for _ in 0..rounds {
+            for (v, plan) in plans.iter().enumerate() {
+                k += 1;
+                let out = dir.path().join(format!("p{k}"));
+                let s = Instant::now();
+                nnqft_sample::sample(plan, &out, false)?;
+                t[v] = t[v].min(s.elapsed().as_secs_f64());
+                bytes[v] = std::fs::metadata(out.join(nnqft_sample::TABLE))?.len();
+                std::fs::remove_dir_all(&out)?;
+            }
+        }
+        let rate = |v: usize| nets as f64 / t[v];
+        let per = |v: usize| bytes[v] as f64 / nets as f64;
+        println!(
+            "    N = {width:>4}, sigma_W = {sw:>2}: {:.2e} | {:.2e} networks/s ({:.2}x the time); {:.1} | {:.1} bytes/network",
+            rate(0),
+            rate(1),
+            t[1] / t[0],
+            per(0),
+            per(1)
+        );
+    }
     Ok(())
 }
 

@@ -99,7 +99,7 @@ pub struct Scratch {
     acc: Vec<[f64; 4]>,
     /// Conditional covariance only: the power sums sum_i a_i^2 e_i^m (progression path), every point's
     /// activations (P rows of N, direct path), their P x P Gram matrix and one network's P(P+1)/2 values.
-    acc2: Vec<[f64; 4]>,
+    acc2: Vec<[f64; 8]>,
     g: Vec<f64>,
     s: Vec<f64>,
     tri: Vec<f64>,
@@ -162,6 +162,110 @@ fn progression_sums_body(v: &[f64], a: &[f64], e: &[f64], acc: &mut [[f64; 4]]) 
             t *= e[i];
         }
     }
+}
+
+crate::multiversion! {
+    /// The conditional covariance's power sums of the progression path: acc[m][l] += sum over neurons i = l
+    /// (mod 8) of a_i^2 e_i^m, for m < acc.len() = 2P - 1. Walking up the powers u = a e^x, m = 2x takes u u
+    /// and m = 2x + 1 takes u (u e): a chain of P - 1 multiplies per neuron (the chain of 2P - 2 multiplies of
+    /// [`progression_sums`] made that loop latency-bound), and eight lanes halve the adds. Every sum in a fixed
+    /// order, so every vector level gives the same bits.
+    fn cov_sums / cov_sums_at(a: &[f64], e: &[f64], acc: &mut [[f64; 8]]) => cov_sums_body
+}
+
+#[inline(always)]
+fn cov_sums_body(a: &[f64], e: &[f64], acc: &mut [[f64; 8]]) {
+    // A constant P lets the accumulators live in registers (the memory accumulators of the general loop cost
+    // about twice as much); same operations in the same order, so the same bits.
+    match acc.len().div_ceil(2) {
+        2 => cov_sums_fixed::<2>(a, e, acc),
+        3 => cov_sums_fixed::<3>(a, e, acc),
+        4 => cov_sums_fixed::<4>(a, e, acc),
+        5 => cov_sums_fixed::<5>(a, e, acc),
+        6 => cov_sums_fixed::<6>(a, e, acc),
+        7 => cov_sums_fixed::<7>(a, e, acc),
+        8 => cov_sums_fixed::<8>(a, e, acc),
+        _ => cov_sums_any(a, e, acc),
+    }
+}
+
+/// [`cov_sums_body`] for P points known at compile time.
+#[inline(always)]
+fn cov_sums_fixed<const P: usize>(a: &[f64], e: &[f64], acc: &mut [[f64; 8]]) {
+    debug_assert!(P <= 8 && acc.len() == 2 * P - 1);
+    let mut loc = [[0.0f64; 8]; 15];
+    loc[..2 * P - 1].copy_from_slice(&acc[..2 * P - 1]);
+    let width = a.len().min(e.len());
+    let full = width / 8 * 8;
+    for c in (0..full).step_by(8) {
+        let mut ee = [0.0f64; 8];
+        ee.copy_from_slice(&e[c..c + 8]);
+        let mut u = [0.0f64; 8];
+        u.copy_from_slice(&a[c..c + 8]);
+        for x in 0..P {
+            for l in 0..8 {
+                loc[2 * x][l] += u[l] * u[l];
+            }
+            if x + 1 < P {
+                for l in 0..8 {
+                    let next = u[l] * ee[l];
+                    loc[2 * x + 1][l] += u[l] * next;
+                    u[l] = next;
+                }
+            }
+        }
+    }
+    acc[..2 * P - 1].copy_from_slice(&loc[..2 * P - 1]);
+    cov_sums_tail(&a[full..width], &e[full..width], acc);
+}
+
+/// The neurons after the last whole group of eight (lane = index mod 8, as in the groups).
+#[inline(always)]
+fn cov_sums_tail(a: &[f64], e: &[f64], acc: &mut [[f64; 8]]) {
+    let p = acc.len().div_ceil(2);
+    for (l, (&ai, &ei)) in a.iter().zip(e).enumerate() {
+        let mut u = ai;
+        for x in 0..p {
+            acc[2 * x][l] += u * u;
+            if x + 1 == p {
+                break;
+            }
+            let next = u * ei;
+            acc[2 * x + 1][l] += u * next;
+            u = next;
+        }
+    }
+}
+
+/// [`cov_sums_body`] for any P.
+#[inline(always)]
+fn cov_sums_any(a: &[f64], e: &[f64], acc: &mut [[f64; 8]]) {
+    let width = a.len().min(e.len());
+    let p = acc.len().div_ceil(2);
+    debug_assert!(acc.len() == 2 * p - 1);
+    let full = width / 8 * 8;
+    for c in (0..full).step_by(8) {
+        let mut ee = [0.0f64; 8];
+        ee.copy_from_slice(&e[c..c + 8]);
+        let mut u = [0.0f64; 8];
+        u.copy_from_slice(&a[c..c + 8]);
+        for x in 0..p {
+            let even = &mut acc[2 * x];
+            for l in 0..8 {
+                even[l] += u[l] * u[l];
+            }
+            if x + 1 == p {
+                break;
+            }
+            let odd = &mut acc[2 * x + 1];
+            for l in 0..8 {
+                let next = u[l] * ee[l];
+                odd[l] += u[l] * next;
+                u[l] = next;
+            }
+        }
+    }
+    cov_sums_tail(&a[full..width], &e[full..width], acc);
 }
 
 /// The fused d = 1 loop: draws W1 group by group (v_i = v_scale z) and adds v_i a_i e_i^q into the four partial
@@ -334,16 +438,16 @@ impl Sampler {
 
     /// S of one network on the progression path, into `tri` ([`cov_pairs`] order): the activations are
     /// g_ip = a_i e_i^p exp(s_0 - s_p), so S(p, q) = sigma_b^2 + (sigma_W^2 / N) exp(s_0 - s_p) exp(s_0 - s_q)
-    /// sum_i a_i^2 e_i^(p+q), from the 2P - 1 power sums (in the fixed order of [`progression_sums`]).
-    fn progression_cov(&self, a: &[f64], e: &[f64], acc: &mut Vec<[f64; 4]>, tri: &mut [f64]) {
+    /// sum_i a_i^2 e_i^(p+q), from the 2P - 1 power sums ([`cov_sums`]).
+    fn progression_cov(&self, a: &[f64], e: &[f64], acc: &mut Vec<[f64; 8]>, tri: &mut [f64]) {
         let p = self.cfg.n_points();
         acc.clear();
-        acc.resize(2 * p - 1, [0.0; 4]);
-        progression_sums(a, a, e, acc);
+        acc.resize(2 * p - 1, [0.0; 8]);
+        cov_sums(a, e, acc);
         let (sb2, scale) = self.cov_scale();
         for ((x, y), t) in cov_pairs(p).zip(tri.iter_mut()) {
             let m = &acc[x + y];
-            let sum = (m[0] + m[1]) + (m[2] + m[3]);
+            let sum = ((m[0] + m[1]) + (m[2] + m[3])) + ((m[4] + m[5]) + (m[6] + m[7]));
             *t = sb2 + scale * (sum * (self.shift[x] * self.shift[y]));
         }
     }
@@ -703,5 +807,26 @@ mod tests {
             assert!(close(*x, *y, PATHS_REL) || (x - y).abs() < PATHS_REL, "{x} {y}");
         }
         assert_ne!(a[0], a[1]);
+    }
+
+    #[test]
+    fn progression_covariance_matches_the_gram_matrix_for_any_number_of_points() {
+        // P = 3 and 8 take the constant-P power sums, P = 10 the general loop; N = 13 leaves a tail of five.
+        for p in [3, 8, 10] {
+            let pts: Vec<Vec<f64>> = (0..p).map(|i| vec![-0.2 + 0.05 * i as f64]).collect();
+            let cfg = Config::new(Arch::GaussNet, 1, 13, 1.3, 0.7, &pts).unwrap();
+            let fast = Sampler::new(&cfg);
+            assert!(fast.uses_progression());
+            let mut slow = fast.clone();
+            slow.progression = None;
+            let n = 20;
+            let (mut ca, mut cb) = (vec![0.0; cov_len(p) * n], vec![0.0; cov_len(p) * n]);
+            let mut out = vec![0.0; p * n];
+            fast.block_with_covariance(5, 0, 2, n, &mut out, Some(&mut ca), &mut Scratch::default());
+            slow.block_with_covariance(5, 0, 2, n, &mut out, Some(&mut cb), &mut Scratch::default());
+            for (x, y) in ca.iter().zip(&cb) {
+                assert!(close(*x, *y, PATHS_REL), "P = {p}: {x} {y}");
+            }
+        }
     }
 }

