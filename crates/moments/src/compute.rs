@@ -282,7 +282,7 @@ pub fn accumulate(inputs: &[PathBuf], opts: &Options) -> Result<BagMoments> {
     let tree = Tree::with_orders(p, &orders);
     let conditional = choice
         .conditional()
-        .then(|| Conditional::new(cfg.n_points(), max_n, &kernel::k_matrix(&cfg)));
+        .then(|| Conditional::new(cfg.n_points(), cfg.d_out(), max_n, &kernel::k_matrix(&cfg)));
     let trees = Trees {
         f: choice.products().then_some(&tree),
         s: conditional.as_ref(),
@@ -446,7 +446,7 @@ fn row_group_sums(path: &Path, rg: usize, cfg: &Config, trees: &Trees<'_>) -> Re
                     b,
                     Sums {
                         f: trees.f.map(|t| BagSums::new(t.combos().len())),
-                        s: trees.s.map(|c| BagSums::new(c.tree().combos().len())),
+                        s: trees.s.map(|c| BagSums::new(c.n_slots())),
                     },
                 ));
             }
@@ -462,7 +462,7 @@ fn row_group_sums(path: &Path, rg: usize, cfg: &Config, trees: &Trees<'_>) -> Re
                     cond.centred(e, buf);
                 }
                 let slices: Vec<&[f64]> = centred.iter().map(|c| c.as_slice()).collect();
-                cond.tree().accumulate(&slices, s);
+                cond.accumulate(&slices, s);
             }
             start = end;
         }
@@ -649,18 +649,23 @@ pub fn summarise(acc: &BagMoments) -> Result<Moments> {
             .values()
             .map(|b| b.s.as_ref().context("conditional sums of a bag"))
             .collect::<Result<_>>()?;
-        let vals = cond.slot_values(&sums);
         // A row whose every pairing crosses outputs is exactly 0 whatever the sample: no tail to speak of.
         let zero = TailStats {
             ess: bag_list.len() as f64 * n_nets as f64,
             max_share: 0.0,
         };
-        for l in &legs {
-            let plan = cond.plan(&l.points, &l.outs);
-            let (g_bag, conn_bag) = vals.row(&plan);
-            let tail = vals.tail(&plan).unwrap_or(zero);
-            rows.push(l.row(Estimator::Conditional, g_bag, conn_bag, tail));
-        }
+        // Rows are independent: summarised in parallel, collected in order.
+        let cond_rows: Vec<MomentRow> = legs
+            .par_iter()
+            .enumerate()
+            .map(|(slot, l)| {
+                let plan = cond.plan(slot);
+                let (g_bag, conn_bag) = cond.row(&plan, &sums);
+                let tail = cond.tail(&plan, &sums).unwrap_or(zero);
+                l.row(Estimator::Conditional, g_bag, conn_bag, tail)
+            })
+            .collect();
+        rows.extend(cond_rows);
     }
     Ok(Moments {
         sample_params: acc.sample_params.clone(),

@@ -5,8 +5,9 @@
 //! The cost grows like P^n (n = 6, or 8 with `--max-n 8`): every multiset of up to n points is a node of the
 //! product tree (one multiplication per network) and every multiset of 2, 4, ..., n points an output slot (four
 //! running sums per row group, then per bag). 6 points give 609 slots, 40 points 8.3 million. The conditional
-//! estimator adds a tree over the P(P+1)/2 entries of S_h whose every node, each multiset of up to n/2 entries,
-//! is a slot: 2023 at P = 6 and n = 6, 12649 at n = 8; 85319 and 1.75 million at P = 12.
+//! estimator (nnqft_physics::conditional) adds, per network, a tree over the multisets of fewer than n/2 of the
+//! P(P+1)/2 entries of S_h (plain sums: 252 nodes at P = 6 and n = 6, 2023 at n = 8; 3159 and 85319 at P = 12)
+//! and the Wick recursion of every slot (at most n - 1 multiply-adds each, then the four running sums).
 
 use anyhow::Result;
 use nnqft_physics::conditional::n_entries;
@@ -29,16 +30,18 @@ const SLOT_FIXED_BYTES: f64 = 600.0;
 /// Time of one product (one network at one tree node) per thread, in nanoseconds. Measured on the release
 /// build, this project's 2-core machine, 20 points: 0.49 ns (sampled networks), 0.53 ns (Erf quadrature nodes).
 const PRODUCT_NS: f64 = 0.5;
-/// Time of one node of the conditional tree per network and thread, in nanoseconds: every node is a slot with
-/// four running sums. Measured as above (`cargo xtask bench moments`).
-const COND_NODE_NS: f64 = 1.0;
-/// Bytes per conditional slot and bag while summarising: the bag's sums (32), E[prod S] and kappa (16).
-const COND_SLOT_BAG_BYTES: f64 = 48.0;
-/// Bytes per conditional slot whatever the bags: tree node, multiset, pooled tail statistics.
+/// Per network and thread, in nanoseconds: one node of the conditional estimator's entry tree (a product and a
+/// sum), one term of its Wick recursion (a multiply-add), one Wick slot's four running sums. Measured on the
+/// release build, one thread, P = 6 and n <= 6, 900000 networks, at load average 5 (perf: 34% of the stage in the
+/// recursion, 26% in the running sums, 8% in the entry tree).
+const COND_TREE_NS: f64 = 0.8;
+const WICK_TERM_NS: f64 = 0.35;
+const WICK_SLOT_NS: f64 = 1.1;
+/// Bytes per conditional slot (entry multiset or Wick slot) whatever the bags: tree node, multisets, row plan.
 const COND_SLOT_FIXED_BYTES: f64 = 100.0;
-/// Time per conditional slot and bag of the summary (E[prod S] over 2^m sub-multisets, the k-statistic over the
-/// set partitions), in nanoseconds.
-const COND_SLOT_BAG_NS: f64 = 300.0;
+/// Time of the summary per pairing of a conditional row and bag (its sub-multisets and set partitions), in
+/// nanoseconds.
+const PAIRING_BAG_NS: f64 = 20.0;
 /// Time per slot of the summary (Wick values, connected parts, exact values, tail statistics; one thread), in
 /// nanoseconds. Measured as above: 38 us (GaussNet), 44 us (ReLU) at 30 bags.
 const SLOT_NS: f64 = 40_000.0;
@@ -60,8 +63,13 @@ pub struct Work {
     /// Nodes of the product tree: multisets of every size up to the largest order (0 without the products
     /// estimator).
     pub nodes: f64,
-    /// Nodes (all slots) of the conditional tree: multisets of 1..=max_n/2 S entries (0 without it).
+    /// Nodes (all slots) of the conditional estimator's entry tree: multisets of 1..max_n/2 S entries (0 without
+    /// it).
     pub cond_nodes: f64,
+    /// Terms of the conditional estimator's Wick recursion (an upper bound: n - 1 per slot of order n; 0 without
+    /// it), and the pairings its summary goes through per bag ((n - 1)!! per slot).
+    pub wick_terms: f64,
+    pub pairings: f64,
     /// Rows per slot: the number of estimators.
     pub estimators: usize,
     pub row_groups: usize,
@@ -106,7 +114,21 @@ impl Work {
                 0.0
             },
             cond_nodes: if conditional {
-                (1..=max / 2).map(|m| multisets(entries, m)).sum()
+                (1..max / 2).map(|m| multisets(entries, m)).sum()
+            } else {
+                0.0
+            },
+            wick_terms: if conditional {
+                (1..=max / 2)
+                    .map(|m| multisets(points, 2 * m) * (2 * m - 1) as f64)
+                    .sum()
+            } else {
+                0.0
+            },
+            pairings: if conditional {
+                (1..=max / 2)
+                    .map(|m| multisets(points, 2 * m) * (1..m).map(|i| (2 * i + 1) as f64).product::<f64>())
+                    .sum()
             } else {
                 0.0
             },
@@ -124,26 +146,39 @@ impl Work {
         let accumulate = SLOT_ROW_GROUP_BYTES * self.row_groups as f64;
         let summarise = SLOT_BAG_BYTES * self.bags as f64;
         let rows = self.estimators as f64 * self.slots * (accumulate.max(summarise) + SLOT_FIXED_BYTES);
-        let cond_summarise = COND_SLOT_BAG_BYTES * self.bags as f64;
-        rows + self.cond_nodes * (accumulate.max(cond_summarise) + COND_SLOT_FIXED_BYTES)
+        // The conditional sums: every entry multiset and Wick slot, per row group and then per bag.
+        let cond_slots = if self.wick_terms > 0.0 {
+            self.cond_nodes + self.slots
+        } else {
+            0.0
+        };
+        let cond_bags = SLOT_ROW_GROUP_BYTES * self.bags as f64;
+        rows + cond_slots * (accumulate.max(cond_bags) + COND_SLOT_FIXED_BYTES)
     }
 
     /// Estimated time in seconds of accumulating the networks on `threads` threads (networks x tree nodes
     /// products) and of the summary (the exact values' quadrature and the per-slot work, on one thread).
     pub fn seconds(&self, threads: usize) -> (f64, f64) {
-        let per_network = self.nodes * PRODUCT_NS + self.cond_nodes * COND_NODE_NS;
+        let wick_slots = if self.wick_terms > 0.0 { self.slots } else { 0.0 };
+        let per_network = self.nodes * PRODUCT_NS
+            + self.cond_nodes * COND_TREE_NS
+            + self.wick_terms * WICK_TERM_NS
+            + wick_slots * WICK_SLOT_NS;
         let accumulate = self.networks as f64 * per_network * 1e-9 / threads.max(1) as f64;
         // The exact values' quadrature runs through the six-point tree over the legs.
         let exact_nodes: f64 = (1..=6).map(|n| multisets(self.points, n)).sum();
         let summary = self.quadrature_nodes * exact_nodes * PRODUCT_NS * 1e-9
             + self.estimators as f64 * self.slots * SLOT_NS * 1e-9
-            + self.cond_nodes * self.bags as f64 * COND_SLOT_BAG_NS * 1e-9;
+            + self.pairings * self.bags as f64 * PAIRING_BAG_NS * 1e-9;
         (accumulate, summary)
     }
 
     fn describe(&self) -> String {
-        let cond = if self.cond_nodes > 0.0 {
-            format!(", {:.3e} conditional slots", self.cond_nodes)
+        let cond = if self.wick_terms > 0.0 {
+            format!(
+                ", conditional: {:.3e} entry multisets, {:.3e} Wick terms",
+                self.cond_nodes, self.wick_terms
+            )
         } else {
             String::new()
         };
@@ -270,23 +305,21 @@ mod tests {
             let t8 = Tree::with_orders(p, &[2, 4, 6, 8]);
             assert_eq!(w8.slots, t8.combos().len() as f64, "P = {p}");
             assert_eq!(w8.nodes, t8.n_nodes() as f64, "P = {p}");
-            let c = Conditional::new(p, 8, &vec![1.0; p * p]);
-            assert_eq!(w8.cond_nodes, c.tree().n_nodes() as f64, "P = {p}");
-            assert_eq!(
-                w8.cond_nodes,
-                c.tree().combos().len() as f64,
-                "every node is a slot"
-            );
+            let c = Conditional::new(p, 1, 8, &vec![1.0; p * p]);
+            let (tree, terms, wick_slots) = c.work_per_network();
+            assert_eq!(w8.cond_nodes, tree as f64, "P = {p}");
+            assert_eq!(w8.slots, wick_slots as f64, "P = {p}");
+            assert_eq!(c.n_slots() as f64, w8.cond_nodes + w8.slots);
+            // Repeated legs share terms, so the bound holds with equality only for distinct ones.
+            assert!(w8.wick_terms >= terms as f64, "P = {p}");
         }
         // The figures of the module docs.
         let six = |max_n| Work::new(&line_of(6, Arch::Erf, 1.0), max_n, true, true, 1, 1, 1);
-        assert_eq!((six(6).cond_nodes, six(8).cond_nodes), (2023.0, 12649.0));
+        assert_eq!((six(6).cond_nodes, six(8).cond_nodes), (252.0, 2023.0));
+        assert_eq!(six(6).pairings, 21.0 + 126.0 * 3.0 + 462.0 * 15.0);
         assert_eq!(six(8).slots, 609.0 + 1287.0);
         let twelve = |max_n| Work::new(&line_of(12, Arch::Erf, 1.0), max_n, true, true, 1, 1, 1);
-        assert_eq!(
-            (twelve(6).cond_nodes, twelve(8).cond_nodes),
-            (85319.0, 1_749_059.0)
-        );
+        assert_eq!((twelve(6).cond_nodes, twelve(8).cond_nodes), (3159.0, 85319.0));
         // 6 points: 21 + 126 + 462 slots (combos module docs); 40 points: C(41,2) + C(43,4) + C(45,6).
         assert_eq!(
             Work::new(&line_of(6, Arch::Relu, 1.0), 6, true, false, 1, 1, 1).slots,
@@ -315,10 +348,10 @@ mod tests {
         );
         // Both estimators: two rows per slot, and the conditional tree's sums per row group or bag.
         let both = Work::new(&cfg, 6, true, true, 30, 30, 1);
-        let cond_slot = COND_SLOT_FIXED_BYTES + (30.0 * COND_SLOT_BAG_BYTES).max(30.0 * SLOT_ROW_GROUP_BYTES);
+        let cond_slot = COND_SLOT_FIXED_BYTES + 30.0 * SLOT_ROW_GROUP_BYTES;
         assert_eq!(
             both.memory_bytes(),
-            2.0 * both.slots * per_slot + both.cond_nodes * cond_slot
+            2.0 * both.slots * per_slot + (both.cond_nodes + both.slots) * cond_slot
         );
     }
 

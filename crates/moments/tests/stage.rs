@@ -252,6 +252,23 @@ fn heavy_tails_are_marked_unresolvable_where_the_exact_value_is_missed() {
     );
     // The two-point functions of the same ensemble are fine.
     assert!(m.order(2).all(|r| r.resolvable));
+    // The conditional estimator does not remove the log-normal tails of the hidden units (PHYSICS.md 8, 9): the
+    // same rule marks its six-point rows, and whatever misses its exact value by more than MC_SIGMAS.
+    assert_eq!(m.estimator, "both");
+    for r in m
+        .of(Estimator::Conditional, 6)
+        .chain(m.of(Estimator::Conditional, 4))
+    {
+        let z = (r.connected - r.connected_exact.unwrap()) / r.connected_stderr;
+        if z.abs() > MC_SIGMAS {
+            assert!(
+                !r.resolvable,
+                "conditional {:?}: {z:.1} sigma but resolvable",
+                r.combo
+            );
+        }
+    }
+    assert!(m.of(Estimator::Conditional, 6).all(|r| !r.resolvable));
 }
 
 #[test]
@@ -529,6 +546,13 @@ fn deep_relu_moments_carry_the_exact_deep_values_and_others_none() {
         }
     }
     assert!(resolved >= 3, "{resolved}");
+    // The conditional estimator with the last layer's S (PHYSICS.md 9: the same formulas at any depth).
+    assert_eq!(m.estimator, "both");
+    let conditional_resolved = m
+        .of(Estimator::Conditional, 4)
+        .filter(|r| (r.connected / r.connected_stderr).abs() > MC_SIGMAS)
+        .count();
+    assert!(conditional_resolved >= 3, "{conditional_resolved}");
     // tanh at depth 2 has no exact finite-width theory: the columns are null.
     let t = sample(
         dir.path(),

@@ -115,76 +115,75 @@ pub fn k_statistic(m: usize, s: &[f64], n: f64) -> f64 {
         .sum()
 }
 
-/// Precomputed set partitions of 1..=4 positions, with the block-size types' coefficients evaluated per n.
-#[derive(Debug, Clone)]
-struct Partitions {
-    /// For each m, (block masks, sorted sizes) of every set partition.
-    of: Vec<Vec<(Vec<usize>, Vec<usize>)>>,
+/// Set partitions of 1..=4 positions other than the single block, with their block-size types sorted descending.
+fn proper_partitions(m: usize) -> Vec<(Vec<usize>, Vec<usize>)> {
+    set_partitions(m)
+        .into_iter()
+        .filter(|pi| pi.len() > 1)
+        .map(|pi| {
+            let mut sizes: Vec<usize> = pi.iter().map(|b| b.count_ones() as usize).collect();
+            sizes.sort_unstable_by(|a, b| b.cmp(a));
+            (pi, sizes)
+        })
+        .collect()
 }
 
-impl Partitions {
-    fn new(max: usize) -> Self {
-        let of = (0..=max)
-            .map(|m| {
-                if m == 0 {
-                    return Vec::new();
-                }
-                set_partitions(m)
-                    .into_iter()
-                    .map(|pi| {
-                        let mut sizes: Vec<usize> = pi.iter().map(|b| b.count_ones() as usize).collect();
-                        sizes.sort_unstable_by(|a, b| b.cmp(a));
-                        (pi, sizes)
-                    })
-                    .collect()
-            })
-            .collect();
-        Partitions { of }
-    }
+/// One term of a Wick slot's recursion W(L) = sum_j [o_0 = o_j] D(p_0, p_j) W(L without legs 0 and j):
+/// multiplicity, entry, and the slot of the remaining legs (none for two legs).
+#[derive(Debug, Clone, Copy)]
+struct WickTerm {
+    mult: f64,
+    entry: u32,
+    child: Option<u32>,
 }
 
-/// The conditional estimator of one configuration: the tree over S entries and the per-row pairings.
+/// Networks per chunk of the Wick recursion (its buffers hold every slot of a chunk).
+const WICK_CHUNK: usize = 64;
+
+/// The conditional estimator of one configuration.
+///
+/// Per network it accumulates two kinds of power sums of the centred entries D = S - K, in one [`BagSums`]:
+/// the sums of products of every multiset of fewer than m = max_n/2 entries (a product tree, plain sums), and,
+/// for every multiset of legs L (the rows), the sum of W_D(L) = sum over the pairings of L that stay on one
+/// output of prod D: the full multiset of a row's k-statistic enters only through this sum over its pairings, so
+/// the multisets of m entries (1.7 million at P = 12, m = 4) are never formed. W_D is built by its recursion
+/// over the first leg, one multiply-add per term and network, and carries the tail statistics of the row.
 #[derive(Debug, Clone)]
 pub struct Conditional {
     p: usize,
-    /// Largest number of S entries in a product: max order / 2.
-    max_m: usize,
+    /// Entry multisets of sizes 1..max_n/2.
     tree: Tree,
-    /// Centre of each entry (K(x_a, x_b)).
     centre: Vec<f64>,
-    /// First slot of the multisets of each size (slots are ordered by size, then lexicographically).
+    /// First slot of the entry multisets of each size.
     offset: Vec<usize>,
+    /// Leg multisets (order, legs c = o * P + p), as the products tree over legs lists them.
+    legs: Vec<(usize, Vec<u16>)>,
+    wick: Vec<Vec<WickTerm>>,
+    /// Proper set partitions of m positions, for m = 0..=max_m.
+    partitions: Vec<Vec<(Vec<usize>, Vec<usize>)>>,
 }
 
-/// Per-bag values of every slot (multiset A of entries): E[prod_{e in A} S_e] and kappa(A), bag-major.
-#[derive(Debug, Clone)]
-pub struct SlotValues {
-    bags: usize,
-    /// mean[slot * bags + b]
-    mean: Vec<f64>,
-    kappa: Vec<f64>,
-    /// Pooled tail statistics of the centred products of each slot.
-    tail: Vec<TailStats>,
-}
-
-/// How one row (a multiset of legs) is assembled from slots: (slot, multiplicity) of every distinct multiset
-/// of matched entries over the pairings whose pairs stay on one output.
+/// How one row (a multiset of legs) is assembled: its Wick slot, and (multiplicity, entries, slot of every proper
+/// sub-multiset by mask of positions) of every distinct multiset of matched entries over the pairings whose pairs
+/// stay on one output.
 #[derive(Debug, Clone, PartialEq)]
 pub struct RowPlan {
-    pub terms: Vec<(usize, f64)>,
+    pub wick_slot: usize,
+    pub m: usize,
+    pub terms: Vec<(f64, Vec<u16>, Vec<usize>)>,
 }
 
 impl Conditional {
-    /// `p` points, orders up to `max_n` (even, 2..=8), `k` the P x P centre (row-major).
-    pub fn new(p: usize, max_n: usize, k: &[f64]) -> Self {
+    /// `p` points, `d_out` outputs, orders up to `max_n` (even, 4..=8), `k` the P x P centre (row-major).
+    pub fn new(p: usize, d_out: usize, max_n: usize, k: &[f64]) -> Self {
         assert!(
-            (2..=MAX_ORDER).contains(&max_n) && max_n.is_multiple_of(2),
+            (4..=MAX_ORDER).contains(&max_n) && max_n.is_multiple_of(2),
             "max_n = {max_n}"
         );
         assert_eq!(k.len(), p * p, "a P x P centre");
         let max_m = max_n / 2;
         let e = n_entries(p);
-        let orders: Vec<usize> = (1..=max_m).collect();
+        let orders: Vec<usize> = (1..max_m).collect();
         let tree = Tree::with_orders(e, &orders);
         let centre = (0..e)
             .map(|i| {
@@ -192,26 +191,76 @@ impl Conditional {
                 k[a * p + b]
             })
             .collect();
-        let mut offset = vec![0; max_m + 2];
-        for m in 1..=max_m {
+        let mut offset = vec![0; max_m + 1];
+        for m in 1..max_m {
             offset[m + 1] = offset[m] + n_multisets(e, m);
         }
+        let cols = p * d_out;
+        let evens: Vec<usize> = (1..=max_m).map(|m| 2 * m).collect();
+        let legs = Tree::with_orders(cols, &evens).combos().to_vec();
+        let mut leg_offset = vec![0usize; max_n + 1];
+        for &n in &evens[1..] {
+            leg_offset[n] = leg_offset[n - 2] + n_multisets(cols, n - 2);
+        }
+        let wick = legs
+            .iter()
+            .map(|(n, l)| {
+                let mut terms: Vec<WickTerm> = Vec::new();
+                for j in 1..*n {
+                    let (a, b) = (l[0] as usize, l[j] as usize);
+                    if a / p != b / p {
+                        continue;
+                    }
+                    let entry = entry(p, a % p, b % p) as u32;
+                    let child = (*n > 2).then(|| {
+                        let rest: Vec<u16> = (1..*n).filter(|&i| i != j).map(|i| l[i]).collect();
+                        (leg_offset[n - 2] + rank(cols, &rest)) as u32
+                    });
+                    match terms.iter_mut().find(|t| t.entry == entry && t.child == child) {
+                        Some(t) => t.mult += 1.0,
+                        None => terms.push(WickTerm {
+                            mult: 1.0,
+                            entry,
+                            child,
+                        }),
+                    }
+                }
+                terms
+            })
+            .collect();
         Conditional {
             p,
-            max_m,
             tree,
             centre,
             offset,
+            legs,
+            wick,
+            partitions: (0..=max_m).map(proper_partitions).collect(),
         }
-    }
-
-    /// The product tree over the entries (its columns are the centred entries, [`Conditional::centred`]).
-    pub fn tree(&self) -> &Tree {
-        &self.tree
     }
 
     pub fn n_points(&self) -> usize {
         self.p
+    }
+
+    /// The rows' leg multisets (order, legs c = o * P + p): the slots of the products tree over the legs.
+    pub fn legs(&self) -> &[(usize, Vec<u16>)] {
+        &self.legs
+    }
+
+    /// Slots of the sums one bag accumulates: entry multisets, then Wick slots.
+    pub fn n_slots(&self) -> usize {
+        self.tree.combos().len() + self.legs.len()
+    }
+
+    /// Nodes per network: of the entry tree (one product each) and terms of the Wick recursion (one multiply-add
+    /// each) over its slots (four running sums each).
+    pub fn work_per_network(&self) -> (usize, usize, usize) {
+        (
+            self.tree.n_nodes(),
+            self.wick.iter().map(|t| t.len()).sum(),
+            self.legs.len(),
+        )
     }
 
     /// Centre of entry `e`.
@@ -227,114 +276,154 @@ impl Conditional {
         }
     }
 
-    /// Slot of a sorted multiset of entries.
-    pub fn slot(&self, entries: &[u16]) -> usize {
+    /// Slot of a sorted multiset of fewer than max_n/2 entries.
+    fn slot(&self, entries: &[u16]) -> usize {
         self.offset[entries.len()] + rank(n_entries(self.p), entries)
     }
 
-    /// The slots and multiplicities of the legs (points, outputs); empty when every pairing crosses outputs
-    /// (the function is exactly 0).
-    pub fn plan(&self, points: &[usize], outs: &[usize]) -> RowPlan {
-        let n = points.len();
-        assert!(n.is_multiple_of(2) && n / 2 <= self.max_m, "{n} legs");
-        let mut terms: std::collections::BTreeMap<usize, f64> = std::collections::BTreeMap::new();
-        for pr in pairings(n) {
-            if pr.iter().any(|&(a, b)| outs[a] != outs[b]) {
+    /// Adds networks given as centred entries, column-major (`d[e][k]` = D_e of network k).
+    pub fn accumulate(&self, d: &[&[f64]], sums: &mut BagSums) {
+        let n = d.first().map_or(0, |c| c.len());
+        let base = self.tree.combos().len();
+        // The entry tree's plain sums (its tail statistics are not used).
+        let mut tree_sums = BagSums {
+            count: 0,
+            sum: vec![0.0; base],
+            abs: Vec::new(),
+            sq: Vec::new(),
+            max_abs: Vec::new(),
+        };
+        self.tree.accumulate_sums(d, &mut tree_sums);
+        for i in 0..base {
+            sums.sum[i] += tree_sums.sum[i];
+        }
+        let mut w = vec![0.0f64; self.legs.len() * WICK_CHUNK];
+        let mut start = 0;
+        while start < n {
+            let len = WICK_CHUNK.min(n - start);
+            for (slot, terms) in self.wick.iter().enumerate() {
+                let (done, rest) = w.split_at_mut(slot * WICK_CHUNK);
+                let cur = &mut rest[..len];
+                cur.fill(0.0);
+                for t in terms {
+                    let de = &d[t.entry as usize][start..start + len];
+                    match t.child {
+                        None => {
+                            for k in 0..len {
+                                cur[k] += t.mult * de[k];
+                            }
+                        }
+                        Some(c) => {
+                            let wc = &done[c as usize * WICK_CHUNK..c as usize * WICK_CHUNK + len];
+                            for k in 0..len {
+                                cur[k] += t.mult * de[k] * wc[k];
+                            }
+                        }
+                    }
+                }
+                crate::moments::add_stats(cur, sums, base + slot);
+            }
+            start += len;
+        }
+        sums.count += n as u64;
+    }
+
+    /// The plan of the row with leg slot `row` (in the order of the products tree over the legs).
+    pub fn plan(&self, row: usize) -> RowPlan {
+        let (n, l) = &self.legs[row];
+        let p = self.p;
+        let m = n / 2;
+        let mut terms: Vec<(f64, Vec<u16>, Vec<usize>)> = Vec::new();
+        for pr in pairings(*n) {
+            if pr.iter().any(|&(a, b)| l[a] as usize / p != l[b] as usize / p) {
                 continue;
             }
             let mut es: Vec<u16> = pr
                 .iter()
-                .map(|&(a, b)| entry(self.p, points[a], points[b]) as u16)
+                .map(|&(a, b)| entry(p, l[a] as usize % p, l[b] as usize % p) as u16)
                 .collect();
             es.sort_unstable();
-            *terms.entry(self.slot(&es)).or_insert(0.0) += 1.0;
+            match terms.iter_mut().find(|t| t.1 == es) {
+                Some(t) => t.0 += 1.0,
+                None => {
+                    // Slots of the proper non-empty sub-multisets, by mask (0 and the full mask unused).
+                    let full = (1usize << m) - 1;
+                    let subs = (0..=full)
+                        .map(|mask| {
+                            if mask == 0 || mask == full {
+                                return usize::MAX;
+                            }
+                            let part: Vec<u16> =
+                                (0..m).filter(|i| mask >> i & 1 == 1).map(|i| es[i]).collect();
+                            self.slot(&part)
+                        })
+                        .collect();
+                    terms.push((1.0, es, subs));
+                }
+            }
         }
         RowPlan {
-            terms: terms.into_iter().collect(),
+            wick_slot: self.tree.combos().len() + row,
+            m,
+            terms,
         }
     }
 
-    /// E[prod S] and kappa of every slot in every bag (`bags` in order), and the pooled tail statistics.
-    pub fn slot_values(&self, bags: &[&BagSums]) -> SlotValues {
-        let parts = Partitions::new(self.max_m);
-        let nb = bags.len();
-        let slots = self.tree.combos().len();
-        let mut mean = vec![0.0; slots * nb];
-        let mut kappa = vec![0.0; slots * nb];
-        let mut sub = Vec::with_capacity(16);
+    /// Per-bag G^(n) and G_c^(n) of a row from the bags' sums (in bag order).
+    pub fn row(&self, plan: &RowPlan, bags: &[&BagSums]) -> (Vec<f64>, Vec<f64>) {
+        let m = plan.m;
+        let full = (1usize << m) - 1;
+        let parts = &self.partitions[m];
+        let mut g = Vec::with_capacity(bags.len());
+        let mut c = Vec::with_capacity(bags.len());
         let mut s = [0.0f64; 16];
-        let tail = (0..slots)
-            .map(|slot| TailStats::pooled_refs(bags, slot))
-            .collect();
-        for (slot, (m, es)) in self.tree.combos().iter().enumerate() {
-            let m = *m;
-            // Slot of every non-empty sub-multiset, by mask of positions.
-            sub.clear();
-            sub.push(usize::MAX);
-            for mask in 1usize..(1 << m) {
-                let part: Vec<u16> = (0..m).filter(|i| mask >> i & 1 == 1).map(|i| es[i]).collect();
-                sub.push(self.slot(&part));
+        for bag in bags {
+            let n = bag.count as f64;
+            let sw = bag.sum[plan.wick_slot];
+            let (mut gb, mut cb) = (sw / n, 0.0);
+            if m == 1 {
+                // G^(2) = G_c^(2) = E[S] = K + mean D.
+                let k: f64 = plan
+                    .terms
+                    .iter()
+                    .map(|t| t.0 * self.centre[t.1[0] as usize])
+                    .sum();
+                g.push(k + gb);
+                c.push(k + gb);
+                continue;
             }
-            let k: Vec<f64> = es.iter().map(|&e| self.centre[e as usize]).collect();
-            for (b, bag) in bags.iter().enumerate() {
-                let n = bag.count as f64;
-                for mask in 1usize..(1 << m) {
-                    s[mask] = bag.sum[sub[mask]];
+            for (mult, es, subs) in &plan.terms {
+                for mask in 1..full {
+                    s[mask] = bag.sum[subs[mask]];
                 }
-                // E[prod (K + D)] over the sub-multisets of D.
+                // E[prod (K + D)] without the full product of D (in sw).
                 let mut e = 0.0;
-                for mask in 0usize..(1 << m) {
-                    let kk: f64 = (0..m).filter(|i| mask >> i & 1 == 0).map(|i| k[i]).product();
+                for mask in 0..full {
+                    let kk: f64 = (0..m)
+                        .filter(|i| mask >> i & 1 == 0)
+                        .map(|i| self.centre[es[i] as usize])
+                        .product();
                     e += kk * if mask == 0 { 1.0 } else { s[mask] / n };
                 }
-                let kap = if m == 1 {
-                    k[0] + s[1] / n
-                } else {
-                    parts.of[m]
-                        .iter()
-                        .map(|(pi, sizes)| {
-                            k_coefficient(sizes, n) * pi.iter().map(|&x| s[x]).product::<f64>()
-                        })
-                        .sum()
-                };
-                mean[slot * nb + b] = e;
-                kappa[slot * nb + b] = kap;
+                // The k-statistic without its single-block term (in sw).
+                let kap: f64 = parts
+                    .iter()
+                    .map(|(pi, sizes)| k_coefficient(sizes, n) * pi.iter().map(|&x| s[x]).product::<f64>())
+                    .sum();
+                gb += mult * e;
+                cb += mult * kap;
             }
-        }
-        SlotValues {
-            bags: nb,
-            mean,
-            kappa,
-            tail,
-        }
-    }
-}
-
-impl SlotValues {
-    /// Per-bag G^(n) and G_c^(n) of a row.
-    pub fn row(&self, plan: &RowPlan) -> (Vec<f64>, Vec<f64>) {
-        let nb = self.bags;
-        let mut g = vec![0.0; nb];
-        let mut c = vec![0.0; nb];
-        for &(slot, mult) in &plan.terms {
-            for b in 0..nb {
-                g[b] += mult * self.mean[slot * nb + b];
-                c[b] += mult * self.kappa[slot * nb + b];
-            }
+            let single = k_coefficient(&[m], n);
+            g.push(gb);
+            c.push(cb + single * sw);
         }
         (g, c)
     }
 
-    /// Tail statistics of a row: the smallest effective sample size and the largest single share among its
-    /// slots' centred products; `None` for a row that is exactly 0.
-    pub fn tail(&self, plan: &RowPlan) -> Option<TailStats> {
-        plan.terms
-            .iter()
-            .map(|&(slot, _)| self.tail[slot])
-            .reduce(|a, b| TailStats {
-                ess: a.ess.min(b.ess),
-                max_share: a.max_share.max(b.max_share),
-            })
+    /// Tail statistics of a row: those of W_D over its networks; `None` for a row that is exactly 0 (every pairing
+    /// crosses outputs).
+    pub fn tail(&self, plan: &RowPlan, bags: &[&BagSums]) -> Option<TailStats> {
+        (!plan.terms.is_empty()).then(|| TailStats::pooled_refs(bags, plan.wick_slot))
     }
 }
 
@@ -467,15 +556,17 @@ mod tests {
 
     #[test]
     fn rows_are_wick_sums_of_s_and_sums_of_covariances() {
-        // Three points, 40 synthetic networks in two bags, two outputs; checks G (mean of Wick(S)) and G_c^(4)
-        // (sum over the pairings of the unbiased covariance) against direct formulas.
+        // Three points, two outputs, 40 synthetic networks in two bags; checks G (mean of Wick(S) over the pairings
+        // that stay on one output), G_c^(4) (sum over those pairings of the unbiased covariance) and G_c^(6) (of
+        // the unbiased third joint cumulant, k_3) against direct formulas.
         let p = 3;
         let kmat: Vec<f64> = (0..9).map(|i| 1.0 + 0.1 * (i / 3 + i % 3) as f64).collect();
-        let cond = Conditional::new(p, 6, &kmat);
+        let cond = Conditional::new(p, 2, 6, &kmat);
         let e = n_entries(p);
         let nets = 40;
         let value = |k: usize, i: usize| {
-            kmat[entry_points(p, i).0 * p + entry_points(p, i).1] + ((k * 7 + i * 5) % 11) as f64 / 10.0 - 0.5
+            let (a, b) = entry_points(p, i);
+            kmat[a * p + b] + ((k * 7 + i * 5) % 11) as f64 / 10.0 - 0.5 + 0.01 * ((k * k + 3 * i) % 5) as f64
         };
         let mut bags = Vec::new();
         for bag in 0..2 {
@@ -486,54 +577,55 @@ mod tests {
                 cond.centred(i, c);
             }
             let refs: Vec<&[f64]> = cols.iter().map(|c| c.as_slice()).collect();
-            let mut sums = BagSums::new(cond.tree().combos().len());
-            cond.tree().accumulate(&refs, &mut sums);
+            let mut sums = BagSums::new(cond.n_slots());
+            // In two calls: the sums are additive.
+            let (a, b): (Vec<&[f64]>, Vec<&[f64]>) = refs.iter().map(|c| c.split_at(15)).unzip();
+            cond.accumulate(&a, &mut sums);
+            cond.accumulate(&b, &mut sums);
             bags.push(sums);
         }
         let refs: Vec<&BagSums> = bags.iter().collect();
-        let vals = cond.slot_values(&refs);
-        let cases: [(&[usize], &[usize]); 4] = [
-            (&[0, 1], &[0, 0]),
-            (&[0, 1, 1, 2], &[0, 0, 0, 0]),
-            (&[0, 2, 0, 2], &[0, 0, 1, 1]),
-            (&[0, 1, 2, 2, 1, 0], &[0, 0, 0, 1, 1, 1]),
-        ];
-        for (points, outs) in cases {
-            let plan = cond.plan(points, outs);
-            let (g, c) = vals.row(&plan);
+        let mut checked = [0; 4];
+        for (row, (n, legs)) in cond.legs().iter().enumerate() {
+            let points: Vec<usize> = legs.iter().map(|&c| c as usize % p).collect();
+            let outs: Vec<usize> = legs.iter().map(|&c| c as usize / p).collect();
+            let plan = cond.plan(row);
+            let (g, c) = cond.row(&plan, &refs);
             for bag in 0..2 {
                 let s_of = |k: usize| move |a: usize, b: usize| value(k + bag * nets, entry(p, a, b));
-                let naive_g = (0..nets).map(|k| wick_legs(&s_of(k), points, outs)).sum::<f64>() / nets as f64;
+                let naive_g = (0..nets)
+                    .map(|k| wick_legs(&s_of(k), &points, &outs))
+                    .sum::<f64>()
+                    / nets as f64;
                 close(g[bag], naive_g, &format!("G {points:?} {outs:?}"));
-                if points.len() == 4 {
-                    // Sum over pairings of the unbiased covariance of the two matched entries.
-                    let mut naive_c = 0.0;
-                    for pr in pairings(4) {
-                        let [(a, b), (c2, d)] = [pr[0], pr[1]];
-                        if outs[a] != outs[b] || outs[c2] != outs[d] {
-                            continue;
-                        }
-                        let x: Vec<f64> = (0..nets).map(|k| s_of(k)(points[a], points[b])).collect();
-                        let y: Vec<f64> = (0..nets).map(|k| s_of(k)(points[c2], points[d])).collect();
-                        let (mx, my) = (
-                            x.iter().sum::<f64>() / nets as f64,
-                            y.iter().sum::<f64>() / nets as f64,
-                        );
-                        naive_c += x.iter().zip(&y).map(|(u, v)| (u - mx) * (v - my)).sum::<f64>()
-                            / (nets as f64 - 1.0);
+                // Sum over the pairings of the k-statistic of the matched entries, from the raw values.
+                let mut naive_c = 0.0;
+                for pr in pairings(*n) {
+                    if pr.iter().any(|&(a, b)| outs[a] != outs[b]) {
+                        continue;
                     }
-                    close(c[bag], naive_c, &format!("G_c {points:?} {outs:?}"));
+                    let m = pr.len();
+                    let mut ps = [0.0; 16];
+                    for (mask, v) in ps.iter_mut().enumerate().skip(1).take((1 << m) - 1) {
+                        *v = (0..nets)
+                            .map(|k| {
+                                (0..m)
+                                    .filter(|i| mask >> i & 1 == 1)
+                                    .map(|i| s_of(k)(points[pr[i].0], points[pr[i].1]))
+                                    .product::<f64>()
+                            })
+                            .sum();
+                    }
+                    naive_c += k_statistic(m, &ps, nets as f64);
                 }
-                if points.len() == 2 {
-                    close(c[bag], g[bag], "two-point: G_c = G");
-                }
+                close(c[bag], naive_c, &format!("G_c {points:?} {outs:?}"));
+            }
+            checked[n / 2] += 1;
+            if outs.iter().filter(|&&o| o == 1).count() % 2 == 1 {
+                assert!(plan.terms.is_empty() && g == vec![0.0; 2] && c == vec![0.0; 2]);
             }
         }
-        // An odd number of legs on an output: exactly zero, no terms.
-        assert!(cond.plan(&[0, 1, 2, 2], &[0, 0, 0, 1]).terms.is_empty());
-        assert_eq!(
-            cond.plan(&[0, 0, 0, 0], &[0, 0, 0, 0]).terms,
-            vec![(cond.slot(&[0, 0]), 3.0)]
-        );
+        // 6 legs: C(7, 2) + C(9, 4) + C(11, 6) rows.
+        assert_eq!(checked, [0, 21, 126, 462]);
     }
 }

@@ -221,6 +221,71 @@ impl Tree {
     }
 }
 
+impl Tree {
+    /// As [`Tree::accumulate`] without the tail statistics: only `sums.sum` and `sums.count` change.
+    pub fn accumulate_sums(&self, cols: &[&[f64]], sums: &mut BagSums) {
+        assert_eq!(cols.len(), self.p, "one column per point");
+        let n = cols.first().map_or(0, |c| c.len());
+        let mut stack = vec![[0.0f64; CHUNK]; self.max + 1];
+        let mut start = 0;
+        while start < n {
+            let len = CHUNK.min(n - start);
+            stack[0][..len].fill(1.0);
+            for node in &self.nodes {
+                let (lower, upper) = stack.split_at_mut(node.depth);
+                let parent = &lower[node.depth - 1][..len];
+                let cur = &mut upper[0][..len];
+                let col = &cols[node.point][start..start + len];
+                for k in 0..len {
+                    cur[k] = parent[k] * col[k];
+                }
+                if let Some(slot) = node.slot {
+                    let mut s = [0.0f64; 4];
+                    let full = len / 4 * 4;
+                    for k in (0..full).step_by(4) {
+                        for l in 0..4 {
+                            s[l] += cur[k + l];
+                        }
+                    }
+                    for &x in &cur[full..len] {
+                        s[0] += x;
+                    }
+                    sums.sum[slot] += (s[0] + s[1]) + (s[2] + s[3]);
+                }
+            }
+            start += len;
+        }
+        sums.count += n as u64;
+    }
+}
+
+/// Adds the values of one slot over a chunk of networks to its running sums (sum, sum |x|, sum x^2, max |x|),
+/// as [`Tree::accumulate`] does for its slots.
+pub fn add_stats(values: &[f64], sums: &mut BagSums, slot: usize) {
+    let (mut s, mut a, mut q, mut m) = ([0.0f64; 4], [0.0f64; 4], [0.0f64; 4], [0.0f64; 4]);
+    let full = values.len() / 4 * 4;
+    for k in (0..full).step_by(4) {
+        for l in 0..4 {
+            let x = values[k + l];
+            s[l] += x;
+            a[l] += x.abs();
+            q[l] += x * x;
+            let ax = x.abs();
+            m[l] = if ax > m[l] { ax } else { m[l] };
+        }
+    }
+    for &x in &values[full..] {
+        s[0] += x;
+        a[0] += x.abs();
+        q[0] += x * x;
+        m[0] = m[0].max(x.abs());
+    }
+    sums.sum[slot] += (s[0] + s[1]) + (s[2] + s[3]);
+    sums.abs[slot] += (a[0] + a[1]) + (a[2] + a[3]);
+    sums.sq[slot] += (q[0] + q[1]) + (q[2] + q[3]);
+    sums.max_abs[slot] = sums.max_abs[slot].max(m[0].max(m[1]).max(m[2].max(m[3])));
+}
+
 /// Tail diagnostic of one estimator pooled over all networks (PHYSICS.md 8).
 #[derive(Debug, Clone, Copy, PartialEq)]
 pub struct TailStats {
