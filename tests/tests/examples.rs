@@ -47,11 +47,13 @@ fn python_example_rebuilds_the_gc4_figure_from_the_store() {
     );
 }
 
-/// Which stage writes a table file (`points.parquet` of a sample sits beside its `samples.parquet`).
+/// Which stage writes a table file (`points.parquet` of a sample sits beside its `samples.parquet`, that of a
+/// moments artifact beside its `moments.parquet`).
 fn stage_of(dir: &std::path::Path, file: &str) -> &'static str {
     match file {
         "samples.parquet" => "sample",
         "points.parquet" if dir.join("samples.parquet").exists() => "sample",
+        "points.parquet" if dir.join("moments.parquet").exists() => "moments",
         "moments.parquet" => "moments",
         "fits.parquet" | "points.parquet" | "combos.parquet" => "fit",
         _ => "flow",
@@ -85,7 +87,7 @@ fn the_glossary_names_every_column_and_quantity_of_the_smoke_run() {
                     "`f_0`".to_string()
                 } else if col.starts_with("s_") && stage == "sample" {
                     "`s_0_0`".to_string()
-                } else if col.starts_with("x_") && stage == "sample" {
+                } else if col.starts_with("x_") && matches!(stage, "sample" | "moments") {
                     "`x_0`".to_string()
                 } else {
                     format!("`{col}`")

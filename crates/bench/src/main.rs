@@ -5,7 +5,9 @@
 //! Reports the wall time of the whole stage (Parquet included) and of the normal draws alone over the same
 //! streams, timed in rounds of stage, draws, draws, stage; the ratio is the median over rounds (steadier than a
 //! ratio of best times when the machine's speed drifts). `nnqft-bench moments`: 30 bags x 30000 nets x 6
-//! points, best of `--repeat` runs. `nnqft-bench deep`: ReLU with 4 hidden layers of width 100, 6 points, d = 1,
+//! points, best of `--repeat` runs; then networks per second of each estimator (products, conditional, both) up to
+//! n = 6 and n = 8, at those 6 points and at 12 points (4 bags x 5000 nets), best of 3. `nnqft-bench deep`:
+//! ReLU with 4 hidden layers of width 100, 6 points, d = 1,
 //! through the whole stage (layer-by-layer sampler, Parquet written), beside the direct (weights-materialised)
 //! sampler on the same thread pool; and one hidden layer drawn both ways (why the one-layer path stays direct).
 
@@ -267,22 +269,64 @@ fn bench_moments(repeat: usize) -> Result<()> {
     nnqft_sample::sample(&plan("30", "30000"), &input, false)?;
     let sample_t = t0.elapsed().as_secs_f64();
     let mut k = 0;
-    let t = best(repeat, || {
+    let mut stage = |input: &std::path::Path, opts: &nnqft_moments::Options| -> Result<()> {
         k += 1;
-        let acc = nnqft_moments::accumulate_inputs(std::slice::from_ref(&input))?;
+        let acc = nnqft_moments::accumulate(std::slice::from_ref(&input.to_path_buf()), opts)?;
         let m = nnqft_moments::summarise(&acc)?;
         nnqft_moments::write_moments(&m, &dir.path().join(format!("m{k}")))?;
         Ok(())
-    })?;
+    };
+    let products6 = nnqft_moments::Options {
+        estimator: Some(nnqft_moments::Choice::Products),
+        max_n: 6,
+    };
+    let t = best(repeat, || stage(&input, &products6))?;
     println!(
         "moments 30 bags x 30000 nets x 6 points (609 combinations), {} threads",
         rayon::current_num_threads()
     );
     println!("  (sampling that input took {:.2} s)", sample_t);
     println!(
-        "  whole stage (Parquet read, verified and written): {:.3} s  (target <= 0.5 s)",
+        "  whole stage (Parquet read, verified and written), products, n <= 6: {:.3} s  (target <= 0.5 s)",
         t
     );
+    // Each estimator and largest order at 6 and 12 points (issue 16): networks per second of the whole stage.
+    let pts12: Vec<String> = (0..12)
+        .map(|i| format!("{}", -0.011 + 0.002 * i as f64))
+        .collect();
+    let input12 = dir.path().join("in12");
+    let p12 = plan_of(
+        "gaussnet",
+        ["-N", "1000"],
+        "1",
+        "1",
+        &pts12.join(","),
+        "4",
+        "5000",
+    );
+    nnqft_sample::sample(&p12, &input12, false)?;
+    let runs = repeat.clamp(1, 3);
+    for (label, input, nets) in [("6 points", &input, 900_000.0), ("12 points", &input12, 20_000.0)] {
+        println!("moments at {label}, {nets} networks, best of {runs}: networks/s of the whole stage");
+        for max_n in nnqft_moments::MAX_N_CHOICES {
+            for choice in [
+                nnqft_moments::Choice::Products,
+                nnqft_moments::Choice::Conditional,
+                nnqft_moments::Choice::Both,
+            ] {
+                let opts = nnqft_moments::Options {
+                    estimator: Some(choice),
+                    max_n,
+                };
+                let t = best(runs, || stage(input, &opts))?;
+                println!(
+                    "  n <= {max_n}, {:<11} {t:7.2} s  {:9.3e} networks/s",
+                    choice.name(),
+                    nets / t
+                );
+            }
+        }
+    }
     Ok(())
 }
 
