@@ -415,6 +415,25 @@ fn too_many_points_are_refused_with_the_memory_estimate_before_allocating() {
     let o = moments(&[&input], &out);
     assert_memory_refusal(&o, "moments of 200 points (9.582e10 combinations");
     assert!(!out.exists());
+    // Eight-point functions and both estimators: C(207, 8) = 7.3e13 more multisets, and the conditional work.
+    let o = Command::new(env!("CARGO_BIN_EXE_nnqft-moments"))
+        .arg(&input)
+        .arg("--out")
+        .arg(&out)
+        .args(["--max-n", "8"])
+        .output()
+        .unwrap();
+    let err = String::from_utf8_lossy(&o.stderr);
+    assert_eq!(o.status.code(), Some(1), "{err}");
+    for part in [
+        "moments of 200 points (7.300e13 combinations",
+        "Wick terms",
+        "PiB) of memory but",
+        "--max-n",
+    ] {
+        assert!(err.contains(part), "'{err}' lacks '{part}'");
+    }
+    assert!(!out.exists());
 }
 
 #[test]
@@ -440,6 +459,9 @@ fn check_batch_answers_each_vector_without_reading_inputs() {
             ["--out", out],
             ["/a"],
             ["/a", "--out", out, "--cutoff", "3"],
+            ["/a", "--out", out, "--max-n", "8", "--estimator", "conditional"],
+            ["/a", "--out", out, "--max-n", "7"],
+            ["/a", "--out", out, "--estimator", "gauss"],
         ]),
     );
     assert_verdicts(
@@ -450,6 +472,9 @@ fn check_batch_answers_each_vector_without_reading_inputs() {
             Some("<SAMPLE_DIR>"),
             Some("--out"),
             Some("'--cutoff'"),
+            None,
+            Some("7: must be one of [6, 8]"),
+            Some("'gauss'"),
         ],
     );
     assert!(!out.exists());
