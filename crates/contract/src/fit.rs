@@ -65,6 +65,35 @@ impl Sweep {
     }
 }
 
+/// The estimator of the Green functions behind a row (the `estimator` column of every table; the moments
+/// stage's `estimator` column, PHYSICS.md 3 and 9).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
+pub enum Estimator {
+    /// Averages of products of network outputs (the papers' "experimental" Green functions).
+    Products,
+    /// The conditional-Gaussian estimator from the last layer's covariance (connected parts estimated per bag).
+    Conditional,
+}
+
+impl Estimator {
+    pub const ALL: [Estimator; 2] = [Estimator::Products, Estimator::Conditional];
+    pub fn name(self) -> &'static str {
+        match self {
+            Estimator::Products => "products",
+            Estimator::Conditional => "conditional",
+        }
+    }
+    pub fn parse(s: &str) -> Option<Estimator> {
+        Self::ALL.into_iter().find(|e| e.name() == s)
+    }
+}
+
+impl fmt::Display for Estimator {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(self.name())
+    }
+}
+
 macro_rules! quantities {
     ($($v:ident = $name:literal, $orders:expr, $desc:literal;)*) => {
         /// A quantity evaluated at every sweep point (the `quantity` column of [`POINTS`] and [`FITS`]).
@@ -77,7 +106,7 @@ macro_rules! quantities {
             pub fn name(self) -> &'static str {
                 match self { $(Quantity::$v => $name),* }
             }
-            /// Orders of Green function (2, 4, 6) the quantity is computed from.
+            /// Orders of Green function (2, 4, 6, 8) the quantity is computed from.
             pub fn orders(self) -> &'static [u8] {
                 match self { $(Quantity::$v => $orders),* }
             }
@@ -109,6 +138,8 @@ quantities! {
     U6CanonAbs = "u6_canon_abs", &[4, 6], "|u_6^phi| of the combination-averaged u_6 (canonical field)";
     U4Dimless = "u4_dimless", &[4], "ubar_4 (dimensionless)";
     U6Dimless = "u6_dimless", &[4, 6], "ubar_6 (dimensionless)";
+    Gc8Abs = "gc8_abs", &[8], "mean |G_c^(8)| over combinations";
+    Gc8Mean = "gc8_mean", &[8], "signed mean of G_c^(8) over combinations";
 }
 
 impl Quantity {
@@ -127,6 +158,7 @@ impl Quantity {
             M6Abs | M6Mean => M6Mean,
             Gc4Abs | Gc4Mean => Gc4Mean,
             Gc6Abs | Gc6Mean => Gc6Mean,
+            Gc8Abs | Gc8Mean => Gc8Mean,
             U4Abs | U4Mean | U4CanonAbs | LambdaAbs => U4Mean,
             U6Abs | U6Mean | U6CanonAbs => U6Mean,
             _ => return None,
@@ -278,17 +310,19 @@ pub enum WidthSlope {
     M6,
     Gc4,
     Gc6,
+    Gc8,
     U4,
     U6,
 }
 
 impl WidthSlope {
-    pub const ALL: [WidthSlope; 7] = [
+    pub const ALL: [WidthSlope; 8] = [
         WidthSlope::M2,
         WidthSlope::M4,
         WidthSlope::M6,
         WidthSlope::Gc4,
         WidthSlope::Gc6,
+        WidthSlope::Gc8,
         WidthSlope::U4,
         WidthSlope::U6,
     ];
@@ -299,6 +333,7 @@ impl WidthSlope {
             WidthSlope::M6 => "m6",
             WidthSlope::Gc4 => "gc4",
             WidthSlope::Gc6 => "gc6",
+            WidthSlope::Gc8 => "gc8",
             WidthSlope::U4 => "u4",
             WidthSlope::U6 => "u6",
         }
@@ -316,6 +351,7 @@ impl FitId {
                 WidthSlope::M6 => M6Abs,
                 WidthSlope::Gc4 => Gc4Mean,
                 WidthSlope::Gc6 => Gc6Mean,
+                WidthSlope::Gc8 => Gc8Mean,
                 WidthSlope::U4 => U4Mean,
                 WidthSlope::U6 => U6Mean,
             },
@@ -414,6 +450,8 @@ impl fmt::Display for FitId {
 #[derive(Debug, Clone, PartialEq)]
 pub struct FitRow {
     pub id: FitId,
+    /// The estimator of the Green functions the fit was computed from.
+    pub estimator: Estimator,
     pub quantity: Quantity,
     pub sweep: Sweep,
     pub kind: FitKind,
@@ -438,6 +476,7 @@ pub struct FitRow {
 #[derive(Debug, Clone, PartialEq)]
 pub struct PointRow {
     pub quantity: Quantity,
+    pub estimator: Estimator,
     pub x: f64,
     pub y: f64,
     /// Column `ci_low`.
@@ -466,6 +505,7 @@ pub struct PointRow {
 /// One row of [`COMBOS`]: one combination of points at one sweep point.
 #[derive(Debug, Clone, PartialEq)]
 pub struct ComboRow {
+    pub estimator: Estimator,
     pub x: f64,
     pub n: u64,
     /// Point indices, comma separated.
@@ -489,6 +529,10 @@ pub fn write_fits(dir: &Path, rows: &[FitRow], meta: &Meta) -> Result<()> {
         &dir.join(FITS),
         vec![
             ("id", Col::Str(rows.iter().map(|r| r.id.to_string()).collect())),
+            (
+                "estimator",
+                Col::Str(rows.iter().map(|r| r.estimator.name().into()).collect()),
+            ),
             (
                 "quantity",
                 Col::Str(rows.iter().map(|r| r.quantity.name().into()).collect()),
@@ -528,6 +572,10 @@ pub fn write_points(dir: &Path, rows: &[PointRow], meta: &Meta) -> Result<()> {
                 "quantity",
                 Col::Str(rows.iter().map(|r| r.quantity.name().into()).collect()),
             ),
+            (
+                "estimator",
+                Col::Str(rows.iter().map(|r| r.estimator.name().into()).collect()),
+            ),
             ("x", f64s(rows, |r| Some(r.x))),
             ("y", f64s(rows, |r| Some(r.y))),
             ("ci_low", f64s(rows, |r| r.lo)),
@@ -555,6 +603,10 @@ pub fn write_combos(dir: &Path, rows: &[ComboRow], meta: &Meta) -> Result<()> {
     write_columns(
         &dir.join(COMBOS),
         vec![
+            (
+                "estimator",
+                Col::Str(rows.iter().map(|r| r.estimator.name().into()).collect()),
+            ),
             ("x", f64s(rows, |r| Some(r.x))),
             ("n", Col::U64(rows.iter().map(|r| r.n).collect())),
             ("combo", Col::Str(rows.iter().map(|r| r.combo.clone()).collect())),
@@ -637,8 +689,15 @@ pub struct FitArtifact {
     pub combos: Vec<ComboRow>,
 }
 
-/// Reads [`FITS`] of an artifact directory.
+/// Reads [`FITS`] of an artifact directory: the products estimator's rows (every estimator's rows: [`read`]).
 pub fn read_fits(dir: &Path) -> Result<Vec<FitRow>> {
+    let mut rows = fits_table(dir)?;
+    rows.retain(|r| r.estimator == Estimator::Products);
+    Ok(rows)
+}
+
+/// Every row of [`FITS`].
+fn fits_table(dir: &Path) -> Result<Vec<FitRow>> {
     let t = Table::read(&dir.join(FITS), STAGE)?;
     let (id, quantity, sweep, kind) = (
         parsed(&t, "id", FitId::parse)?,
@@ -646,6 +705,7 @@ pub fn read_fits(dir: &Path) -> Result<Vec<FitRow>> {
         parsed(&t, "sweep", Sweep::parse)?,
         parsed(&t, "kind", FitKind::parse)?,
     );
+    let estimator = parsed(&t, "estimator", Estimator::parse)?;
     let (x_max, estimate, lo, hi, exact, predicted) = (
         t.f64("x_max")?,
         t.f64("estimate")?,
@@ -670,6 +730,7 @@ pub fn read_fits(dir: &Path) -> Result<Vec<FitRow>> {
             }
             Ok(FitRow {
                 id: id[i],
+                estimator: estimator[i],
                 quantity: quantity[i],
                 sweep: sweep[i],
                 kind: kind[i],
@@ -687,11 +748,20 @@ pub fn read_fits(dir: &Path) -> Result<Vec<FitRow>> {
         .collect()
 }
 
-/// Reads [`POINTS`] of an artifact directory, with the fit's parameters from its metadata.
+/// Reads [`POINTS`] of an artifact directory, with the fit's parameters from its metadata: the products
+/// estimator's rows (every estimator's rows: [`read`]).
 pub fn read_points(dir: &Path) -> Result<(Vec<PointRow>, FitParams)> {
+    let (mut rows, params) = points_table(dir)?;
+    rows.retain(|r| r.estimator == Estimator::Products);
+    Ok((rows, params))
+}
+
+/// Every row of [`POINTS`], with the fit's parameters.
+fn points_table(dir: &Path) -> Result<(Vec<PointRow>, FitParams)> {
     let t = Table::read(&dir.join(POINTS), STAGE)?;
     let params = FitParams::from_meta(&t.path, &t.meta)?;
     let quantity = parsed(&t, "quantity", Quantity::parse)?;
+    let estimator = parsed(&t, "estimator", Estimator::parse)?;
     let (x, y) = (required(&t, "x")?, required(&t, "y")?);
     let (lo, hi, exact, background) = (
         t.f64("ci_low")?,
@@ -709,6 +779,7 @@ pub fn read_points(dir: &Path) -> Result<(Vec<PointRow>, FitParams)> {
     let rows = (0..t.rows())
         .map(|i| PointRow {
             quantity: quantity[i],
+            estimator: estimator[i],
             x: x[i],
             y: y[i],
             lo: lo[i],
@@ -727,9 +798,17 @@ pub fn read_points(dir: &Path) -> Result<(Vec<PointRow>, FitParams)> {
     Ok((rows, params))
 }
 
-/// Reads [`COMBOS`] of an artifact directory.
+/// Reads [`COMBOS`] of an artifact directory: the products estimator's rows (every estimator's rows: [`read`]).
 pub fn read_combos(dir: &Path) -> Result<Vec<ComboRow>> {
+    let mut rows = combos_table(dir)?;
+    rows.retain(|r| r.estimator == Estimator::Products);
+    Ok(rows)
+}
+
+/// Every row of [`COMBOS`].
+fn combos_table(dir: &Path) -> Result<Vec<ComboRow>> {
     let t = Table::read(&dir.join(COMBOS), STAGE)?;
+    let estimator = parsed(&t, "estimator", Estimator::parse)?;
     let (x, n, combo) = (required(&t, "x")?, t.u64("n")?, t.str("combo")?);
     let (m, m_exact, u, u_exact, lambda) = (
         t.f64("m")?,
@@ -741,6 +820,7 @@ pub fn read_combos(dir: &Path) -> Result<Vec<ComboRow>> {
     let resolvable = t.bool("resolvable")?;
     Ok((0..t.rows())
         .map(|i| ComboRow {
+            estimator: estimator[i],
             x: x[i],
             n: n[i],
             combo: combo[i].clone(),
@@ -754,18 +834,38 @@ pub fn read_combos(dir: &Path) -> Result<Vec<ComboRow>> {
         .collect())
 }
 
-/// Verifies a fit artifact against its manifest and reads all three tables.
+/// Verifies a fit artifact against its manifest and reads all three tables, every estimator's rows (products
+/// first, then conditional where the moments had it).
 pub fn read(dir: &Path) -> Result<FitArtifact> {
     nnqft_store::verify(dir).with_context(|| format!("fit input {}", dir.display()))?;
-    let (points, params) = read_points(dir)?;
+    let (points, params) = points_table(dir)?;
     Ok(FitArtifact {
         dir: dir.into(),
         hash: nnqft_store::content_hash(dir)?,
         params,
-        fits: read_fits(dir)?,
+        fits: fits_table(dir)?,
         points,
-        combos: read_combos(dir)?,
+        combos: combos_table(dir)?,
     })
+}
+
+impl FitArtifact {
+    /// The estimators whose rows the artifact holds, products first.
+    pub fn estimators(&self) -> Vec<Estimator> {
+        Estimator::ALL
+            .into_iter()
+            .filter(|&e| {
+                self.fits.iter().any(|r| r.estimator == e) || self.points.iter().any(|r| r.estimator == e)
+            })
+            .collect()
+    }
+
+    /// Keeps only the rows of one estimator.
+    pub fn keep(&mut self, e: Estimator) {
+        self.fits.retain(|r| r.estimator == e);
+        self.points.retain(|r| r.estimator == e);
+        self.combos.retain(|r| r.estimator == e);
+    }
 }
 
 #[cfg(test)]
@@ -796,6 +896,11 @@ mod tests {
             .enumerate()
             .map(|(i, &id)| FitRow {
                 id,
+                estimator: if i % 2 == 0 {
+                    Estimator::Products
+                } else {
+                    Estimator::Conditional
+                },
                 quantity: id.quantity(),
                 sweep: Sweep::SigmaW,
                 kind: id.kind(),
@@ -818,6 +923,7 @@ mod tests {
         let fits = fit_rows();
         let points = vec![PointRow {
             quantity: Quantity::U6Dimless,
+            estimator: Estimator::Conditional,
             x: 2.0,
             y: -0.5,
             lo: None,
@@ -833,6 +939,7 @@ mod tests {
             tail_min: None,
         }];
         let combos = vec![ComboRow {
+            estimator: Estimator::Products,
             x: 5.0,
             n: 4,
             combo: "0,1,1,3".into(),
@@ -846,9 +953,18 @@ mod tests {
         write_fits(dir.path(), &fits, &meta()).unwrap();
         write_points(dir.path(), &points, &meta()).unwrap();
         write_combos(dir.path(), &combos, &meta()).unwrap();
-        assert_eq!(read_fits(dir.path()).unwrap(), fits);
+        // The table readers give the products rows (read, every row, also verifies the manifest).
+        let products: Vec<FitRow> = fits
+            .iter()
+            .filter(|r| r.estimator == Estimator::Products)
+            .cloned()
+            .collect();
+        assert!(!products.is_empty() && products.len() < fits.len());
+        assert_eq!(read_fits(dir.path()).unwrap(), products);
         let (p, params) = read_points(dir.path()).unwrap();
-        assert_eq!(p, points);
+        assert!(p.is_empty(), "the only point row is the conditional estimator's");
+        assert_eq!(fits_table(dir.path()).unwrap(), fits);
+        assert_eq!(points_table(dir.path()).unwrap().0, points);
         assert_eq!(
             (params.sweep, params.bootstrap, params.arch.as_str(), params.d),
             (Sweep::SigmaW, 400, "gaussnet", 1.0)
@@ -861,6 +977,7 @@ mod tests {
         let want = [
             (FitId::VsWidth(WidthSlope::M4), "m4_abs_vs_N"),
             (FitId::VsWidth(WidthSlope::Gc6), "gc6_abs_vs_N"),
+            (FitId::VsWidth(WidthSlope::Gc8), "gc8_abs_vs_N"),
             (FitId::M6TwoTermA, "m6_two_term_a"),
             (FitId::Sign(Coupling::U4), "u4_sign"),
             (
@@ -917,6 +1034,8 @@ mod tests {
                 ("u6_abs", "u6_mean"),
                 ("u4_canon_abs", "u4_mean"),
                 ("u6_canon_abs", "u6_mean"),
+                ("gc8_abs", "gc8_mean"),
+                ("gc8_mean", "gc8_mean"),
             ]
             .map(|(q, c)| (q, Some(c)))
         );

@@ -32,6 +32,8 @@ pub fn predicted(id: FitId, d: f64) -> Option<f64> {
         // m_4 = kappa_4 / G_0 and G_c^(4) = kappa_4 are exactly 1/N, so is u_4; G_c^(6) = kappa_6 and u_6 are 1/N^2.
         FitId::VsWidth(WidthSlope::M4 | WidthSlope::Gc4 | WidthSlope::U4) => Some(-1.0),
         FitId::VsWidth(WidthSlope::Gc6 | WidthSlope::U6) => Some(-2.0),
+        // G_c^(8) = kappa_8 is exactly 1/N^3 (PHYSICS.md 11).
+        FitId::VsWidth(WidthSlope::Gc8) => Some(-3.0),
         // E[m_2] = 0 exactly (K is exact at every N); m_6 = a/N + b/N^2 is not a power law.
         FitId::M2Mean => Some(0.0),
         FitId::VsSigmaW { .. } => sigma_w_exponent(id.quantity(), d),
@@ -174,6 +176,17 @@ pub const WIDTH_CLAIMS: &[Claim] = &[
     },
 ];
 
+/// The eight-point claim of a width sweep (moments with `--max-n 8`; G_c^(8) is resolvable only with the
+/// conditional estimator at the usual ensemble sizes). Apart from [`WIDTH_CLAIMS`] so that a report decides how
+/// to show it (its fit is absent, `n_used` 0, where the moments stopped at six points).
+pub const WIDTH_CLAIMS_8: &[Claim] = &[claim(
+    "gc8_inv_N3",
+    FitId::VsWidth(WidthSlope::Gc8),
+    "$G_c^(8) ~ 1/N^3$",
+    "slope of log |mean G_c^(8)| vs log N",
+    Test::Value,
+)];
+
 /// The slope claims of a sigma_W sweep for one coupling, in both normalisations (fitted over every range).
 #[derive(Debug, Clone, Copy)]
 pub struct SigmaWFamily {
@@ -265,7 +278,7 @@ mod tests {
 
     #[test]
     fn every_value_claim_has_a_prediction_and_groups_name_earlier_claims() {
-        for set in [WIDTH_CLAIMS, SIGMA_W_CLAIMS, CUTOFF_CLAIMS] {
+        for set in [WIDTH_CLAIMS, WIDTH_CLAIMS_8, SIGMA_W_CLAIMS, CUTOFF_CLAIMS] {
             for (i, c) in set.iter().enumerate() {
                 assert_eq!(
                     c.test == Test::Value,

@@ -1,8 +1,13 @@
-//! The whole chain from full n-point functions G (one value per moments row) to the quantities that are
-//! fitted: deviations, connected parts, couplings in every normalisation. Bootstrap replicates, the point
-//! estimate and the exact values all go through this same function.
+//! The whole chain from full n-point functions G and connected parts G_c (one value each per moments row) to the
+//! quantities that are fitted: deviations, connected parts, couplings in every normalisation. Bootstrap
+//! replicates, the point estimate and the exact values all go through this same function.
+//!
+//! The products estimator forms G_c^(4) and G_c^(6) from the full functions (as the papers do); the conditional
+//! estimator (PHYSICS.md 9) estimates G_c per bag, so its chain takes them as given. G_c^(8) is taken as given by
+//! both (the moments stage forms it per bag by the moment-cumulant formula for products).
 
 use crate::sweep::Point;
+use nnqft_contract::fit::Estimator;
 use nnqft_contract::fit::Quantity::{self, *};
 
 /// Per-combination couplings of one evaluation.
@@ -18,10 +23,11 @@ fn mean(xs: impl Iterator<Item = f64>) -> f64 {
     if n == 0 { f64::NAN } else { s / n as f64 }
 }
 
-/// Evaluates every quantity at one sweep point from full n-point functions `g` (indexed like the rows); the
-/// values are indexed by [`Quantity`] (`q as usize`).
-/// Quantities that do not exist (u_6 without a closed-form tree integral) are NaN.
-pub fn evaluate(p: &Point, g: &[f64]) -> (Vec<f64>, PerCombo) {
+/// Evaluates every quantity at one sweep point from full n-point functions `g` and connected parts `c` (both
+/// indexed like the rows); the values are indexed by [`Quantity`] (`q as usize`).
+/// Quantities that do not exist (u_6 without a closed-form tree integral, G_c^(8) without eight-point rows) are
+/// NaN.
+pub fn evaluate(p: &Point, g: &[f64], c: &[f64]) -> (Vec<f64>, PerCombo) {
     let rows = &p.moments.rows;
     let m = |r: usize| (g[r] - rows[r].g_free) / rows[r].g_free;
     let mut out = vec![f64::NAN; Quantity::ALL.len()];
@@ -31,13 +37,25 @@ pub fn evaluate(p: &Point, g: &[f64]) -> (Vec<f64>, PerCombo) {
     out[M2Mean as usize] = mean(p.rows2.iter().map(|&r| m(r)));
     out[M4Mean as usize] = mean(p.rows4.iter().map(|&r| m(r)));
     out[M6Mean as usize] = mean(p.rows6.iter().map(|&r| m(r)));
-    let dg4: Vec<f64> = p.rows4.iter().map(|&r| g[r] - rows[r].g_free).collect();
-    let gc6: Vec<f64> = p
-        .rows6
-        .iter()
-        .enumerate()
-        .map(|(i, &r)| g[r] - p.legs6[i].iter().map(|&(r4, k)| g[r4] * k).sum::<f64>() + 2.0 * p.kkk6[i])
-        .collect();
+    // DeltaG^(4) = G_c^(4) for one hidden layer (K exact); u_4 = -DeltaG^(4)/N_K takes the estimator's G_c^(4).
+    let (dg4, gc6): (Vec<f64>, Vec<f64>) = match p.estimator {
+        Estimator::Products => (
+            p.rows4.iter().map(|&r| g[r] - rows[r].g_free).collect(),
+            p.rows6
+                .iter()
+                .enumerate()
+                .map(|(i, &r)| {
+                    g[r] - p.legs6[i].iter().map(|&(r4, k)| g[r4] * k).sum::<f64>() + 2.0 * p.kkk6[i]
+                })
+                .collect(),
+        ),
+        Estimator::Conditional => (
+            p.rows4.iter().map(|&r| c[r]).collect(),
+            p.rows6.iter().map(|&r| c[r]).collect(),
+        ),
+    };
+    out[Gc8Abs as usize] = mean(p.rows8.iter().map(|&r| c[r].abs()));
+    out[Gc8Mean as usize] = mean(p.rows8.iter().map(|&r| c[r]));
     out[Gc4Abs as usize] = mean(dg4.iter().map(|x| x.abs()));
     out[Gc6Abs as usize] = mean(gc6.iter().map(|x| x.abs()));
     out[Gc4Mean as usize] = mean(dg4.iter().copied());
@@ -71,12 +89,14 @@ pub fn evaluate(p: &Point, g: &[f64]) -> (Vec<f64>, PerCombo) {
     (out, PerCombo { u4, lambda, u6 })
 }
 
-/// Mean |lambda_HMS| over 4-point combinations at a given cutoff: DeltaG^(4) / (24 N_K(Lambda)).
-pub fn lambda_at(p: &Point, g: &[f64], nk4: &[f64]) -> f64 {
-    mean(
-        p.rows4
-            .iter()
-            .zip(nk4)
-            .map(|(&r, n)| ((g[r] - p.moments.rows[r].g_free) / (24.0 * n)).abs()),
-    )
+/// Mean |lambda_HMS| over 4-point combinations at a given cutoff: DeltaG^(4) / (24 N_K(Lambda)), DeltaG^(4) as in
+/// [`evaluate`].
+pub fn lambda_at(p: &Point, g: &[f64], c: &[f64], nk4: &[f64]) -> f64 {
+    mean(p.rows4.iter().zip(nk4).map(|(&r, n)| {
+        let dg = match p.estimator {
+            Estimator::Products => g[r] - p.moments.rows[r].g_free,
+            Estimator::Conditional => c[r],
+        };
+        (dg / (24.0 * n)).abs()
+    }))
 }

@@ -11,7 +11,7 @@ pub mod chain;
 pub mod stats;
 pub mod sweep;
 
-use anyhow::{Result, bail};
+use anyhow::{Context, Result, bail};
 use chain::{evaluate, lambda_at};
 use nnqft_contract::fit::{
     self as contract, ComboRow, Coupling, FitId, FitKind, FitRow, Norm, PointRow, Quantity, Range, STAGE,
@@ -32,10 +32,12 @@ const MIN_VALID_REPLICATE_TENTHS: usize = 9;
 
 /// Extract couplings from moments artifacts and fit their scaling across a sweep.
 ///
-/// Output: DIR/fits.parquet (one row per fitted quantity: estimate, 95% bootstrap interval, exact value,
+/// Every quantity is computed for each estimator the moments hold (products, and conditional where the samples
+/// carried the last layer's covariance); inputs holding different estimators are refused. Output:
+/// DIR/fits.parquet (one row per fitted quantity and estimator: estimate, 95% bootstrap interval, exact value,
 /// prediction, points used and excluded), DIR/points.parquet (every quantity at every sweep point, with
-/// intervals, exact values and the per-bag background) and DIR/combos.parquet (m_n, u_4, u_6, lambda per
-/// combination).
+/// intervals, exact values, the per-bag background and the tail diagnostics) and DIR/combos.parquet (m_n, u_4,
+/// u_6, lambda per combination).
 #[derive(Debug, Clone, clap::Parser)]
 #[command(name = "nnqft-fit", version)]
 pub struct Args {
@@ -78,11 +80,11 @@ impl Spec {
     }
 }
 
-/// The fits of each sweep.
-pub fn specs(sweep: Sweep, ranges: &[f64]) -> Vec<Spec> {
+/// The fits of each sweep; `eight`: the inputs have eight-point rows.
+pub fn specs(sweep: Sweep, ranges: &[f64], eight: bool) -> Vec<Spec> {
     let spec = |id: FitId, note: &'static str| Spec { id, note };
     match sweep {
-        Sweep::Width => vec![
+        Sweep::Width => [
             spec(
                 FitId::VsWidth(WidthSlope::M2),
                 "noise floor of m_2; E[m_2] = 0 exactly",
@@ -117,7 +119,15 @@ pub fn specs(sweep: Sweep, ranges: &[f64]) -> Vec<Spec> {
                 "u_6 averaged over combinations and N (sign)",
             ),
             spec(FitId::U4Spread, "relative spread of u_4 over combinations"),
-        ],
+        ]
+        .into_iter()
+        .chain(eight.then(|| {
+            spec(
+                FitId::VsWidth(WidthSlope::Gc8),
+                "G_c^(8) = kappa_8 is exactly 1/N^3",
+            )
+        }))
+        .collect(),
         Sweep::SigmaW => {
             let mut v = Vec::new();
             let rs = ranges.iter().map(|r| Range::UpTo(*r)).chain([Range::All]);
@@ -189,7 +199,7 @@ impl Setup {
         }
     }
 
-    fn evaluate(&self, gs: &[Vec<f64>]) -> Evaluation {
+    fn evaluate(&self, gs: &[Gs]) -> Evaluation {
         let mut values = Vec::new();
         let mut combos = Vec::new();
         for (i, g) in gs.iter().enumerate() {
@@ -201,9 +211,9 @@ impl Setup {
     }
 
     /// The values at the (virtual) points of sweep point i from its full n-point functions `g`.
-    fn evaluate_one(&self, i: usize, g: &[f64]) -> (Vec<Vec<f64>>, chain::PerCombo) {
+    fn evaluate_one(&self, i: usize, g: &Gs) -> (Vec<Vec<f64>>, chain::PerCombo) {
         let p = &self.points[i];
-        let (v, c) = evaluate(p, g);
+        let (v, c) = evaluate(p, &g.g, &g.c);
         if self.sweep == Sweep::Cutoff {
             let rows = self
                 .nk_by_cutoff
@@ -211,7 +221,7 @@ impl Setup {
                 .map(|nk| {
                     // Every quantity at the default cutoff (the signed companions), lambda at this one.
                     let mut w = v.clone();
-                    w[Quantity::LambdaAbs as usize] = lambda_at(p, g, nk);
+                    w[Quantity::LambdaAbs as usize] = lambda_at(p, &g.g, &g.c, nk);
                     w
                 })
                 .collect();
@@ -279,18 +289,31 @@ impl Setup {
     }
 }
 
-/// Full n-point functions per row from a choice of bags (indices into the per-bag values).
-fn resampled(p: &Point, bags: &[usize]) -> Vec<f64> {
-    p.moments
-        .rows
-        .iter()
-        .map(|r| bags.iter().map(|&b| r.g_bag[b]).sum::<f64>() / bags.len() as f64)
-        .collect()
+/// Full n-point functions `g` and connected parts `c` per row of one sweep point.
+struct Gs {
+    g: Vec<f64>,
+    c: Vec<f64>,
 }
 
-/// Exact full n-point functions, if the architecture has them.
-fn exact(p: &Point) -> Option<Vec<f64>> {
-    p.moments.rows.iter().map(|r| r.g_exact).collect()
+/// The means over a choice of bags (indices into the per-bag values).
+fn resampled(p: &Point, bags: &[usize]) -> Gs {
+    let mean = |v: &[f64]| bags.iter().map(|&b| v[b]).sum::<f64>() / bags.len() as f64;
+    Gs {
+        g: p.moments.rows.iter().map(|r| mean(&r.g_bag)).collect(),
+        c: p.moments.rows.iter().map(|r| mean(&r.connected_bag)).collect(),
+    }
+}
+
+/// Exact full n-point functions and connected parts, if the architecture has them.
+fn exact(p: &Point) -> Option<Gs> {
+    Some(Gs {
+        g: p.moments.rows.iter().map(|r| r.g_exact).collect::<Option<_>>()?,
+        c: p.moments
+            .rows
+            .iter()
+            .map(|r| r.connected_exact)
+            .collect::<Option<_>>()?,
+    })
 }
 
 /// Bytes held per bootstrap replicate and sweep point: the values of every quantity and their list.
@@ -400,12 +423,12 @@ pub fn run(args: &Args) -> Result<String> {
     }
     args.validate()?;
     let opts = Options::from(args);
-    let points = sweep::load(&args.inputs, args.sweep, opts.cutoff())?;
-    let inputs: Vec<String> = points
+    let sweeps = sweep::load(&args.inputs, args.sweep, opts.cutoff())?;
+    let inputs: Vec<String> = sweeps[0]
         .iter()
         .map(|p| nnqft_store::content_hash(&p.dir))
         .collect::<Result<_, _>>()?;
-    let tables = compute(points, &opts)?;
+    let tables = compute_all(sweeps, &opts)?;
     let staging = Staging::new(&args.out)?;
     let meta = Meta::new(STAGE, tables.params.clone(), inputs);
     contract::write_fits(staging.path(), &tables.fits, &meta)?;
@@ -414,8 +437,31 @@ pub fn run(args: &Args) -> Result<String> {
     Ok(staging.publish()?)
 }
 
-/// Computes the fit of a validated sweep ([`sweep::load`] or [`sweep::assemble`]) in memory.
+/// Computes the fits of every estimator's sweep ([`sweep::load`]) and puts their rows together, the products
+/// estimator's first; each estimator's bootstrap starts from the same seed (the same bags are drawn for both).
+pub fn compute_all(sweeps: Vec<Vec<Point>>, opts: &Options) -> Result<Tables> {
+    let mut all: Option<Tables> = None;
+    let mut estimators = Vec::new();
+    for points in sweeps {
+        estimators.push(points[0].estimator.name());
+        let t = compute(points, opts)?;
+        match &mut all {
+            None => all = Some(t),
+            Some(a) => {
+                a.fits.extend(t.fits);
+                a.points.extend(t.points);
+                a.combos.extend(t.combos);
+            }
+        }
+    }
+    let mut all = all.context("no sweep to fit")?;
+    all.params["estimators"] = serde_json::json!(estimators);
+    Ok(all)
+}
+
+/// Computes the fit of one estimator's validated sweep ([`sweep::assemble`]) in memory.
 pub fn compute(points: Vec<Point>, opts: &Options) -> Result<Tables> {
+    let estimator = points.first().context("no sweep point")?.estimator;
     let nk_by_cutoff = if opts.sweep == Sweep::Cutoff {
         let p = &points[0];
         opts.cutoffs
@@ -433,7 +479,8 @@ pub fn compute(points: Vec<Point>, opts: &Options) -> Result<Tables> {
         above_noise: vec![],
     };
     let d = setup.points[0].cfg.d() as f64;
-    let specs = specs(opts.sweep, &opts.ranges);
+    let eight = setup.points.iter().all(|p| !p.rows8.is_empty());
+    let specs = specs(opts.sweep, &opts.ranges, eight);
 
     // Point estimate, exact values, bootstrap.
     let all_bags: Vec<Vec<usize>> = setup
@@ -441,19 +488,19 @@ pub fn compute(points: Vec<Point>, opts: &Options) -> Result<Tables> {
         .iter()
         .map(|p| (0..p.moments.bags.len()).collect())
         .collect();
-    let g_hat: Vec<Vec<f64>> = setup
+    let g_hat: Vec<Gs> = setup
         .points
         .iter()
         .zip(&all_bags)
         .map(|(p, b)| resampled(p, b))
         .collect();
     let est = setup.evaluate(&g_hat);
-    let g_exact: Option<Vec<Vec<f64>>> = setup.points.iter().map(exact).collect();
+    let g_exact: Option<Vec<Gs>> = setup.points.iter().map(exact).collect();
     let ex = g_exact.as_ref().map(|g| setup.evaluate(g));
     let mut rng = Xoshiro256PlusPlus::seed_from_u64(opts.seed);
     let mut reps: Vec<Vec<Vec<f64>>> = Vec::with_capacity(opts.bootstrap);
     for _ in 0..opts.bootstrap {
-        let gs: Vec<Vec<f64>> = setup
+        let gs: Vec<Gs> = setup
             .points
             .iter()
             .map(|p| {
@@ -516,6 +563,7 @@ pub fn compute(points: Vec<Point>, opts: &Options) -> Result<Tables> {
         };
         fits.push(FitRow {
             id: s.id,
+            estimator,
             quantity: s.quantity(),
             sweep: opts.sweep,
             kind: s.id.kind(),
@@ -549,6 +597,7 @@ pub fn compute(points: Vec<Point>, opts: &Options) -> Result<Tables> {
             let tail = binding_tail(p, quantity);
             points.push(PointRow {
                 quantity,
+                estimator,
                 x,
                 y,
                 lo,
@@ -571,7 +620,14 @@ pub fn compute(points: Vec<Point>, opts: &Options) -> Result<Tables> {
     for (i, p) in setup.points.iter().enumerate() {
         let ce = ex.as_ref().map(|e| &e.combos[i]);
         let c = &est.combos[i];
-        for (k, &r) in p.rows2.iter().chain(&p.rows4).chain(&p.rows6).enumerate() {
+        for (k, &r) in p
+            .rows2
+            .iter()
+            .chain(&p.rows4)
+            .chain(&p.rows6)
+            .chain(&p.rows8)
+            .enumerate()
+        {
             let row = &p.moments.rows[r];
             let (u, ue, lam) = match row.n {
                 4 => {
@@ -585,6 +641,7 @@ pub fn compute(points: Vec<Point>, opts: &Options) -> Result<Tables> {
                 _ => (None, None, None),
             };
             combos.push(ComboRow {
+                estimator,
                 x: p.x,
                 n: row.n as u64,
                 combo: row

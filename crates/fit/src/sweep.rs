@@ -2,7 +2,8 @@
 //! precomputing everything the coupling chain needs at each sweep point.
 
 use anyhow::{Context, Result, bail};
-use nnqft_moments::{Estimator, Moments, read_moments};
+use nnqft_contract::fit::Estimator;
+use nnqft_moments::{Moments, read_moments};
 use nnqft_physics::combos::{Index, pair_and_rest6};
 use nnqft_physics::couplings::{Scales, tree_sum, vertex_integral};
 use nnqft_physics::exact::wick;
@@ -16,6 +17,8 @@ pub use nnqft_contract::fit::Sweep;
 #[derive(Debug, Clone)]
 pub struct Point {
     pub dir: PathBuf,
+    /// The estimator whose rows `moments` holds (only those).
+    pub estimator: Estimator,
     /// Value of the swept parameter (N, sigma_W, or 0).
     pub x: f64,
     pub cfg: Config,
@@ -24,6 +27,7 @@ pub struct Point {
     pub rows2: Vec<usize>,
     pub rows4: Vec<usize>,
     pub rows6: Vec<usize>,
+    pub rows8: Vec<usize>,
     /// N_K for each 4-point row (at the fit's cutoff for Erf/ReLU).
     pub nk4: Vec<f64>,
     /// int prod_6 K_W and sum_10 I for each 6-point row (GaussNet only).
@@ -33,9 +37,9 @@ pub struct Point {
     pub legs6: Vec<Vec<(usize, f64)>>,
     pub kkk6: Vec<f64>,
     pub scales: Scales,
-    /// Orders (2, 4, 6) whose estimates the tail rule marks unresolvable somewhere at this point.
+    /// Orders (2, 4, 6, 8) whose estimates the tail rule marks unresolvable somewhere at this point.
     pub unresolvable: Vec<u8>,
-    /// The tail diagnostics of each order present (2, 4, 6), smallest over its combinations.
+    /// The tail diagnostics of each order present (2, 4, 6, 8), smallest over its combinations.
     pub tails: Vec<OrderTail>,
 }
 
@@ -88,12 +92,14 @@ pub fn nk4_at(
 }
 
 impl Point {
-    /// Reads a moments artifact and prepares its sweep point.
-    pub fn load(dir: &Path, cutoff: Option<f64>) -> Result<Self> {
-        let mut moments = read_moments(dir)?;
-        // The products estimator's rows up to n = 6, as before the conditional estimator existed (issue 16).
-        moments.retain(Estimator::Products, 6);
-        Self::new(dir, moments, cutoff)
+    /// Reads a moments artifact and prepares its sweep point, one per estimator the table holds (products
+    /// first).
+    pub fn load(dir: &Path, cutoff: Option<f64>) -> Result<Vec<Self>> {
+        let moments = read_moments(dir)?;
+        estimators(&moments)
+            .into_iter()
+            .map(|e| Self::new(dir, moments.clone(), cutoff, e))
+            .collect()
     }
 
     /// The same sweep point with another moments table of its configuration (another seed, say): the geometry
@@ -101,11 +107,9 @@ impl Point {
     /// order.
     pub fn with_moments(&self, moments: Moments) -> Result<Self> {
         let same = moments.rows.len() == self.moments.rows.len()
-            && moments
-                .rows
-                .iter()
-                .zip(&self.moments.rows)
-                .all(|(a, b)| a.n == b.n && a.combo == b.combo && a.outputs == b.outputs);
+            && moments.rows.iter().zip(&self.moments.rows).all(|(a, b)| {
+                a.n == b.n && a.combo == b.combo && a.outputs == b.outputs && a.estimator == b.estimator
+            });
         if !same {
             bail!(
                 "{}: the new moments table does not hold the same rows (n, combination) as the old one",
@@ -121,8 +125,13 @@ impl Point {
         })
     }
 
-    /// Prepares the sweep point of a moments table held in memory; `dir` names it in errors and provenance.
-    pub fn new(dir: &Path, moments: Moments, cutoff: Option<f64>) -> Result<Self> {
+    /// Prepares the sweep point of one estimator's rows of a moments table held in memory (the other rows are
+    /// dropped); `dir` names it in errors and provenance.
+    pub fn new(dir: &Path, mut moments: Moments, cutoff: Option<f64>, estimator: Estimator) -> Result<Self> {
+        moments.rows.retain(|r| r.estimator.name() == estimator.name());
+        if moments.rows.is_empty() {
+            bail!("{}: the moments table has no {estimator} rows", dir.display());
+        }
         let cfg = nnqft_sample::config_from_params(&moments.sample_params)
             .with_context(|| format!("{}: sample parameters", dir.display()))?;
         let order = |n: u8| -> Vec<usize> {
@@ -130,7 +139,7 @@ impl Point {
                 .filter(|&i| moments.rows[i].n == n)
                 .collect()
         };
-        let (rows2, rows4, rows6) = (order(2), order(4), order(6));
+        let (rows2, rows4, rows6, rows8) = (order(2), order(4), order(6), order(8));
         let cut = if cfg.arch() == Arch::GaussNet {
             None
         } else {
@@ -185,12 +194,14 @@ impl Point {
         let scales = Scales::new(cfg.sigma_w(), cfg.d());
         Ok(Point {
             dir: dir.into(),
+            estimator,
             x: 0.0,
             cfg,
             moments,
             rows2,
             rows4,
             rows6,
+            rows8,
             nk4,
             nk6,
             tree6,
@@ -208,7 +219,7 @@ fn tail_summary(moments: &Moments) -> (Vec<u8>, Vec<OrderTail>) {
     let tails: Vec<OrderTail> = [2u8, 4, 6, 8]
         .into_iter()
         .filter_map(|n| {
-            let rows: Vec<_> = moments.order(n).collect();
+            let rows: Vec<_> = moments.rows.iter().filter(|r| r.n == n).collect();
             (!rows.is_empty()).then(|| OrderTail {
                 n,
                 ess: rows.iter().map(|r| r.ess).fold(f64::INFINITY, f64::min),
@@ -235,18 +246,50 @@ fn tail_summary(moments: &Moments) -> (Vec<u8>, Vec<OrderTail>) {
     (unresolvable, tails)
 }
 
+/// The estimators whose rows a moments table holds, products first.
+pub fn estimators(moments: &Moments) -> Vec<Estimator> {
+    Estimator::ALL
+        .into_iter()
+        .filter(|e| moments.rows.iter().any(|r| r.estimator.name() == e.name()))
+        .collect()
+}
+
 /// Loads and validates a sweep: every input must share every sample parameter except the swept one (and the
-/// seed), and there must be at least two distinct values of it.
-pub fn load(inputs: &[PathBuf], sweep: Sweep, cutoff: Option<f64>) -> Result<Vec<Point>> {
+/// seed), hold the same estimators, and there must be at least two distinct values of the swept parameter.
+/// Returns one sweep per estimator (products first).
+pub fn load(inputs: &[PathBuf], sweep: Sweep, cutoff: Option<f64>) -> Result<Vec<Vec<Point>>> {
     if inputs.is_empty() {
         bail!("no input given");
     }
     check_count(sweep, inputs.len())?;
-    let points: Vec<Point> = inputs
+    let loaded: Vec<Vec<Point>> = inputs
         .iter()
         .map(|d| Point::load(d, cutoff))
         .collect::<Result<_>>()?;
-    assemble(points, sweep)
+    let names = |ps: &[Point]| {
+        ps.iter()
+            .map(|p| p.estimator.name())
+            .collect::<Vec<_>>()
+            .join(", ")
+    };
+    if let Some(i) = (1..loaded.len()).find(|&i| names(&loaded[i]) != names(&loaded[0])) {
+        bail!(
+            "the inputs hold different estimators: {} has {} rows, {} has {} rows; a fit compares one estimator \
+             across its sweep (compute every input's moments with the same --estimator)",
+            inputs[0].display(),
+            names(&loaded[0]),
+            inputs[i].display(),
+            names(&loaded[i])
+        );
+    }
+    let n_est = loaded[0].len();
+    let mut by_estimator: Vec<Vec<Point>> = vec![Vec::new(); n_est];
+    for ps in loaded {
+        for (k, p) in ps.into_iter().enumerate() {
+            by_estimator[k].push(p);
+        }
+    }
+    by_estimator.into_iter().map(|ps| assemble(ps, sweep)).collect()
 }
 
 /// Validates a sweep of loaded points (as [`load`]) and sets and sorts their swept values.
@@ -260,6 +303,8 @@ pub fn assemble(mut points: Vec<Point>, sweep: Sweep) -> Result<Vec<Point>> {
         if let Some(o) = v.as_object_mut() {
             o.remove("seed");
             o.remove("bags");
+            // Whether the sample carries the covariance columns: the estimators are compared instead.
+            o.remove("covariance");
             if let Some(k) = sweep.key() {
                 o.remove(k);
             }

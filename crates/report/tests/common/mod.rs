@@ -2,6 +2,7 @@
 //! placement, shared by the report's tests.
 #![allow(dead_code)]
 
+use nnqft_contract::fit::Estimator;
 use nnqft_report::data::{ComboRow, Fit, FitId, FitRow, Flow, PointRow, Quantity, Sweep};
 
 pub fn row(
@@ -17,6 +18,7 @@ pub fn row(
     let id = FitId::parse(id).unwrap_or_else(|| panic!("{id} is not a fit id of the contract"));
     FitRow {
         id,
+        estimator: Estimator::Products,
         quantity: id.quantity(),
         sweep: Sweep::Width,
         kind: id.kind(),
@@ -44,6 +46,7 @@ pub fn power_points(q: &str, xs: &[f64], slope: f64, amp: f64) -> Vec<PointRow> 
         .map(|&x| {
             let y: f64 = amp * x.powf(slope);
             PointRow {
+                estimator: Estimator::Products,
                 quantity: Quantity::parse(q).unwrap_or_else(|| panic!("{q} is not a quantity")),
                 x,
                 y,
@@ -91,6 +94,7 @@ pub fn width_fit() -> Fit {
         .flat_map(|&x| {
             (0..5).flat_map(move |i| {
                 [4u64, 6].map(|n| ComboRow {
+                    estimator: Estimator::Products,
                     x,
                     n,
                     m: Some((n as f64 - 3.0) / x + 0.01 * i as f64 / x),
