@@ -139,6 +139,45 @@ struct WickTerm {
 
 /// Networks per chunk of the Wick recursion (its buffers hold every slot of a chunk).
 const WICK_CHUNK: usize = 64;
+/// The Wick recursion of every slot over the networks of `d` (column-major centred entries), with the slots'
+/// running sums added at `base + slot`; `w` holds one chunk of every slot.
+#[inline(always)]
+fn wick_sums_body(wick: &[Vec<WickTerm>], d: &[&[f64]], w: &mut [f64], sums: &mut BagSums, base: usize) {
+    let n = d.first().map_or(0, |c| c.len());
+    let mut start = 0;
+    while start < n {
+        let len = WICK_CHUNK.min(n - start);
+        for (slot, terms) in wick.iter().enumerate() {
+            let (done, rest) = w.split_at_mut(slot * WICK_CHUNK);
+            let cur = &mut rest[..len];
+            cur.fill(0.0);
+            for t in terms {
+                let de = &d[t.entry as usize][start..start + len];
+                match t.child {
+                    None => {
+                        for k in 0..len {
+                            cur[k] += t.mult * de[k];
+                        }
+                    }
+                    Some(c) => {
+                        let wc = &done[c as usize * WICK_CHUNK..c as usize * WICK_CHUNK + len];
+                        for k in 0..len {
+                            cur[k] += t.mult * de[k] * wc[k];
+                        }
+                    }
+                }
+            }
+            crate::moments::add_stats(cur, sums, base + slot);
+        }
+        start += len;
+    }
+}
+
+crate::multiversion! {
+    /// [`wick_sums_body`] with the widest vectors the CPU has (the same bits at every level: plain IEEE arithmetic
+    /// in a fixed order).
+    fn wick_sums / wick_sums_at(wick: &[Vec<WickTerm>], d: &[&[f64]], w: &mut [f64], sums: &mut BagSums, base: usize) => wick_sums_body
+}
 
 /// The conditional estimator of one configuration.
 ///
@@ -298,33 +337,7 @@ impl Conditional {
             sums.sum[i] += tree_sums.sum[i];
         }
         let mut w = vec![0.0f64; self.legs.len() * WICK_CHUNK];
-        let mut start = 0;
-        while start < n {
-            let len = WICK_CHUNK.min(n - start);
-            for (slot, terms) in self.wick.iter().enumerate() {
-                let (done, rest) = w.split_at_mut(slot * WICK_CHUNK);
-                let cur = &mut rest[..len];
-                cur.fill(0.0);
-                for t in terms {
-                    let de = &d[t.entry as usize][start..start + len];
-                    match t.child {
-                        None => {
-                            for k in 0..len {
-                                cur[k] += t.mult * de[k];
-                            }
-                        }
-                        Some(c) => {
-                            let wc = &done[c as usize * WICK_CHUNK..c as usize * WICK_CHUNK + len];
-                            for k in 0..len {
-                                cur[k] += t.mult * de[k] * wc[k];
-                            }
-                        }
-                    }
-                }
-                crate::moments::add_stats(cur, sums, base + slot);
-            }
-            start += len;
-        }
+        wick_sums(&self.wick, d, &mut w, sums, base);
         sums.count += n as u64;
     }
 
@@ -627,5 +640,44 @@ mod tests {
         }
         // 6 legs: C(7, 2) + C(9, 4) + C(11, 6) rows.
         assert_eq!(checked, [0, 21, 126, 462]);
+    }
+
+    #[test]
+    fn every_vector_level_gives_the_same_bits() {
+        // The Wick recursion and the product tree over 4 points, 2 outputs, n <= 8, at each level the CPU has.
+        let p = 4;
+        let kmat: Vec<f64> = (0..p * p).map(|i| 0.5 + 0.01 * i as f64).collect();
+        let cond = Conditional::new(p, 2, 8, &kmat);
+        let nets = 203; // several chunks and a remainder
+        let cols: Vec<Vec<f64>> = (0..n_entries(p))
+            .map(|e| {
+                (0..nets)
+                    .map(|k| (((k * 31 + e * 17) % 23) as f64 / 7.0 - 1.5) * 0.3)
+                    .collect()
+            })
+            .collect();
+        let refs: Vec<&[f64]> = cols.iter().map(|c| c.as_slice()).collect();
+        let mut results = Vec::new();
+        for level in crate::simd::Level::supported() {
+            let mut sums = BagSums::new(cond.n_slots());
+            let mut w = vec![0.0; cond.legs().len() * WICK_CHUNK];
+            wick_sums_at(
+                level,
+                &cond.wick,
+                &refs,
+                &mut w,
+                &mut sums,
+                cond.tree.combos().len(),
+            );
+            let tree = Tree::with_orders(n_entries(p), &[1, 2, 3, 4]);
+            let mut t = BagSums::new(tree.combos().len());
+            crate::moments::tree_sums_at(level, &tree.nodes, 4, &refs, None, &mut t);
+            results.push((level, sums, t));
+        }
+        for (level, sums, t) in &results[1..] {
+            assert_eq!(sums, &results[0].1, "{level:?}");
+            assert_eq!(t, &results[0].2, "{level:?}");
+        }
+        assert!(results[0].1.sum.iter().any(|&v| v != 0.0));
     }
 }

@@ -19,7 +19,7 @@ pub const MAX_ORDER: usize = 8;
 
 /// One node of the depth-first product tree.
 #[derive(Debug, Clone, Copy)]
-struct Node {
+pub(crate) struct Node {
     depth: usize,
     point: usize,
     /// Output slot when the node's multiset has a requested order.
@@ -32,7 +32,7 @@ pub struct Tree {
     p: usize,
     /// The largest order: the depth of the tree.
     max: usize,
-    nodes: Vec<Node>,
+    pub(crate) nodes: Vec<Node>,
     /// Output slots: (order, multiset), orders ascending (2 first, then 4, then 6), each lexicographic.
     combos: Vec<(usize, Vec<u16>)>,
 }
@@ -168,57 +168,70 @@ impl Tree {
     /// As [`Tree::accumulate`], with every network's products multiplied by `weights[k]` (quadrature).
     pub fn accumulate_weighted(&self, cols: &[&[f64]], weights: Option<&[f64]>, sums: &mut BagSums) {
         assert_eq!(cols.len(), self.p, "one column per point");
-        let n = cols.first().map_or(0, |c| c.len());
-        let max_depth = self.max;
-        let mut stack = vec![[0.0f64; CHUNK]; max_depth + 1];
-        let mut start = 0;
-        while start < n {
-            let len = CHUNK.min(n - start);
-            match weights {
-                Some(w) => stack[0][..len].copy_from_slice(&w[start..start + len]),
-                None => stack[0][..len].fill(1.0),
-            }
-            for node in &self.nodes {
-                let (lower, upper) = stack.split_at_mut(node.depth);
-                let parent = &lower[node.depth - 1][..len];
-                let cur = &mut upper[0][..len];
-                let col = &cols[node.point][start..start + len];
-                for k in 0..len {
-                    cur[k] = parent[k] * col[k];
-                }
-                if let Some(slot) = node.slot {
-                    let (mut s, mut a, mut q, mut m) = ([0.0f64; 4], [0.0f64; 4], [0.0f64; 4], [0.0f64; 4]);
-                    let full = len / 4 * 4;
-                    for k in (0..full).step_by(4) {
-                        for l in 0..4 {
-                            let x = cur[k + l];
-                            s[l] += x;
-                            a[l] += x.abs();
-                            q[l] += x * x;
-                            // A plain select (one vmaxpd) rather than f64::max, whose NaN rule costs two more
-                            // instructions per value (13% of the stage's instructions); both ignore a NaN x,
-                            // and m never is one.
-                            let ax = x.abs();
-                            m[l] = if ax > m[l] { ax } else { m[l] };
-                        }
-                    }
-                    for k in full..len {
-                        let x = cur[k];
-                        s[0] += x;
-                        a[0] += x.abs();
-                        q[0] += x * x;
-                        m[0] = m[0].max(x.abs());
-                    }
-                    sums.sum[slot] += (s[0] + s[1]) + (s[2] + s[3]);
-                    sums.abs[slot] += (a[0] + a[1]) + (a[2] + a[3]);
-                    sums.sq[slot] += (q[0] + q[1]) + (q[2] + q[3]);
-                    sums.max_abs[slot] = sums.max_abs[slot].max(m[0].max(m[1]).max(m[2].max(m[3])));
-                }
-            }
-            start += len;
-        }
-        sums.count += n as u64;
+        tree_sums(&self.nodes, self.max, cols, weights, sums);
+        sums.count += cols.first().map_or(0, |c| c.len()) as u64;
     }
+}
+
+/// The body of [`Tree::accumulate_weighted`] (without the count), compiled for each vector level by
+/// [`tree_sums`]: plain IEEE arithmetic in a fixed order, so every level gives the same bits as the baseline
+/// build always did.
+#[inline(always)]
+fn tree_sums_body(nodes: &[Node], max: usize, cols: &[&[f64]], weights: Option<&[f64]>, sums: &mut BagSums) {
+    let n = cols.first().map_or(0, |c| c.len());
+    let max_depth = max;
+    let mut stack = vec![[0.0f64; CHUNK]; max_depth + 1];
+    let mut start = 0;
+    while start < n {
+        let len = CHUNK.min(n - start);
+        match weights {
+            Some(w) => stack[0][..len].copy_from_slice(&w[start..start + len]),
+            None => stack[0][..len].fill(1.0),
+        }
+        for node in nodes {
+            let (lower, upper) = stack.split_at_mut(node.depth);
+            let parent = &lower[node.depth - 1][..len];
+            let cur = &mut upper[0][..len];
+            let col = &cols[node.point][start..start + len];
+            for k in 0..len {
+                cur[k] = parent[k] * col[k];
+            }
+            if let Some(slot) = node.slot {
+                let (mut s, mut a, mut q, mut m) = ([0.0f64; 4], [0.0f64; 4], [0.0f64; 4], [0.0f64; 4]);
+                let full = len / 4 * 4;
+                for k in (0..full).step_by(4) {
+                    for l in 0..4 {
+                        let x = cur[k + l];
+                        s[l] += x;
+                        a[l] += x.abs();
+                        q[l] += x * x;
+                        // A plain select (one vmaxpd) rather than f64::max, whose NaN rule costs two more
+                        // instructions per value (13% of the stage's instructions); both ignore a NaN x,
+                        // and m never is one.
+                        let ax = x.abs();
+                        m[l] = if ax > m[l] { ax } else { m[l] };
+                    }
+                }
+                for k in full..len {
+                    let x = cur[k];
+                    s[0] += x;
+                    a[0] += x.abs();
+                    q[0] += x * x;
+                    m[0] = m[0].max(x.abs());
+                }
+                sums.sum[slot] += (s[0] + s[1]) + (s[2] + s[3]);
+                sums.abs[slot] += (a[0] + a[1]) + (a[2] + a[3]);
+                sums.sq[slot] += (q[0] + q[1]) + (q[2] + q[3]);
+                sums.max_abs[slot] = sums.max_abs[slot].max(m[0].max(m[1]).max(m[2].max(m[3])));
+            }
+        }
+        start += len;
+    }
+}
+
+crate::multiversion! {
+    /// [`tree_sums_body`] with the widest vectors the CPU has.
+    pub(crate) fn tree_sums / tree_sums_at(nodes: &[Node], max: usize, cols: &[&[f64]], weights: Option<&[f64]>, sums: &mut BagSums) => tree_sums_body
 }
 
 impl Tree {
@@ -260,7 +273,8 @@ impl Tree {
 }
 
 /// Adds the values of one slot over a chunk of networks to its running sums (sum, sum |x|, sum x^2, max |x|),
-/// as [`Tree::accumulate`] does for its slots.
+/// as [`Tree::accumulate`] does for its slots (inlined, so that it is compiled for its caller's vector level).
+#[inline(always)]
 pub fn add_stats(values: &[f64], sums: &mut BagSums, slot: usize) {
     let (mut s, mut a, mut q, mut m) = ([0.0f64; 4], [0.0f64; 4], [0.0f64; 4], [0.0f64; 4]);
     let full = values.len() / 4 * 4;
