@@ -4,7 +4,7 @@
 
 use crate::fit::Quantity;
 use crate::{parsed, required};
-use anyhow::{Context, Result};
+use anyhow::{Context, Result, bail};
 use nnqft_store::{Col, Meta, Table, write_columns};
 use std::path::Path;
 
@@ -14,8 +14,59 @@ pub const TRAJECTORIES: &str = "trajectories.parquet";
 pub const FIXED_POINTS: &str = "fixed_points.parquet";
 pub const ACTIVE: &str = "active.parquet";
 
-/// The name of the one trajectory a flow artifact holds (started from the measured couplings).
-pub const MEASURED: &str = "measured";
+/// Where a trajectory starts (the `trajectory` column of [`TRAJECTORIES`]).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Start {
+    /// From every measured coupling, resolvable or not (a result only where all are resolvable).
+    Measured,
+    /// From the measured couplings the fit marks resolvable; each unresolvable one at its exact value where the
+    /// fit has one, else at 0 (written only where some measured coupling is unresolvable).
+    Resolvable,
+    /// From the exact couplings (where the fit has exact values).
+    Exact,
+}
+
+impl Start {
+    pub const ALL: [Start; 3] = [Start::Measured, Start::Resolvable, Start::Exact];
+    pub fn name(self) -> &'static str {
+        match self {
+            Start::Measured => "measured",
+            Start::Resolvable => "resolvable",
+            Start::Exact => "exact",
+        }
+    }
+    pub fn parse(s: &str) -> Option<Start> {
+        Self::ALL.into_iter().find(|t| t.name() == s)
+    }
+}
+
+/// Where the starting value of one coupling came from (columns `u4_from`, `u6_from`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Origin {
+    /// The fit's measured (combination-averaged) value.
+    Measured,
+    /// The fit's exact value.
+    Exact,
+    /// Set to 0: unresolvable, and no exact value.
+    Zero,
+    /// Given on the command line.
+    Given,
+}
+
+impl Origin {
+    pub const ALL: [Origin; 4] = [Origin::Measured, Origin::Exact, Origin::Zero, Origin::Given];
+    pub fn name(self) -> &'static str {
+        match self {
+            Origin::Measured => "measured",
+            Origin::Exact => "exact",
+            Origin::Zero => "zero",
+            Origin::Given => "given",
+        }
+    }
+    pub fn parse(s: &str) -> Option<Origin> {
+        Self::ALL.into_iter().find(|t| t.name() == s)
+    }
+}
 
 /// One sample of a trajectory.
 #[derive(Debug, Clone, PartialEq)]
@@ -25,6 +76,16 @@ pub struct TrajectoryRow {
     pub ubar: [f64; 3],
     /// u_2, u_4, u_6 (dimensionful: k^2 ubar_2, k^(4-d) ubar_4, k^(6-2d) ubar_6).
     pub u: [f64; 3],
+}
+
+/// One trajectory: where it started, its samples and why the integration ended.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Trajectory {
+    pub start: Start,
+    /// Where the starting u_4 and u_6 came from.
+    pub from: [Origin; 2],
+    pub rows: Vec<TrajectoryRow>,
+    pub stop: String,
 }
 
 /// A fixed point: its couplings, whether it is the Gaussian one, its three stability exponents (re, im).
@@ -45,14 +106,21 @@ pub struct ActiveRow {
     pub slope: f64,
 }
 
-/// Writes [`TRAJECTORIES`]; `stop` says why the integration ended.
-pub fn write_trajectory(dir: &Path, rows: &[TrajectoryRow], stop: &str, meta: &Meta) -> Result<()> {
-    let n = rows.len();
-    let col = |f: &dyn Fn(&TrajectoryRow) -> f64| Col::F64(rows.iter().map(|r| Some(f(r))).collect());
+/// Writes [`TRAJECTORIES`]: every trajectory, one after the other.
+pub fn write_trajectories(dir: &Path, trajectories: &[Trajectory], meta: &Meta) -> Result<()> {
+    let rows: Vec<(&Trajectory, &TrajectoryRow)> = trajectories
+        .iter()
+        .flat_map(|t| t.rows.iter().map(move |r| (t, r)))
+        .collect();
+    let col = |f: &dyn Fn(&TrajectoryRow) -> f64| Col::F64(rows.iter().map(|(_, r)| Some(f(r))).collect());
+    let text =
+        |f: &dyn Fn(&Trajectory) -> &str| Col::Str(rows.iter().map(|(t, _)| f(t).to_string()).collect());
     write_columns(
         &dir.join(TRAJECTORIES),
         vec![
-            ("trajectory", Col::Str(vec![MEASURED.into(); n])),
+            ("trajectory", text(&|t| t.start.name())),
+            ("u4_from", text(&|t| t.from[0].name())),
+            ("u6_from", text(&|t| t.from[1].name())),
             ("k", col(&|r| r.k)),
             ("ubar2", col(&|r| r.ubar[0])),
             ("ubar4", col(&|r| r.ubar[1])),
@@ -60,7 +128,7 @@ pub fn write_trajectory(dir: &Path, rows: &[TrajectoryRow], stop: &str, meta: &M
             ("u2", col(&|r| r.u[0])),
             ("u4", col(&|r| r.u[1])),
             ("u6", col(&|r| r.u[2])),
-            ("stop", Col::Str(vec![stop.into(); n])),
+            ("stop", text(&|t| &t.stop)),
         ],
         meta,
     )?;
@@ -125,9 +193,8 @@ pub struct FlowArtifact {
     pub params: serde_json::Value,
     /// Starting couplings the fit marks unresolvable (`u4`, `u6`): a trajectory from them is not a result.
     pub unresolved: Vec<String>,
-    pub trajectory: Vec<TrajectoryRow>,
-    /// Why the integration ended.
-    pub stop: String,
+    /// The trajectories, [`Start::Measured`] first.
+    pub trajectories: Vec<Trajectory>,
     pub fixed_points: Vec<FixedPointRow>,
     /// Empty unless the flow started from a sigma_W sweep.
     pub active: Vec<ActiveRow>,
@@ -144,18 +211,34 @@ pub fn read(dir: &Path) -> Result<FlowArtifact> {
         required(&t, "ubar6")?,
     );
     let (u2, u4, u6) = (required(&t, "u2")?, required(&t, "u4")?, required(&t, "u6")?);
-    let stops = t.str("stop")?;
-    let stop = stops
-        .first()
-        .cloned()
-        .with_context(|| format!("{}: the trajectory is empty", t.path.display()))?;
-    let trajectory = (0..t.rows())
-        .map(|i| TrajectoryRow {
+    let (stops, starts) = (t.str("stop")?, parsed(&t, "trajectory", Start::parse)?);
+    let (u4_from, u6_from) = (
+        parsed(&t, "u4_from", Origin::parse)?,
+        parsed(&t, "u6_from", Origin::parse)?,
+    );
+    let mut trajectories: Vec<Trajectory> = vec![];
+    for i in 0..t.rows() {
+        let row = TrajectoryRow {
             k: k[i],
             ubar: [b2[i], b4[i], b6[i]],
             u: [u2[i], u4[i], u6[i]],
-        })
-        .collect();
+        };
+        match trajectories.iter_mut().find(|tr| tr.start == starts[i]) {
+            Some(tr) => tr.rows.push(row),
+            None => trajectories.push(Trajectory {
+                start: starts[i],
+                from: [u4_from[i], u6_from[i]],
+                rows: vec![row],
+                stop: stops[i].clone(),
+            }),
+        }
+    }
+    if trajectories.first().map(|tr| tr.start) != Some(Start::Measured) {
+        bail!(
+            "{}: the first trajectory must start from the measured couplings (trajectory = measured)",
+            t.path.display()
+        );
+    }
     let fp = Table::read(&dir.join(FIXED_POINTS), STAGE)?;
     let (a, b, c, g) = (
         required(&fp, "ubar2")?,
@@ -214,8 +297,7 @@ pub fn read(dir: &Path) -> Result<FlowArtifact> {
         inputs: t.meta.inputs.clone(),
         params: t.meta.params.clone(),
         unresolved,
-        trajectory,
-        stop,
+        trajectories,
         fixed_points,
         active,
     })
@@ -229,12 +311,26 @@ mod tests {
         let staging = nnqft_store::Staging::new(out).unwrap();
         let dir = staging.path();
         let meta = Meta::new(STAGE, params, vec!["ab".repeat(32)]);
-        let traj = [TrajectoryRow {
-            k: 1.0,
+        let row = |k: f64| TrajectoryRow {
+            k,
             ubar: [1.0, -0.5, 0.25],
             u: [1.0, -0.5, 0.25],
-        }];
-        write_trajectory(dir, &traj, "reached k_end", &meta).unwrap();
+        };
+        let traj = [
+            Trajectory {
+                start: Start::Measured,
+                from: [Origin::Measured, Origin::Measured],
+                rows: vec![row(1.0), row(0.5)],
+                stop: "reached k_end".into(),
+            },
+            Trajectory {
+                start: Start::Resolvable,
+                from: [Origin::Measured, Origin::Exact],
+                rows: vec![row(1.0)],
+                stop: "a coupling exceeded 1e12".into(),
+            },
+        ];
+        write_trajectories(dir, &traj, &meta).unwrap();
         let fp = [FixedPointRow {
             ubar: [0.0; 3],
             gaussian: true,
@@ -259,8 +355,23 @@ mod tests {
         write(&d, serde_json::json!({"unresolved_inputs": ["u6"]}));
         let f = read(&d).unwrap();
         assert_eq!(f.unresolved, vec!["u6".to_string()]);
-        assert_eq!(f.stop, "reached k_end");
-        assert_eq!(f.trajectory[0].ubar, [1.0, -0.5, 0.25]);
+        let t = &f.trajectories;
+        assert_eq!(
+            t.iter()
+                .map(|t| (t.start, t.from, t.rows.len(), t.stop.as_str()))
+                .collect::<Vec<_>>(),
+            [
+                (Start::Measured, [Origin::Measured; 2], 2, "reached k_end"),
+                (
+                    Start::Resolvable,
+                    [Origin::Measured, Origin::Exact],
+                    1,
+                    "a coupling exceeded 1e12"
+                ),
+            ]
+        );
+        assert_eq!(t[0].rows[1].k, 0.5);
+        assert_eq!(t[0].rows[0].ubar, [1.0, -0.5, 0.25]);
         assert_eq!(f.fixed_points[0].exponents[2], (None, None));
         assert_eq!(
             (f.active[0].quantity, f.active[0].slope),

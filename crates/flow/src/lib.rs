@@ -3,12 +3,18 @@
 //! Passive RG: integrates the LPA flow of (ubar_2, ubar_4, ubar_6) from k_0 = sqrt(2 sigma_W^2 / d) toward the
 //! IR, starting from m_0^2 = 2 sigma_W^2 / d (so ubar_2(k_0) = 1) and the measured canonical couplings of a fit
 //! artifact (or couplings given as parameters); lists the fixed points of the truncated flow with their
-//! stability exponents. Active RG: for a sigma_W sweep, the predicted sigma_W dependence of the raw, canonical
+//! stability exponents. Where the fit marks a starting coupling unresolvable, a second trajectory starts from
+//! the resolvable couplings only (each unresolvable one at its exact value, or 0 where the fit has none), and
+//! where the fit has exact values a third starts from them, so that the report can draw a flow that is a
+//! result beside the exact theory's. Active RG: for a sigma_W sweep, the predicted sigma_W dependence of the raw, canonical
 //! and dimensionless couplings from the reference point, beside the exact values, for `report` to overlay.
 
 use anyhow::{Context, Result, bail};
-use nnqft_contract::fit::{PointRow, Quantity, Sweep};
-use nnqft_contract::flow::{self as contract, ActiveRow, FixedPointRow, STAGE, TrajectoryRow};
+use nnqft_contract::fit::{Estimator, PointRow, Quantity, Sweep};
+use nnqft_contract::flow::{
+    self as contract, ActiveRow, FixedPointRow, Origin, STAGE, Start as TrajectoryStart, Trajectory,
+    TrajectoryRow,
+};
 use nnqft_contract::predict;
 use nnqft_physics::couplings::Scales;
 use nnqft_rg::lpa::{GAUSSIAN_ABS, Lpa, Tolerance, fixed_points, integrate};
@@ -71,10 +77,47 @@ pub struct Args {
 pub struct Start {
     pub d: f64,
     pub sigma_w: f64,
+    /// The sweep value of the fit the couplings come from.
+    pub x: Option<f64>,
     pub u4: f64,
     pub u6: f64,
+    /// Where u_4 and u_6 came from (measured, or given on the command line).
+    pub from: [Origin; 2],
+    /// The fit's exact u_4 and u_6 at the starting point, where it has them.
+    pub exact: [Option<f64>; 2],
     /// Couplings taken from a fit that marks them unresolvable (flagged in the artifact and the report).
     pub unresolved: Vec<&'static str>,
+}
+
+impl Start {
+    /// The raw starting couplings (u_4, u_6) of each trajectory, with their origins: the measured one always;
+    /// where a measured coupling is unresolvable, one from the resolvable couplings only (the others at their
+    /// exact value, or 0; omitted where that makes every one exact); where the fit has both exact couplings, one
+    /// from them.
+    pub fn trajectories(&self) -> Vec<(TrajectoryStart, [f64; 2], [Origin; 2])> {
+        let measured = [self.u4, self.u6];
+        let mut v = vec![(TrajectoryStart::Measured, measured, self.from)];
+        if !self.unresolved.is_empty() {
+            let mut u = measured;
+            let mut from = self.from;
+            for (i, name) in ["u4", "u6"].iter().enumerate() {
+                if self.unresolved.contains(name) {
+                    (u[i], from[i]) = match self.exact[i] {
+                        Some(e) => (e, Origin::Exact),
+                        None => (0.0, Origin::Zero),
+                    };
+                }
+            }
+            // Where every coupling is taken at its exact value, it is the exact trajectory below.
+            if from != [Origin::Exact; 2] {
+                v.push((TrajectoryStart::Resolvable, u, from));
+            }
+        }
+        if let [Some(e4), Some(e6)] = self.exact {
+            v.push((TrajectoryStart::Exact, [e4, e6], [Origin::Exact; 2]));
+        }
+        v
+    }
 }
 
 /// The sweep points of a fit artifact (read through the contract).
@@ -85,29 +128,39 @@ struct FitPoints {
     hash: String,
 }
 
+/// Reads the points of a fit artifact (verified against its manifest), every estimator's.
 fn read_fit(dir: &std::path::Path) -> Result<FitPoints> {
-    nnqft_store::verify(dir).with_context(|| format!("input {}", dir.display()))?;
-    let (points, params) = nnqft_contract::fit::read_points(dir)?;
+    let a = nnqft_contract::fit::read(dir).with_context(|| format!("input {}", dir.display()))?;
     Ok(FitPoints {
-        points,
-        sweep: params.sweep,
-        d: params.d,
-        hash: nnqft_store::content_hash(dir)?,
+        points: a.points,
+        sweep: a.params.sweep,
+        d: a.params.d,
+        hash: a.hash,
     })
 }
 
 impl FitPoints {
+    /// The quantity at sweep value x, from the conditional-Gaussian estimator where the fit has it (PHYSICS.md 9),
+    /// else from the products of f.
     fn row(&self, quantity: Quantity, x: f64) -> Option<&PointRow> {
-        self.points.iter().find(|p| p.quantity == quantity && p.x == x)
+        let of = |e: Estimator| {
+            self.points
+                .iter()
+                .find(|p| p.quantity == quantity && p.x == x && p.estimator == e)
+        };
+        of(Estimator::Conditional).or_else(|| of(Estimator::Products))
     }
     fn value(&self, quantity: Quantity, x: f64) -> Option<f64> {
         self.row(quantity, x).map(|p| p.y)
     }
-    /// Whether the fit marks the quantity at x resolvable (tail rule and noise).
+    fn exact(&self, quantity: Quantity, x: f64) -> Option<f64> {
+        self.row(quantity, x)
+            .and_then(|p| p.exact)
+            .filter(|e| e.is_finite())
+    }
+    /// Whether the fit marks the quantity at x resolvable (tail rule and noise), for the estimator of [`Self::row`].
     fn resolvable(&self, quantity: Quantity, x: f64) -> bool {
-        self.points
-            .iter()
-            .any(|p| p.quantity == quantity && p.x == x && p.resolvable)
+        self.row(quantity, x).is_some_and(|p| p.resolvable)
     }
     fn xs(&self) -> Vec<f64> {
         let mut v: Vec<f64> = self.points.iter().map(|p| p.x).collect();
@@ -121,8 +174,11 @@ fn start(args: &Args, fit: Option<&FitPoints>) -> Result<Start> {
     let mut s = Start {
         d: f64::NAN,
         sigma_w: f64::NAN,
+        x: None,
         u4: f64::NAN,
         u6: f64::NAN,
+        from: [Origin::Given; 2],
+        exact: [None; 2],
         unresolved: vec![],
     };
     if let Some(f) = fit {
@@ -139,8 +195,11 @@ fn start(args: &Args, fit: Option<&FitPoints>) -> Result<Start> {
         s.sigma_w = p
             .sigma_w
             .with_context(|| format!("the fit's points table has no sigma_w at x = {x}"))?;
+        s.x = Some(x);
         s.u4 = f.value(Quantity::U4Mean, x).unwrap_or(f64::NAN);
         s.u6 = f.value(Quantity::U6Mean, x).unwrap_or(f64::NAN);
+        s.from = [Origin::Measured; 2];
+        s.exact = [f.exact(Quantity::U4Mean, x), f.exact(Quantity::U6Mean, x)];
         for (name, q) in [("u4", Quantity::U4Mean), ("u6", Quantity::U6Mean)] {
             if !f.resolvable(q, x) {
                 s.unresolved.push(name);
@@ -155,10 +214,12 @@ fn start(args: &Args, fit: Option<&FitPoints>) -> Result<Start> {
     }
     if let Some(v) = args.u4 {
         s.u4 = v;
+        s.from[0] = Origin::Given;
         s.unresolved.retain(|n| *n != "u4");
     }
     if let Some(v) = args.u6 {
         s.u6 = v;
+        s.from[1] = Origin::Given;
         s.unresolved.retain(|n| *n != "u6");
     }
     check_start(&[
@@ -190,8 +251,8 @@ fn check_start(values: &[(&str, Option<f64>)]) -> Result<()> {
     Ok(())
 }
 
-/// Bytes per trajectory sample: its target, k and three couplings, and nine table columns (as built and as
-/// Arrow arrays).
+/// Bytes per trajectory sample: its target, k and three couplings, and eleven table columns (as built and as
+/// Arrow arrays); a flow writes up to one trajectory per [`contract::Start`].
 const SAMPLE_BYTES: f64 = 400.0;
 
 impl Args {
@@ -215,7 +276,7 @@ impl Args {
         }
         nnqft_store::cli::check_memory(
             &format!("--samples {} along the trajectory", self.samples),
-            self.samples as f64 * SAMPLE_BYTES,
+            self.samples as f64 * SAMPLE_BYTES * contract::Start::ALL.len() as f64,
             "record fewer samples (200, the default, draws smooth curves)",
         )?;
         match self.fit {
@@ -244,36 +305,54 @@ pub fn run(args: &Args) -> Result<String> {
     let d_int = s.d.round() as usize;
     let scales = Scales::new(s.sigma_w, d_int.max(1));
     let k0 = scales.k;
-    let ubar = [1.0, scales.u4_dimensionless(s.u4), scales.u6_dimensionless(s.u6)];
     let lpa = Lpa::new(s.d)?;
     let tol = Tolerance {
         rtol: args.rtol,
         atol: args.rtol * ATOL_PER_RTOL,
     };
-    let tr = integrate(&lpa, ubar, k0, k0 * args.k_end_ratio, tol, args.samples)?;
+    let mut trajectories = vec![];
+    for (start, [u4, u6], from) in s.trajectories() {
+        let ubar = [1.0, scales.u4_dimensionless(u4), scales.u6_dimensionless(u6)];
+        let tr = integrate(&lpa, ubar, k0, k0 * args.k_end_ratio, tol, args.samples)
+            .with_context(|| format!("the flow from the {} couplings", start.name()))?;
+        let rows =
+            tr.k.iter()
+                .zip(&tr.u)
+                .map(|(&k, u)| TrajectoryRow {
+                    k,
+                    ubar: *u,
+                    u: [
+                        k.powi(2) * u[0],
+                        k.powf(4.0 - s.d) * u[1],
+                        k.powf(6.0 - 2.0 * s.d) * u[2],
+                    ],
+                })
+                .collect();
+        trajectories.push(Trajectory {
+            start,
+            from,
+            rows,
+            stop: tr.stop.describe(),
+        });
+    }
+    let starts: Vec<serde_json::Value> = s
+        .trajectories()
+        .iter()
+        .map(|(t, u, from)| {
+            serde_json::json!({"trajectory": t.name(), "u4": u[0], "u6": u[1],
+                "u4_from": from[0].name(), "u6_from": from[1].name()})
+        })
+        .collect();
 
     let staging = Staging::new(&args.out)?;
     let params = serde_json::json!({
-        "d": s.d, "sigma_w": s.sigma_w, "u4": s.u4, "u6": s.u6, "k0": k0, "k_end_ratio": args.k_end_ratio,
-        "rtol": args.rtol, "samples": args.samples, "at": args.at, "stop": tr.stop.describe(),
-        "unresolved_inputs": s.unresolved,
+        "d": s.d, "sigma_w": s.sigma_w, "x": s.x, "u4": s.u4, "u6": s.u6, "k0": k0,
+        "k_end_ratio": args.k_end_ratio, "rtol": args.rtol, "samples": args.samples, "at": args.at,
+        "stop": trajectories[0].stop, "unresolved_inputs": s.unresolved, "starts": starts,
     });
     let inputs = fit.as_ref().map(|f| vec![f.hash.clone()]).unwrap_or_default();
     let meta = Meta::new(STAGE, params, inputs);
-    let trajectory: Vec<TrajectoryRow> =
-        tr.k.iter()
-            .zip(&tr.u)
-            .map(|(&k, u)| TrajectoryRow {
-                k,
-                ubar: *u,
-                u: [
-                    k.powi(2) * u[0],
-                    k.powf(4.0 - s.d) * u[1],
-                    k.powf(6.0 - 2.0 * s.d) * u[2],
-                ],
-            })
-            .collect();
-    contract::write_trajectory(staging.path(), &trajectory, &tr.stop.describe(), &meta)?;
+    contract::write_trajectories(staging.path(), &trajectories, &meta)?;
     let fps: Vec<FixedPointRow> = fixed_points(&lpa)
         .iter()
         .map(|f| FixedPointRow {
@@ -330,4 +409,92 @@ fn active(f: &FitPoints, d: f64) -> Vec<ActiveRow> {
         }
     }
     rows
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn start(unresolved: Vec<&'static str>, exact: [Option<f64>; 2]) -> Start {
+        Start {
+            d: 1.0,
+            sigma_w: 1.0,
+            x: Some(1.0),
+            u4: -0.1,
+            u6: 3.0,
+            from: [Origin::Measured; 2],
+            exact,
+            unresolved,
+        }
+    }
+
+    #[test]
+    fn the_flow_starts_from_the_conditional_estimator_where_the_fit_has_it() {
+        let point = |estimator, y, resolvable| PointRow {
+            quantity: Quantity::U6Mean,
+            estimator,
+            x: 1.0,
+            y,
+            lo: None,
+            hi: None,
+            exact: Some(-2.0),
+            background: None,
+            resolvable,
+            width: 10,
+            sigma_w: Some(1.0),
+            ess: None,
+            ess_min: None,
+            tail_ratio: None,
+            tail_min: None,
+        };
+        let mut f = FitPoints {
+            points: vec![
+                point(Estimator::Products, 5.0, false),
+                point(Estimator::Conditional, -1.9, true),
+            ],
+            sweep: Sweep::SigmaW,
+            d: 1.0,
+            hash: String::new(),
+        };
+        assert_eq!(f.value(Quantity::U6Mean, 1.0), Some(-1.9));
+        assert!(f.resolvable(Quantity::U6Mean, 1.0));
+        // Products only (a fit of older moments): its values.
+        f.points.remove(1);
+        assert_eq!(f.value(Quantity::U6Mean, 1.0), Some(5.0));
+        assert!(!f.resolvable(Quantity::U6Mean, 1.0));
+    }
+
+    #[test]
+    fn unresolvable_couplings_get_a_trajectory_from_the_resolvable_ones() {
+        use TrajectoryStart::*;
+        // All resolvable, exact values known: the measured flow and the exact one.
+        assert_eq!(
+            start(vec![], [Some(-0.12), Some(-2.0)]).trajectories(),
+            [
+                (Measured, [-0.1, 3.0], [Origin::Measured; 2]),
+                (Exact, [-0.12, -2.0], [Origin::Exact; 2])
+            ]
+        );
+        // u_6 unresolvable: it takes its exact value beside the measured u_4.
+        assert_eq!(
+            start(vec!["u6"], [Some(-0.12), Some(-2.0)]).trajectories()[1],
+            (Resolvable, [-0.1, -2.0], [Origin::Measured, Origin::Exact])
+        );
+        // Both unresolvable: the flow from the resolvable couplings is the exact one.
+        assert_eq!(
+            start(vec!["u4", "u6"], [Some(-0.12), Some(-2.0)]).trajectories(),
+            [
+                (Measured, [-0.1, 3.0], [Origin::Measured; 2]),
+                (Exact, [-0.12, -2.0], [Origin::Exact; 2])
+            ]
+        );
+        // No exact values: the unresolvable coupling is set to 0, and there is no exact flow.
+        assert_eq!(
+            start(vec!["u6", "u4"], [None, None]).trajectories(),
+            [
+                (Measured, [-0.1, 3.0], [Origin::Measured; 2]),
+                (Resolvable, [0.0, 0.0], [Origin::Zero; 2])
+            ]
+        );
+    }
 }

@@ -34,14 +34,25 @@ fn flow_from_parameters_writes_trajectory_and_gaussian_fixed_point() {
     assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
     // Read through the contract (which also verifies the manifest).
     let f = nnqft_contract::flow::read(&out).unwrap();
-    assert!(f.trajectory.len() >= 2 && f.trajectory.iter().all(|r| r.k.is_finite()));
+    // Couplings given on the command line: one trajectory, nothing unresolvable, no exact values.
+    assert_eq!(f.trajectories.len(), 1);
+    let t = &f.trajectories[0];
+    assert_eq!(
+        (t.start, t.from),
+        (
+            nnqft_contract::flow::Start::Measured,
+            [nnqft_contract::flow::Origin::Given; 2]
+        )
+    );
+    let tr = &t.rows;
+    assert!(tr.len() >= 2 && tr.iter().all(|r| r.k.is_finite()));
     assert!(
-        (f.trajectory[0].ubar[0] - 1.0).abs() < 1e-15,
+        (tr[0].ubar[0] - 1.0).abs() < 1e-15,
         "ubar_2(k_0) = m_0^2/k_0^2 = 1"
     );
     for c in 0..3 {
         assert!(
-            f.trajectory.iter().all(|r| r.ubar[c].is_finite()),
+            tr.iter().all(|r| r.ubar[c].is_finite()),
             "ubar component {c} has non-finite values"
         );
     }

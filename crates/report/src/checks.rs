@@ -16,13 +16,15 @@
 //! consistency check ([`Consistency`]), never as a verdict.
 //!
 //! Claims that re-express one measured number share a `group` (the id of the group's first claim); the report
-//! counts groups. A group's verdict is `fail` if any member fails, else `not_resolvable` if any member is, else
-//! `pass`. `exact_verdict` applies the claim to the exact value of the same fit, where the architecture has one.
+//! counts groups. Where the fit has both estimators of the Green functions (PHYSICS.md 9), a claim is decided by
+//! the conditional-Gaussian one and the products estimator's verdict is shown beside it in the same group (id
+//! suffix `/products`): one measured quantity, one result. A group's verdict is `fail` if any member fails, else
+//! `not_resolvable` if any member from the first member's estimator is, else `pass`. `exact_verdict` applies the claim to the exact value of the same fit, where the architecture has one.
 
-use crate::data::{Fit, FitId, FitRow, Sweep};
+use crate::data::{Estimator, Fit, FitId, FitRow, PointRow, Quantity, Sweep};
 use nnqft_contract::fit::{Coupling, Norm, Range};
 use nnqft_contract::predict::{
-    self, CUTOFF_CLAIMS, Claim, SIGMA_W_CLAIMS, SIGMA_W_FAMILIES, Test, WIDTH_CLAIMS,
+    self, CUTOFF_CLAIMS, Claim, SIGMA_W_CLAIMS, SIGMA_W_FAMILIES, Test, WIDTH_CLAIMS, WIDTH_CLAIMS_8,
 };
 use serde::{Serialize, Serializer};
 
@@ -40,8 +42,11 @@ pub struct Check {
     pub verdict: Verdict,
     /// What the exact theory says of the claim (`pass` or `fail`), where the fit has an exact value.
     pub exact_verdict: Option<Verdict>,
-    /// Claims that re-express one measured number share a group.
+    /// Claims that re-express one measured number share a group (so do the estimators of one claim).
     pub group: String,
+    /// The estimator of the Green functions the measured number comes from (`conditional` or `products`), where
+    /// the fit says.
+    pub estimator: Option<&'static str>,
     pub note: String,
     /// Why the exact theory contradicts the claim, where it is not simply the exact value (HTML and Markdown).
     #[serde(skip)]
@@ -116,6 +121,7 @@ pub const DATA_INDEPENDENT_REL: f64 = 1e-9;
 fn base(id: String, claim: &str, prediction: serde_json::Value, r: Option<&FitRow>) -> Check {
     Check {
         group: id.clone(),
+        estimator: r.map(|r| r.estimator.name()),
         id,
         claim: claim.into(),
         prediction,
@@ -260,8 +266,82 @@ pub fn checks(fit: &Fit) -> Vec<Check> {
     assess(fit).checks
 }
 
-/// A copy of a fit row whose `excluded` list says, point by point, what excluded it: the tail rule, or the
-/// noise floor with the interval of the signed quantity that contains 0.
+/// The tail diagnostics of a point that decided the tail rule, e.g. "ESS 45.0 < 100" (PHYSICS.md 8: the
+/// smallest effective sample size over the combinations, and for GaussNet the hidden units drawn over
+/// exp(n^2 s_max / 2)): each diagnostic the point has, with `<` where it fails its threshold; None where the
+/// point has none.
+pub fn tail_numbers(p: &PointRow) -> Option<String> {
+    let mut v = vec![];
+    if let (Some(e), Some(m)) = (p.ess, p.ess_min) {
+        v.push(format!(
+            "ESS {} {} {}",
+            sig(e),
+            if e < m { "<" } else { ">=" },
+            sig(m)
+        ));
+    }
+    if let (Some(r), Some(m)) = (p.tail_ratio, p.tail_min) {
+        v.push(format!(
+            "hidden units / exp(n^2 s_max/2) {} {} {}",
+            sig(r),
+            if r < m { "<" } else { ">=" },
+            sig(m)
+        ));
+    }
+    (!v.is_empty()).then(|| v.join(", "))
+}
+
+/// Three significant digits (no fewer integer digits), scientific beyond 1e5 and below 1e-2.
+fn sig(v: f64) -> String {
+    if v.abs() >= 1e5 || (v != 0.0 && v.abs() < 1e-2) {
+        format!("{v:.2e}")
+    } else {
+        let decimals = (2 - v.abs().log10().floor() as i32).max(0) as usize;
+        format!("{v:.decimals$}")
+    }
+}
+
+/// Why a quantity at one sweep point is not resolvable, with the numbers that decided it: the tail diagnostics
+/// where the tail rule fails, else the 95% interval of the signed average behind the noise floor where it holds
+/// 0; then the estimate, its interval and the exact value.
+pub fn point_reason(fit: &Fit, q: Quantity, x: f64) -> String {
+    let var = fit.sweep.variable();
+    let e = fit.series(q).first().map_or(fit.primary(), |p| p.estimator);
+    let Some(p) = fit.point(q, x, e) else {
+        return format!("the fit has no {q} at {var} = {x}");
+    };
+    let tail_fails = p.ess.zip(p.ess_min).is_some_and(|(e, m)| e < m)
+        || p.tail_ratio.zip(p.tail_min).is_some_and(|(r, m)| r < m);
+    let companion = q
+        .signed_companion()
+        .and_then(|c| fit.point(c, x, e))
+        .and_then(|c| Some((c.quantity, c.lo?, c.hi?)));
+    let why = if tail_fails {
+        format!(
+            "the tail rule of the moments stage excludes it ({})",
+            tail_numbers(p).unwrap_or_default()
+        )
+    } else if let Some((c, lo, hi)) = companion.filter(|(_, lo, hi)| *lo <= 0.0 && 0.0 <= *hi) {
+        format!("noise: the 95% interval [{lo:.3e}, {hi:.3e}] of {c} contains 0")
+    } else if p.resolvable {
+        "it is resolvable".into()
+    } else {
+        match tail_numbers(p) {
+            Some(t) => format!("the fit marks it unresolvable ({t})"),
+            None => "the fit marks it unresolvable".into(),
+        }
+    };
+    let est = match (p.lo, p.hi) {
+        (Some(lo), Some(hi)) => format!("{:.3e}, 95% interval [{lo:.3e}, {hi:.3e}]", p.y),
+        _ => format!("{:.3e}, no interval", p.y),
+    };
+    let exact = p.exact.map(|e| format!(", exact {e:.3e}")).unwrap_or_default();
+    format!("{why}; estimate {est}{exact}")
+}
+
+/// A copy of a fit row whose `excluded` list says, point by point, what excluded it and the numbers that did:
+/// the tail rule with the point's tail diagnostics, or the noise floor with the interval of the signed quantity
+/// that contains 0.
 fn detailed(fit: &Fit, r: Option<&FitRow>) -> Option<FitRow> {
     let mut r = r?.clone();
     if r.excluded.is_empty() {
@@ -273,16 +353,19 @@ fn detailed(fit: &Fit, r: Option<&FitRow>) -> Option<FitRow> {
         let (x, why) = item
             .split_once(' ')
             .map_or((item, ""), |(x, w)| (x, w.trim_matches(|c| c == '(' || c == ')')));
+        let xv: Option<f64> = x.parse().ok();
+        let point = |q: Quantity| xv.and_then(|x| fit.point(q, x, r.estimator));
         match why {
-            "tail" => tail.push(x.to_string()),
+            "tail" => tail.push(match point(r.quantity).and_then(tail_numbers) {
+                Some(t) => format!("{x} ({t})"),
+                None => x.to_string(),
+            }),
             "noise" => {
-                let xv: Option<f64> = x.parse().ok();
-                let ci = r.quantity.signed_companion().and_then(|q| {
-                    fit.points
-                        .iter()
-                        .find(|p| p.quantity == q && Some(p.x) == xv)
-                        .and_then(|p| Some((p.lo?, p.hi?)))
-                });
+                let ci = r
+                    .quantity
+                    .signed_companion()
+                    .and_then(point)
+                    .and_then(|p| Some((p.lo?, p.hi?)));
                 parts.push(match ci {
                     Some((lo, hi)) => format!(
                         "{var} = {x} as noise (the 95% interval [{lo:.3e}, {hi:.3e}] of its signed average contains 0)"
@@ -306,39 +389,64 @@ fn detailed(fit: &Fit, r: Option<&FitRow>) -> Option<FitRow> {
     Some(r)
 }
 
-/// The verdict of one claim of [`predict`] on a fit artifact (`None` where it does not apply).
-fn claim(fit: &Fit, c: &Claim) -> Option<Check> {
+/// The verdicts of one claim of [`predict`] on a fit artifact (none where it does not apply): the primary
+/// estimator's first, then each other estimator's in the same group, with `/<estimator>` after the id.
+fn claim(fit: &Fit, c: &Claim) -> Vec<Check> {
     if c.needs_u6 && !has_u6(fit, c.fit) {
-        return None;
+        return vec![];
     }
-    let id = format!("{}[{}]", c.check, fit.tag);
-    let row = detailed(fit, fit.fit(c.fit));
+    let primary = fit.fit(c.fit).map_or(fit.primary(), |r| r.estimator);
+    let first = claim_of(fit, c, primary, format!("{}[{}]", c.check, fit.tag));
+    let mut out = vec![];
+    for r in fit.others(c.fit, primary) {
+        let mut other = claim_of(
+            fit,
+            c,
+            r.estimator,
+            format!("{}[{}]/{}", c.check, fit.tag, r.estimator),
+        );
+        other.group = first.group.clone();
+        out.push(other);
+    }
+    out.insert(0, first);
+    out
+}
+
+/// The verdict of one claim from one estimator's fit.
+fn claim_of(fit: &Fit, c: &Claim, e: Estimator, id: String) -> Check {
+    let row = detailed(fit, fit.fit_of(c.fit, e));
     let mut check = match c.test {
         Test::Value => {
             let pred = predict::predicted(c.fit, fit.d).expect("a value claim has a prediction");
             numeric(id, c.text, pred, row.as_ref(), c.what)
         }
         Test::Positive => sign(id, c.text, true, row.as_ref(), c.what),
-        Test::TwoTerm => two_term(fit, id, c),
-        Test::ConstantNegative => u4_constant_negative(fit, id, c),
+        Test::TwoTerm => two_term(fit, id, c, e),
+        Test::ConstantNegative => u4_constant_negative(fit, id, c, e),
     };
+    check.estimator = Some(e.name());
     if let Some(g) = c.group {
         check.group = format!("{g}[{}]", fit.tag);
     }
     check.fixed_by = c.fixed_by;
-    Some(check)
+    check
 }
 
 /// All verdicts and consistency checks of one fit artifact.
 pub fn assess(fit: &Fit) -> Assessment {
     let t = &fit.tag;
     let id = |s: &str| format!("{s}[{t}]");
-    let row = |i: FitId| detailed(fit, fit.fit(i));
     let mut v = Vec::new();
     let mut consistency = Vec::new();
-    let claims = |set: &[Claim]| -> Vec<Check> { set.iter().filter_map(|c| claim(fit, c)).collect() };
+    let claims = |set: &[Claim]| -> Vec<Check> { set.iter().flat_map(|c| claim(fit, c)).collect() };
     match fit.sweep {
-        Sweep::Width => v.extend(claims(WIDTH_CLAIMS)),
+        Sweep::Width => {
+            v.extend(claims(WIDTH_CLAIMS));
+            // The eight-point claim where the moments went up to eight points.
+            if fit.points.iter().any(|p| p.quantity == Quantity::Gc8Mean) {
+                v.extend(claims(WIDTH_CLAIMS_8));
+            }
+        }
         Sweep::SigmaW => {
             // Every sigma_W range the fit has (whole range first). Ranges whose fits use the same sweep points
             // are one fit, and the canonical slope is the raw slope plus 2(4-d) (or 3(6-2d)/...): one group.
@@ -355,6 +463,8 @@ pub fn assess(fit: &Fit) -> Assessment {
                 })
                 .collect();
             ranges.sort_by_key(|r| (*r != Range::All, r.tag()));
+            // One entry per range (each estimator has its own rows).
+            ranges.dedup();
             let mut groups: Vec<(Coupling, Vec<u64>, String)> = vec![];
             let mut group_of = |family: Coupling, r: Option<&FitRow>, this: &str| -> String {
                 let key = used_points(fit, r);
@@ -382,26 +492,38 @@ pub fn assess(fit: &Fit) -> Assessment {
                     };
                     let rt = range.tag();
                     let raw_id = id(&format!("{q}_raw_slope_{rt}"));
-                    let g = group_of(family.coupling, row(fit_id(Norm::Raw)).as_ref(), &raw_id);
-                    for (cid, (claim, what), norm) in [
-                        (raw_id.clone(), family.raw, Norm::Raw),
-                        (
-                            id(&format!("{q}_canonical_slope_{rt}")),
-                            family.canonical,
-                            Norm::Canonical,
-                        ),
-                    ] {
-                        let pred = predict::predicted(fit_id(norm), fit.d)
-                            .expect("a sigma_W slope has a prediction");
-                        let mut c = numeric(
-                            cid,
-                            &format!("{claim} ({tag})"),
-                            pred,
-                            row(fit_id(norm)).as_ref(),
-                            what,
-                        );
-                        c.group = g.clone();
-                        v.push(c);
+                    let g = group_of(family.coupling, fit.fit(fit_id(Norm::Raw)), &raw_id);
+                    let primary = fit.fit(fit_id(Norm::Raw)).map_or(fit.primary(), |r| r.estimator);
+                    let mut estimators = vec![primary];
+                    estimators.extend(fit.others(fit_id(Norm::Raw), primary).iter().map(|r| r.estimator));
+                    for e in estimators {
+                        let suffix = if e == primary {
+                            String::new()
+                        } else {
+                            format!("/{e}")
+                        };
+                        for (cid, (claim, what), norm) in [
+                            (raw_id.clone(), family.raw, Norm::Raw),
+                            (
+                                id(&format!("{q}_canonical_slope_{rt}")),
+                                family.canonical,
+                                Norm::Canonical,
+                            ),
+                        ] {
+                            let pred = predict::predicted(fit_id(norm), fit.d)
+                                .expect("a sigma_W slope has a prediction");
+                            let row = detailed(fit, fit.fit_of(fit_id(norm), e));
+                            let mut c = numeric(
+                                cid + &suffix,
+                                &format!("{claim} ({tag})"),
+                                pred,
+                                row.as_ref(),
+                                what,
+                            );
+                            c.group = g.clone();
+                            c.estimator = Some(e.name());
+                            v.push(c);
+                        }
                     }
                 }
             }
@@ -409,6 +531,8 @@ pub fn assess(fit: &Fit) -> Assessment {
         }
         Sweep::Cutoff => v.extend(claims(CUTOFF_CLAIMS)),
         Sweep::None => {}
+        #[allow(unreachable_patterns)]
+        _ => v.extend(generic(fit)),
     }
     // Claims the bootstrap cannot move are consistency checks, not verdicts.
     v.retain(|c| {
@@ -418,7 +542,11 @@ pub fn assess(fit: &Fit) -> Assessment {
             }
             _ => false,
         };
-        if fixed {
+        // Another estimator's copy of a claim fixed by construction is the same statement: listed once.
+        let listed = consistency
+            .iter()
+            .any(|k: &Consistency| base_id(&k.id) == base_id(&c.id));
+        if fixed && !listed {
             consistency.push(Consistency {
                 id: c.id.clone(),
                 claim: c.claim.clone(),
@@ -446,6 +574,49 @@ pub fn assess(fit: &Fit) -> Assessment {
     }
 }
 
+/// The claims of a sweep over any other parameter: every fitted number for which the fit has a prediction,
+/// checked by the numeric rule (each its own group: outside a width sweep, m_4, G_c^(4) and u_4 are not one
+/// number, since G_0 and N_K vary with the swept parameter).
+pub fn generic(fit: &Fit) -> Vec<Check> {
+    let var = fit.sweep.variable();
+    fit.fits
+        .iter()
+        .filter_map(|r| {
+            let pred = r.predicted?;
+            let q = r.quantity;
+            let (claim, what) = match r.kind {
+                nnqft_contract::fit::FitKind::Slope => (
+                    format!("{} ~ ${var}^({pred})$", q.description()),
+                    format!("slope of log |{q}| vs log {var}"),
+                ),
+                nnqft_contract::fit::FitKind::Mean => (
+                    format!("{} = {pred}", q.description()),
+                    format!("{q} averaged over the sweep"),
+                ),
+                _ => return None,
+            };
+            let row = detailed(fit, Some(r));
+            let group = format!("{}[{}]", r.id, fit.tag);
+            let id = if r.estimator == fit.primary() {
+                group.clone()
+            } else {
+                format!("{group}/{}", r.estimator)
+            };
+            let mut c = numeric(id, &claim, pred, row.as_ref(), &what);
+            c.group = group;
+            Some(c)
+        })
+        .collect()
+}
+
+/// A check id without its estimator suffix (`m4_inv_N[tag]/products` -> `m4_inv_N[tag]`).
+pub fn base_id(id: &str) -> &str {
+    match id.find("]/") {
+        Some(i) => &id[..=i],
+        None => id,
+    }
+}
+
 /// The sweep points a fit used, as bit patterns (to tell whether two fits are the same fit).
 fn used_points(fit: &Fit, r: Option<&FitRow>) -> Vec<u64> {
     let Some(r) = r else { return vec![] };
@@ -458,14 +629,15 @@ fn used_points(fit: &Fit, r: Option<&FitRow>) -> Vec<u64> {
 /// u_6 claims apply where the architecture has the closed-form tree integral (GaussNet) or a value exists; an
 /// unresolvable u_6 is reported as such, never dropped.
 fn has_u6(fit: &Fit, id: FitId) -> bool {
-    fit.fit(id)
-        .is_some_and(|r| r.estimate.is_some() || fit.arch == "gaussnet")
+    fit.fits
+        .iter()
+        .any(|r| r.id == id && (r.estimate.is_some() || fit.arch == "gaussnet"))
 }
 
-fn two_term(fit: &Fit, id: String, claim: &Claim) -> Check {
+fn two_term(fit: &Fit, id: String, claim: &Claim, e: Estimator) -> Check {
     let (a, b) = (
-        detailed(fit, fit.fit(FitId::M6TwoTermA)),
-        detailed(fit, fit.fit(FitId::M6TwoTermB)),
+        detailed(fit, fit.fit_of(FitId::M6TwoTermA, e)),
+        detailed(fit, fit.fit_of(FitId::M6TwoTermB, e)),
     );
     let (a, b) = (a.as_ref(), b.as_ref());
     let mut c = base(id, claim.text, serde_json::json!("a, b of the exact values"), a);
@@ -513,8 +685,11 @@ fn two_term(fit: &Fit, id: String, claim: &Claim) -> Check {
     c
 }
 
-fn u4_constant_negative(fit: &Fit, id: String, claim: &Claim) -> Check {
-    let (s, spread) = (detailed(fit, fit.fit(claim.fit)), fit.fit(FitId::U4Spread));
+fn u4_constant_negative(fit: &Fit, id: String, claim: &Claim, e: Estimator) -> Check {
+    let (s, spread) = (
+        detailed(fit, fit.fit_of(claim.fit, e)),
+        fit.fit_of(FitId::U4Spread, e),
+    );
     let mut c = sign(id, claim.text, false, s.as_ref(), claim.what);
     let exact_spread = spread.and_then(|r| r.exact);
     c.exact_verdict = match (c.exact_verdict, exact_spread) {
@@ -579,9 +754,16 @@ pub fn groups(checks: &[Check]) -> Vec<Group<'_>> {
         }
     }
     for g in &mut out {
+        // The first member's estimator decides what the data cannot resolve; another estimator's numbers are
+        // shown beside and fail the group if they refute the claim.
+        let primary = g.members[0].estimator;
         g.verdict = if g.members.iter().any(|c| c.verdict == Verdict::Fail) {
             Verdict::Fail
-        } else if g.members.iter().any(|c| c.verdict == Verdict::NotResolvable) {
+        } else if g
+            .members
+            .iter()
+            .any(|c| c.estimator == primary && c.verdict == Verdict::NotResolvable)
+        {
             Verdict::NotResolvable
         } else {
             Verdict::Pass

@@ -2,8 +2,8 @@
 //! labels the report shows.
 
 use anyhow::Result;
-pub use nnqft_contract::fit::{ComboRow, FitId, FitRow, PointRow, Quantity, Sweep};
-pub use nnqft_contract::flow::ActiveRow;
+pub use nnqft_contract::fit::{ComboRow, Estimator, FitId, FitRow, PointRow, Quantity, Sweep};
+pub use nnqft_contract::flow::{ActiveRow, Origin, Start, Trajectory, TrajectoryRow};
 use std::path::{Path, PathBuf};
 
 /// One fit artifact.
@@ -26,19 +26,75 @@ pub struct Fit {
 }
 
 impl Fit {
-    pub fn fit(&self, id: FitId) -> Option<&FitRow> {
-        self.fits.iter().find(|f| f.id == id)
+    /// The estimator whose numbers decide the claims: the conditional-Gaussian one (PHYSICS.md 9) where the fit
+    /// has it, else the products of f.
+    pub fn primary(&self) -> Estimator {
+        if self.fits.iter().any(|r| r.estimator == Estimator::Conditional) {
+            Estimator::Conditional
+        } else {
+            Estimator::Products
+        }
     }
+    /// The row of a fit from the primary estimator, or from any estimator where the primary one lacks it.
+    pub fn fit(&self, id: FitId) -> Option<&FitRow> {
+        self.fit_of(id, self.primary())
+            .or_else(|| self.fits.iter().find(|f| f.id == id))
+    }
+    /// The row of a fit from one estimator.
+    pub fn fit_of(&self, id: FitId, e: Estimator) -> Option<&FitRow> {
+        self.fits.iter().find(|f| f.id == id && f.estimator == e)
+    }
+    /// The rows of a fit from the estimators other than `e` (shown beside its verdict).
+    pub fn others(&self, id: FitId, e: Estimator) -> Vec<&FitRow> {
+        self.fits
+            .iter()
+            .filter(|f| f.id == id && f.estimator != e)
+            .collect()
+    }
+    /// A quantity at every sweep point, from the primary estimator (or any, where the primary one lacks it).
     pub fn series(&self, quantity: Quantity) -> Vec<&PointRow> {
-        let mut v: Vec<&PointRow> = self.points.iter().filter(|p| p.quantity == quantity).collect();
+        let v = self.series_of(quantity, self.primary());
+        if !v.is_empty() {
+            return v;
+        }
+        let e = self
+            .points
+            .iter()
+            .find(|p| p.quantity == quantity)
+            .map(|p| p.estimator);
+        e.map(|e| self.series_of(quantity, e)).unwrap_or_default()
+    }
+    /// A quantity at every sweep point from one estimator, in sweep order.
+    pub fn series_of(&self, quantity: Quantity, e: Estimator) -> Vec<&PointRow> {
+        let mut v: Vec<&PointRow> = self
+            .points
+            .iter()
+            .filter(|p| p.quantity == quantity && p.estimator == e)
+            .collect();
         v.sort_by(|a, b| a.x.total_cmp(&b.x));
         v
     }
-    /// The points a fit could use: its quantity's series, resolvable and within its range.
+    /// The point of a quantity at one sweep value, from one estimator.
+    pub fn point(&self, quantity: Quantity, x: f64, e: Estimator) -> Option<&PointRow> {
+        self.points
+            .iter()
+            .find(|p| p.quantity == quantity && p.x == x && p.estimator == e)
+    }
+    /// The points a fit could use: its quantity's series from its estimator, resolvable and within its range.
     pub fn used(&self, r: &FitRow) -> Vec<&PointRow> {
-        let mut v = self.series(r.quantity);
+        let mut v = self.series_of(r.quantity, r.estimator);
         v.retain(|p| p.resolvable && r.x_max.is_none_or(|m| p.x <= m));
         v
+    }
+    /// The per-combination rows of the primary estimator (or of any, where it has none).
+    pub fn primary_combos(&self) -> Vec<&ComboRow> {
+        let e = self.primary();
+        let v: Vec<&ComboRow> = self.combos.iter().filter(|c| c.estimator == e).collect();
+        if v.is_empty() {
+            self.combos.iter().collect()
+        } else {
+            v
+        }
     }
 }
 
@@ -60,6 +116,16 @@ pub fn label_and_tag(sweep: Sweep, arch: &str, s0: &serde_json::Value) -> (Strin
         ),
         Sweep::Cutoff => (format!("{arch} cutoff scan at N = {n}"), format!("{arch},N={n}")),
         Sweep::None => (format!("{arch} couplings"), arch.to_string()),
+        // Any other swept parameter (sigma_b, d, depth, d_out, ...): the generic figures and claims.
+        #[allow(unreachable_patterns)]
+        other => (
+            format!(
+                "{arch} {} sweep at N = {n}, sigma_W = {}",
+                other.name(),
+                s0["sigma_w"]
+            ),
+            format!("{arch},{}-sweep,N={n}", other.name()),
+        ),
     };
     let (more_label, more_tag) = architecture(s0);
     (label + &more_label, tag + &more_tag)
@@ -120,10 +186,13 @@ pub struct Flow {
     /// Content hashes of the flow's inputs (the fit it started from).
     pub inputs: Vec<String>,
     pub params: serde_json::Value,
-    /// Starting couplings the fit marks unresolvable (no trajectory figure then).
+    /// Starting couplings the fit marks unresolvable (the trajectory from the measured couplings is not drawn).
     pub unresolved: Vec<String>,
-    pub k: Vec<f64>,
-    pub ubar: [Vec<f64>; 3],
+    /// The sweep value of the fit the flow started at (None: couplings given as parameters).
+    pub x: Option<f64>,
+    /// The trajectories, the one from the measured couplings first.
+    pub trajectories: Vec<Trajectory>,
+    /// Why the integration from the measured couplings ended.
     pub stop: String,
     pub fixed: Vec<FixedPoint>,
     /// Active-RG predictions.
@@ -145,11 +214,11 @@ pub fn read_flow(dir: &Path) -> Result<Flow> {
     Ok(Flow {
         hash: a.hash,
         inputs: a.inputs,
+        x: a.params["x"].as_f64(),
         params: a.params,
         unresolved: a.unresolved,
-        k: a.trajectory.iter().map(|r| r.k).collect(),
-        ubar: [0, 1, 2].map(|i| a.trajectory.iter().map(|r| r.ubar[i]).collect()),
-        stop: a.stop,
+        stop: a.trajectories[0].stop.clone(),
+        trajectories: a.trajectories,
         fixed,
         active: a.active,
     })

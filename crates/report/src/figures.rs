@@ -2,7 +2,9 @@
 //! caption (captions that describe data are computed from it, e.g. [`histogram_caption`]).
 
 use crate::checks::{Consistency, U4_SPREAD_MAX};
-use crate::data::{ActiveRow, Fit, FitId, FitRow, Flow, PointRow, Quantity};
+use crate::data::{
+    ActiveRow, Estimator, Fit, FitId, FitRow, Flow, Origin, PointRow, Quantity, Start, Trajectory,
+};
 use crate::plots::{
     Axis, GREY, PALETTE, Panel, Pt, Scale, Series, Style, figure, histogram_panel, symlog_threshold,
 };
@@ -288,7 +290,8 @@ pub fn histogram_caption(n: u64, label: &str, groups: &[(f64, Vec<f64>, Vec<f64>
 
 pub fn width(f: &Fit, figs: &mut Figures) {
     let sec = &f.label;
-    let mut xs: Vec<f64> = f.combos.iter().map(|c| c.x).collect();
+    let combos = f.primary_combos();
+    let mut xs: Vec<f64> = combos.iter().map(|c| c.x).collect();
     xs.sort_by(f64::total_cmp);
     xs.dedup();
     let pick: Vec<f64> = if xs.len() <= 3 {
@@ -300,7 +303,7 @@ pub fn width(f: &Fit, figs: &mut Figures) {
         let groups: Vec<(f64, Vec<f64>, Vec<f64>)> = pick
             .iter()
             .map(|&x| {
-                let rows = f.combos.iter().filter(|c| c.x == x && c.n == n);
+                let rows = combos.iter().filter(|c| c.x == x && c.n == n);
                 (
                     x,
                     rows.clone().filter_map(|c| c.m.map(|m| m * x)).collect(),
@@ -391,19 +394,55 @@ pub fn width(f: &Fit, figs: &mut Figures) {
     for (n, quantity, id) in [
         (4, Quantity::Gc4Mean, FitId::VsWidth(WidthSlope::Gc4)),
         (6, Quantity::Gc6Mean, FitId::VsWidth(WidthSlope::Gc6)),
+        (8, Quantity::Gc8Mean, FitId::VsWidth(WidthSlope::Gc8)),
     ] {
         let rows = f.series(quantity);
         if rows.is_empty() {
             continue;
         }
+        let primary = rows[0].estimator;
         let slope = predicted(id, f.d).expect("G_c has a predicted slope");
         let mut s = measured(
-            &format!("|G_c^{{({n})}}| averaged over combinations (95% bootstrap)"),
+            &format!(
+                "|G_c^{{({n})}}|, {} estimator (95% interval)",
+                estimator_label(primary)
+            ),
             MEASURED,
             &rows,
         );
+        let others: Vec<&PointRow> = f
+            .points
+            .iter()
+            .filter(|p| p.quantity == quantity && p.estimator != primary)
+            .collect();
+        if !others.is_empty() {
+            s.extend(dodged(
+                &format!(
+                    "|G_c^{{({n})}}|, {} estimator (drawn {}% right of its N)",
+                    estimator_label(others[0].estimator),
+                    ((DODGE - 1.0) * 100.0).round()
+                ),
+                &others,
+            ));
+        }
         s.push(exact_line(&rows));
         s.extend(fit_lines(f, id, Some(slope)));
+        let slopes: Vec<String> = f
+            .fits
+            .iter()
+            .filter(|r| r.id == id)
+            .map(|r| {
+                format!(
+                    "{} estimator {}",
+                    estimator_label(r.estimator),
+                    match (r.estimate, r.lo, r.hi) {
+                        (Some(e), Some(lo), Some(hi)) =>
+                            format!("{} [{}, {}]", signed(e, 2), signed(lo, 2), signed(hi, 2)),
+                        _ => "not fitted (too few resolvable points)".into(),
+                    }
+                )
+            })
+            .collect();
         figs.add(
             sec,
             &format!("Connected {n}-point function against N"),
@@ -414,14 +453,20 @@ pub fn width(f: &Fit, figs: &mut Figures) {
                 series: s,
             }],
             format!(
-                "The connected part $G_c^({n})$ averaged over combinations ({}), with the fit through the resolvable points, the predicted slope {slope} and the exact values ($G_c^({n})$ is exactly {}).",
+                "The connected part $G_c^({n})$ averaged over combinations ({}), with the fit through the resolvable points of the {} estimator, the predicted slope {slope} and the exact values ($G_c^({n})$ is exactly {}). Fitted slopes with 95% intervals: {}.",
                 f.label,
-                if n == 4 { "$1/N$" } else { "$1/N^2$" }
+                estimator_label(primary),
+                match n {
+                    4 => "$1/N$",
+                    6 => "$1/N^2$",
+                    _ => "$1/N^3$",
+                },
+                slopes.join("; ")
             ),
         );
     }
-    let per: Vec<Pt> = f
-        .combos
+    rse_figure(f, figs);
+    let per: Vec<Pt> = combos
         .iter()
         .filter(|c| c.n == 4)
         .filter_map(|c| c.u.map(|u| (c.x, u.abs(), None)))
@@ -604,23 +649,235 @@ pub fn cutoff(f: &Fit, consistency: &[Consistency], figs: &mut Figures) {
     );
 }
 
-/// The RG-flow figure (one panel per coupling, symmetric-log where a coupling spans many decades), drawn only
-/// when the flow started from couplings the fit marks resolvable; otherwise the reason, as HTML.
-pub fn flow(fl: &Flow, figs: &mut Figures) -> String {
-    let unresolved: Vec<&str> = fl.unresolved.iter().map(String::as_str).collect();
-    if !unresolved.is_empty() {
+/// Factor by which a second estimator's points are drawn to the right of the first's on a log axis.
+pub const DODGE: f64 = 1.08;
+
+/// How an estimator is named in legends and captions.
+pub fn estimator_label(e: Estimator) -> &'static str {
+    match e {
+        Estimator::Conditional => "conditional-Gaussian",
+        Estimator::Products => "products-of-f",
+    }
+}
+
+/// A second estimator's points: squares, moved right by [`DODGE`] so that error bars do not overlap.
+fn dodged(label: &str, rows: &[&PointRow]) -> Vec<Series> {
+    let (good, bad): (Vec<&PointRow>, Vec<&PointRow>) = rows.iter().partition(|p| p.resolvable);
+    let shift = |v: Vec<Pt>| -> Vec<Pt> { v.into_iter().map(|(x, y, e)| (x * DODGE, y, e)).collect() };
+    vec![
+        series(label, Style::Squares, PALETTE[4], shift(pts(&good))),
+        series(
+            &format!(
+                "unresolvable, {} (not fitted)",
+                rows.first()
+                    .map_or("second estimator", |p| estimator_label(p.estimator))
+            ),
+            Style::Squares,
+            GREY,
+            shift(pts(&bad)),
+        ),
+    ]
+}
+
+/// Relative standard error of a point from its 95% interval: (hi - lo) / (2 * 1.96 * |y|).
+pub fn relative_se(p: &PointRow) -> Option<f64> {
+    let (lo, hi) = (p.lo?, p.hi?);
+    (p.y != 0.0 && hi > lo).then(|| (hi - lo) / (2.0 * Z95 * p.y.abs()))
+}
+
+/// The normal quantile of a two-sided 95% interval.
+const Z95: f64 = 1.959_963_984_540_054;
+
+/// The relative standard error of the combination-averaged G_c^(4) against N, per estimator: the picture of
+/// why the conditional-Gaussian estimator resolves what the products of f cannot (PHYSICS.md 9).
+fn rse_figure(f: &Fit, figs: &mut Figures) {
+    let mut s = vec![];
+    let mut at_max: Vec<String> = vec![];
+    for (i, e) in Estimator::ALL.into_iter().enumerate() {
+        let rows = f.series_of(Quantity::Gc4Mean, e);
+        let v: Vec<Pt> = rows
+            .iter()
+            .filter_map(|p| relative_se(p).map(|r| (p.x, r, None)))
+            .collect();
+        if v.is_empty() {
+            continue;
+        }
+        if let Some(last) = v.last() {
+            at_max.push(format!(
+                "{} {:.3} at $N = {}$",
+                estimator_label(e),
+                last.1,
+                last.0
+            ));
+        }
+        s.push(series(
+            &format!("{} estimator", estimator_label(e)),
+            if i == 0 { Style::Squares } else { Style::Points },
+            if e == Estimator::Products {
+                PALETTE[4]
+            } else {
+                MEASURED
+            },
+            v,
+        ));
+    }
+    if s.len() < 2 {
+        return;
+    }
+    figs.add(
+        &f.label,
+        "Relative standard error of G_c^{(4)} against N",
+        &[Panel {
+            title: None,
+            x: Axis::new("width N", Scale::Log),
+            y: Axis::new("relative standard error of ⟨G_c^{(4)}⟩", Scale::Log),
+            series: s,
+        }],
+        format!(
+            "Relative standard error of $G_c^(4)$ averaged over combinations, from its 95% interval as (high − low)/(3.92 |value|), for both estimators ({}). Products of $f$ carry the last layer's noise, which does not shrink with $N$ while the signal falls as $1/N$; the conditional-Gaussian estimator integrates the last layer out. At the largest width: {}.",
+            f.label,
+            at_max.join("; ")
+        ),
+    );
+}
+
+/// Quantities drawn against any other swept parameter, where the points table has them.
+const GENERIC: [Quantity; 6] = [
+    Quantity::M4Abs,
+    Quantity::Gc4Mean,
+    Quantity::Gc6Mean,
+    Quantity::U4Mean,
+    Quantity::U6Mean,
+    Quantity::M6Abs,
+];
+
+/// The figures of a sweep over any other parameter (sigma_b, d, depth, d_out, ...): each quantity against the
+/// swept value, measured (resolvable in colour), exact, and the fitted and predicted power laws where the fit has
+/// a slope of it. The swept axis is logarithmic where every value is positive and they span a factor of 3.
+pub fn generic(f: &Fit, figs: &mut Figures) {
+    let var = f.sweep.variable();
+    for q in GENERIC {
+        let rows = f.series(q);
+        if rows.is_empty() || rows.iter().all(|p| !p.y.is_finite()) {
+            continue;
+        }
+        let (lo, hi) = rows.iter().fold((f64::INFINITY, f64::NEG_INFINITY), |(a, b), p| {
+            (a.min(p.x), b.max(p.x))
+        });
+        let xs = if lo > 0.0 && hi / lo >= 3.0 {
+            Scale::Log
+        } else {
+            Scale::Linear
+        };
+        let mut s = measured(&format!("|{q}| (95% bootstrap)"), MEASURED, &rows);
+        s.push(exact_line(&rows));
+        let slope = f
+            .fits
+            .iter()
+            .find(|r| r.quantity == q && r.kind == nnqft_contract::fit::FitKind::Slope);
+        if let Some(r) = slope.filter(|_| xs == Scale::Log) {
+            s.extend(fit_lines(f, r.id, r.predicted));
+        }
+        figs.add(
+            &f.label,
+            &format!("{} against {var}", q.description()),
+            &[Panel {
+                title: None,
+                x: Axis::new(var, xs),
+                y: Axis::new(&format!("|{q}|"), Scale::Log),
+                series: s,
+            }],
+            format!(
+                "{} against the swept ${var}$ ({}), with 95% bootstrap intervals and the exact values{}.",
+                q.description(),
+                f.label,
+                if slope.is_some() && xs == Scale::Log {
+                    "; the fitted line and the predicted slope where the fit has them"
+                } else {
+                    ""
+                }
+            ),
+        );
+    }
+}
+
+/// The legend label of a trajectory: where its starting couplings came from.
+fn trajectory_label(t: &Trajectory) -> String {
+    match t.start {
+        Start::Measured => "from the measured couplings".into(),
+        Start::Exact => "from the exact couplings".into(),
+        Start::Resolvable => {
+            let parts: Vec<String> = ["u_4", "u_6"]
+                .iter()
+                .zip(t.from)
+                .map(|(u, o)| match o {
+                    Origin::Exact => format!("exact {u}"),
+                    Origin::Zero => format!("{u} = 0"),
+                    Origin::Given => format!("given {u}"),
+                    Origin::Measured => format!("measured {u}"),
+                })
+                .collect();
+            format!("from the resolvable couplings: {}", parts.join(", "))
+        }
+    }
+}
+
+/// Why the flow's unresolvable starting couplings are unresolvable, one sentence each (with the numbers, from
+/// the fit the flow started from where the report has it).
+pub fn flow_reasons(fl: &Flow, fits: &[Fit]) -> Vec<String> {
+    let fit = fits.iter().find(|f| fl.inputs.contains(&f.hash));
+    fl.unresolved
+        .iter()
+        .map(|name| {
+            let (q, sym) = match name.as_str() {
+                "u4" => (Quantity::U4Mean, "u_4"),
+                _ => (Quantity::U6Mean, "u_6"),
+            };
+            match (fit, fl.x) {
+                (Some(f), Some(x)) => format!(
+                    "the measured ${sym}$ at ${} = {x}$ is not resolvable: {}",
+                    f.sweep.variable(),
+                    crate::checks::point_reason(f, q, x)
+                ),
+                _ => format!(
+                    "the fit marks the measured ${sym}$ unresolvable (the fit is not among the report's inputs)"
+                ),
+            }
+        })
+        .collect()
+}
+
+/// The RG-flow figure: one panel per coupling (symmetric-log where a coupling spans many decades), one line per
+/// trajectory that is a result: the one from the measured couplings only where the fit marks every one of them
+/// resolvable, else the one from the resolvable couplings (the others at their exact value, or 0), and the one
+/// from the exact couplings. Returns the reason as HTML where nothing can be drawn, else an empty string.
+pub fn flow(fl: &Flow, fits: &[Fit], figs: &mut Figures) -> String {
+    let reasons = flow_reasons(fl, fits);
+    let drawn: Vec<&Trajectory> = fl
+        .trajectories
+        .iter()
+        .filter(|t| (t.start != Start::Measured || fl.unresolved.is_empty()) && t.rows.len() >= 2)
+        .collect();
+    if drawn.is_empty() {
         return format!(
-            "<p class=\"warning\">No flow figure. Warning: the initial {} {} on estimates the tail rule or the noise marks unresolvable, so a trajectory started from them would not be a result (flow artifact <code>{}</code>; the integration ended: {}).</p>\n",
-            unresolved.join(" and "),
-            if unresolved.len() == 1 { "rests" } else { "rest" },
+            "<p class=\"warning\">No flow figure: {} (flow artifact <code>{}</code>; the integration ended: {}).</p>\n",
+            crate::math::html(&reasons.join("; ")),
             nnqft_contract::short_hash(&fl.hash),
             crate::plots::esc(&fl.stop)
         );
     }
     let names = ["ū_2", "ū_4", "ū_6"];
+    let color = |t: &Trajectory| match t.start {
+        Start::Measured => (PALETTE[0], Style::Line),
+        Start::Resolvable => (PALETTE[1], Style::Line),
+        Start::Exact => (EXACT, Style::Dashed),
+    };
     let panels: Vec<Panel> = (0..3)
         .map(|i| {
-            let vals: Vec<f64> = fl.ubar[i].clone();
+            let vals: Vec<f64> = drawn
+                .iter()
+                .flat_map(|t| t.rows.iter().map(|r| r.ubar[i]))
+                .collect();
             let scale = symlog_threshold(&vals).map_or(Scale::Linear, Scale::SymLog);
             Panel {
                 title: Some(format!(
@@ -636,22 +893,40 @@ pub fn flow(fl: &Flow, figs: &mut Figures) -> String {
                 )),
                 x: Axis::new("k", Scale::Log),
                 y: Axis::new(names[i], scale),
-                series: vec![series(
-                    &format!("trajectory of {}", names[i]),
-                    Style::Line,
-                    PALETTE[i],
-                    fl.k.iter().zip(&vals).map(|(&k, &u)| (k, u, None)).collect(),
-                )],
+                series: drawn
+                    .iter()
+                    .map(|t| {
+                        let (c, st) = color(t);
+                        series(
+                            &trajectory_label(t),
+                            st,
+                            c,
+                            t.rows.iter().map(|r| (r.k, r.ubar[i], None)).collect(),
+                        )
+                    })
+                    .collect(),
             }
         })
         .collect();
+    let ends: Vec<String> = drawn
+        .iter()
+        .map(|t| format!("{}: {}", trajectory_label(t), t.stop))
+        .collect();
+    let not_drawn = if reasons.is_empty() {
+        String::new()
+    } else {
+        format!(
+            " The trajectory from the measured couplings is not drawn, because {}.",
+            reasons.join("; ")
+        )
+    };
     figs.add(
         "Renormalisation-group flow",
         "Passive RG flow (LPA, Litim regulator)",
         &panels,
         format!(
-            "The dimensionless couplings along the flow from the measured couplings at $k_0 = sqrt(2 sigma_W^2/d)$ toward the IR, one panel each; ended: {}.",
-            fl.stop
+            "The dimensionless couplings along the flow from $k_0 = sqrt(2 sigma_W^2/d)$ toward the IR, one panel each.{not_drawn} Where each integration ended: {}.",
+            ends.join("; ")
         ),
     );
     String::new()

@@ -100,9 +100,14 @@ impl Report {
                 Sweep::SigmaW => figures::sigma(f, &flows, &mut figs),
                 Sweep::Cutoff => figures::cutoff(f, &consistency, &mut figs),
                 Sweep::None => {}
+                #[allow(unreachable_patterns)]
+                _ => figures::generic(f, &mut figs),
             }
         }
-        let flow_notes = flows.iter().map(|fl| figures::flow(fl, &mut figs)).collect();
+        let flow_notes = flows
+            .iter()
+            .map(|fl| figures::flow(fl, &fits, &mut figs))
+            .collect();
         Report {
             title: title.into(),
             fits,
@@ -150,6 +155,34 @@ impl Report {
         )
     }
 
+    /// The precision of G_c^(4) at the largest width of each width sweep, per estimator (issue 16's measure: the
+    /// relative standard error of the combination-averaged G_c^(4), from its 95% interval), one line each.
+    pub fn precision(&self) -> Vec<String> {
+        let mut v = vec![];
+        for f in self.fits.iter().filter(|f| f.sweep == Sweep::Width) {
+            let per: Vec<String> = data::Estimator::ALL
+                .into_iter()
+                .filter_map(|e| {
+                    let p = *f.series_of(data::Quantity::Gc4Mean, e).last()?;
+                    Some(format!(
+                        "{} ({}, N = {})",
+                        fmt(figures::relative_se(p)),
+                        figures::estimator_label(e),
+                        p.x
+                    ))
+                })
+                .collect();
+            if !per.is_empty() {
+                v.push(format!(
+                    "{}: relative standard error of G_c^(4) at the largest width {}",
+                    f.label,
+                    per.join(", ")
+                ));
+            }
+        }
+        v
+    }
+
     /// The figure of the dataset a consistency check belongs to.
     fn consistency_figure(&self, c: &Consistency) -> Option<usize> {
         let fit = self
@@ -162,11 +195,12 @@ impl Report {
             .map(|g| g.number)
     }
 
-    /// Claims the exact theory contradicts (exact_verdict fail), with the Monte Carlo verdict beside.
+    /// Claims the exact theory contradicts (exact_verdict fail), with the Monte Carlo verdict beside; once per
+    /// claim (not again for another estimator's copy, id suffix `/<estimator>`).
     fn contradicted(&self) -> Vec<&Check> {
         self.checks
             .iter()
-            .filter(|c| c.exact_verdict == Some(Verdict::Fail))
+            .filter(|c| c.exact_verdict == Some(Verdict::Fail) && checks::base_id(&c.id) == c.id)
             .collect()
     }
 
@@ -179,6 +213,9 @@ impl Report {
             self.title,
             self.counts()
         );
+        for p in self.precision() {
+            let _ = writeln!(s, "- Precision: {p}.");
+        }
         for c in self.contradicted() {
             let _ = writeln!(
                 s,
@@ -191,13 +228,13 @@ impl Report {
         }
         let _ = writeln!(
             s,
-            "\n| group verdict | verdict | exact theory | id | claim | measured | 95% interval | exact | prediction |\n|---|---|---|---|---|---|---|---|---|"
+            "\n| group verdict | verdict | exact theory | id | claim | estimator | measured | 95% interval | exact | prediction |\n|---|---|---|---|---|---|---|---|---|---|"
         );
         for g in groups(&self.checks) {
             for (i, c) in g.members.iter().enumerate() {
                 let _ = writeln!(
                     s,
-                    "| {} | {} | {} | {} | {} | {} | [{}, {}] | {} | {} |",
+                    "| {} | {} | {} | {} | {} | {} | {} | [{}, {}] | {} | {} |",
                     if i == 0 {
                         g.verdict.as_str()
                     } else {
@@ -207,6 +244,7 @@ impl Report {
                     c.exact_verdict.map_or("–", Verdict::as_str),
                     c.id,
                     math::plain(&c.claim),
+                    c.estimator.unwrap_or("–"),
                     fmt(c.measured),
                     fmt(c.ci_low),
                     fmt(c.ci_high),
@@ -272,6 +310,12 @@ impl Report {
             esc(TOOL_VERSION),
             esc(&self.counts())
         );
+        let precision = self.precision();
+        if !precision.is_empty() {
+            h += "<p class=\"precision\">";
+            h += &precision.iter().map(|p| esc(p)).collect::<Vec<_>>().join("<br>");
+            h += "</p>\n";
+        }
         let contra = self.contradicted();
         if !contra.is_empty() {
             h += "<div class=\"exact\"><b>Exact theory decides</b> (whatever the data can resolve):<ul>";
@@ -363,7 +407,7 @@ impl Report {
 
     fn verdict_table(&self) -> String {
         let mut h = String::from(
-            "<h2 id=\"verdicts\">Verdicts</h2>\n<p>One result per independent measured number: claims that re-express one number (the same fit in another normalisation, or over a range that holds the same points) form a group, drawn together; the group's verdict is <i>fail</i> if any member fails, else <i>not resolvable</i> if any member is. <i>pass</i>: the prediction lies in the 95% bootstrap interval; <i>fail</i>: it does not; <i>not resolvable</i>: the tail rule leaves too few points, or the interval holds both the prediction and the alternative (no scaling). <i>Exact theory</i>: the same claim applied to the exact values.</p>\n<table class=\"verdicts\"><tr><th>result</th><th>claim, id and note</th><th>verdict</th><th>exact theory</th><th>measured</th><th>95% interval</th><th>exact</th><th>prediction</th></tr>\n",
+            "<h2 id=\"verdicts\">Verdicts</h2>\n<p>One result per independent measured number: claims that re-express one number (the same fit in another normalisation, or over a range that holds the same points, or the same quantity from the other estimator of the Green functions) form a group, drawn together; the group's verdict is <i>fail</i> if any member fails, else <i>not resolvable</i> if any member from the first member's estimator is. Where a fit has both estimators, claims are decided by the conditional-Gaussian one (the last layer integrated out, PHYSICS.md 9) and the products of <i>f</i> (the papers' estimator) are shown beside it. <i>pass</i>: the prediction lies in the 95% bootstrap interval; <i>fail</i>: it does not; <i>not resolvable</i>: the tail rule leaves too few points, or the interval holds both the prediction and the alternative (no scaling). Notes give the numbers behind each excluded point: ESS is the smallest effective sample size (sum |p|)<sup>2</sup>/sum p<sup>2</sup> of the per-network products over the combinations, against its threshold; for GaussNet, the hidden units drawn over exp(n<sup>2</sup> s<sub>max</sub>/2) against its threshold. <i>Exact theory</i>: the same claim applied to the exact values.</p>\n<table class=\"verdicts\"><tr><th>result</th><th>claim, id and note</th><th>verdict</th><th>exact theory</th><th>measured</th><th>95% interval</th><th>exact</th><th>prediction</th></tr>\n",
         );
         for g in groups(&self.checks) {
             for (i, c) in g.members.iter().enumerate() {
@@ -386,7 +430,13 @@ impl Report {
                     h,
                     "<tr{}>{lead}<td class=\"claim\">{}{} <small class=\"id\">{}</small><div class=\"note\">{}</div></td><td class=\"{}\">{}</td><td class=\"{}\">{}</td><td>{}</td><td>[{},&nbsp;{}]</td><td>{}</td><td>{}</td></tr>",
                     if i > 0 { " class=\"reexpr\"" } else { "" },
-                    if i > 0 { "↳ re-expression: " } else { "" },
+                    match (i, c.estimator) {
+                        (0, _) => String::new(),
+                        (_, Some(e)) if Some(e) != g.members[0].estimator => {
+                            format!("↳ {e} estimator: ")
+                        }
+                        _ => "↳ re-expression: ".into(),
+                    },
                     math::html(&c.claim),
                     esc(&c.id),
                     esc(&c.note),

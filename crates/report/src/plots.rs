@@ -41,6 +41,8 @@ pub const GREY: &str = "#9a9a9a";
 pub enum Style {
     /// Filled markers, with vertical error bars where given.
     Points,
+    /// Filled square markers, with vertical error bars where given (a second estimator beside `Points`).
+    Squares,
     /// Small open markers without error bars (many values, e.g. one per combination).
     Dots,
     /// A solid line.
@@ -410,7 +412,7 @@ fn range(scale: Scale, series: &[Series], is_x: bool) -> (f64, f64) {
             if let (true, Style::Bars, Some(t)) = (is_x, s.style, e.and_then(|(r, _)| scale.tr(r))) {
                 hi = hi.max(t);
             }
-            if let (false, Style::Points, Some((l, h))) = (is_x, s.style, e) {
+            if let (false, Style::Points | Style::Squares, Some((l, h))) = (is_x, s.style, e) {
                 if let Some(t) = scale.tr(l) {
                     elo = elo.min(t);
                 }
@@ -485,6 +487,18 @@ fn legend_sample(svg: &mut String, x: f64, y: f64, style: Style, color: &str) {
                 x + 13.0,
                 y + 6.0,
                 x + 13.0
+            );
+        }
+        Style::Squares => {
+            let _ = write!(
+                svg,
+                "<line x1=\"{:.1}\" y1=\"{:.1}\" x2=\"{:.1}\" y2=\"{:.1}\" stroke=\"{color}\" stroke-width=\"1.2\"/><rect x=\"{:.1}\" y=\"{:.1}\" width=\"7\" height=\"7\" fill=\"{color}\"/>",
+                x + 13.0,
+                y - 6.0,
+                x + 13.0,
+                y + 6.0,
+                x + 9.5,
+                y - 3.5
             );
         }
         Style::Dots => {
@@ -700,10 +714,10 @@ fn panel(svg: &mut String, id: &str, p: &Panel, top: f64) -> f64 {
     for s in &p.series {
         let c = s.color;
         match s.style {
-            Style::Points | Style::Dots => {
+            Style::Points | Style::Squares | Style::Dots => {
                 for &(x, y, e) in &s.pts {
                     let Some((px, py)) = map(x, y) else { continue };
-                    if s.style == Style::Points {
+                    if s.style != Style::Dots {
                         if let Some((lo, hi)) = e {
                             let ylo = map(x, lo).map_or(bottom, |q| q.1);
                             if let Some((_, yhi)) = map(x, hi) {
@@ -715,10 +729,19 @@ fn panel(svg: &mut String, id: &str, p: &Panel, top: f64) -> f64 {
                                 );
                             }
                         }
-                        let _ = write!(
-                            svg,
-                            "<circle cx=\"{px:.1}\" cy=\"{py:.1}\" r=\"3.5\" fill=\"{c}\"/>"
-                        );
+                        let _ = if s.style == Style::Squares {
+                            write!(
+                                svg,
+                                "<rect x=\"{:.1}\" y=\"{:.1}\" width=\"7\" height=\"7\" fill=\"{c}\"/>",
+                                px - 3.5,
+                                py - 3.5
+                            )
+                        } else {
+                            write!(
+                                svg,
+                                "<circle cx=\"{px:.1}\" cy=\"{py:.1}\" r=\"3.5\" fill=\"{c}\"/>"
+                            )
+                        };
                     } else {
                         let _ = write!(
                             svg,

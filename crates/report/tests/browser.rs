@@ -3,11 +3,13 @@
 //! error), a figure missing from the rendered DOM or from the report's files, an empty figure, or overlapping
 //! text in a figure's SVG. Where no browser exists the test says so loudly and checks the files only.
 //!
-//! It checks a report made from synthetic artifacts, and every report directory listed (colon-separated) in
-//! `NNQFT_BROWSER_REPORTS`, e.g. `NNQFT_BROWSER_REPORTS=artifacts/objects/<hash> cargo test -p nnqft-report --test browser`.
+//! It checks a report made from synthetic artifacts, reports made from real artifacts of small ensembles (the
+//! smoke pipeline's datasets, and HMS-like Erf, ReLU and GaussNet width sweeps with a ReLU cutoff scan), and
+//! every report directory listed (colon-separated) in `NNQFT_BROWSER_REPORTS`, e.g. `NNQFT_BROWSER_REPORTS=artifacts/objects/<hash> cargo test -p nnqft-report --test browser`.
 
 mod common;
 
+use common::chain::{fit, flow as real_flow, sweep};
 use common::{cutoff_fit, flow, overlaps, sigma_fit, width_fit};
 use nnqft_report::Report;
 use std::path::{Path, PathBuf};
@@ -151,6 +153,114 @@ fn check_in_browser(bin: &Path, dir: &Path) {
     assert!(dom.contains("<math"), "no formula in the page");
 }
 
+/// Runs every check on the report directories: in the browser where there is one, else the files only (loudly).
+fn check_all(dirs: &[PathBuf]) {
+    let Some(bin) = chromium() else {
+        eprintln!(
+            "\n\n********************************************************************************\n\
+             SKIPPED the browser half of the report test: no Chromium on PATH (apt-get install chromium).\n\
+             Only the figure files were checked.\n\
+             ********************************************************************************\n"
+        );
+        for d in dirs {
+            check_files(d);
+        }
+        return;
+    };
+    for d in dirs {
+        check_in_browser(&bin, d);
+    }
+}
+
+/// Small ensembles: 4 bags of 1000 networks.
+const SMALL: [&str; 6] = ["--n-bags", "4", "--n-nets", "1000", "--seed", "1"];
+
+/// A width sweep (N = 2, 5, 20) of small ensembles, fitted.
+fn small_width(dir: &Path, arch: &str, sigma_b: &str, points: &str) -> nnqft_report::data::Fit {
+    let points = format!("--points={points}");
+    let mut fixed = vec!["--arch", arch, "--sigma-w", "1", "--sigma-b", sigma_b, &points];
+    fixed.extend(SMALL);
+    let ms = sweep(dir, &format!("w{arch}{sigma_b}"), "-N", &["2", "5", "20"], &fixed);
+    fit(
+        dir,
+        &format!("fw{arch}{sigma_b}"),
+        &ms,
+        &["--sweep", "width", "--cutoff", "10"],
+    )
+}
+
+/// A ReLU cutoff scan at N = 20 (sigma_b = 0, positive points).
+fn small_cutoff(dir: &Path) -> nnqft_report::data::Fit {
+    let mut fixed = vec![
+        "--arch",
+        "relu",
+        "--sigma-w",
+        "1",
+        "--sigma-b",
+        "0",
+        "--points=0.2,0.4,0.6,0.8",
+    ];
+    fixed.extend(SMALL);
+    let ms = sweep(dir, "cut", "-N", &["20"], &fixed);
+    fit(
+        dir,
+        "fcut",
+        &ms,
+        &["--sweep", "cutoff", "--cutoffs", "7,10,100,1000"],
+    )
+}
+
+/// Reports from real artifacts: the smoke pipeline's datasets (GaussNet width and sigma_W sweeps, a ReLU
+/// cutoff scan, the flow), and an HMS-like report (Erf, ReLU and GaussNet width sweeps at the HMS points).
+#[test]
+fn reports_of_real_artifacts_render_in_headless_chromium() {
+    let tmp = tempfile::tempdir().unwrap();
+    let d = tmp.path();
+    // Smoke.
+    let width = small_width(d, "gaussnet", "0.5", "-0.3,-0.1,0.1,0.3");
+    let mut fixed = vec![
+        "--arch",
+        "gaussnet",
+        "-N",
+        "10",
+        "--sigma-b",
+        "0.5",
+        "--points=-0.03,-0.01,0.01,0.03",
+    ];
+    fixed.extend(SMALL);
+    let ms = sweep(d, "sig", "--sigma-w", &["1", "2", "4"], &fixed);
+    let sigma = fit(d, "fsig", &ms, &["--sweep", "sigma-w", "--ranges", "2"]);
+    let fl = real_flow(d, "flow", &sigma);
+    let cutoff = small_cutoff(d);
+    let smoke = Report::new("smoke", vec![width, sigma, cutoff.clone()], vec![fl], None);
+    assert!(
+        smoke
+            .figures
+            .iter()
+            .any(|f| f.title.starts_with("Passive RG flow")),
+        "the smoke report draws a flow (from the resolvable or the exact couplings)"
+    );
+    let smoke_dir = d.join("smoke-report");
+    std::fs::create_dir(&smoke_dir).unwrap();
+    smoke.write(&smoke_dir).unwrap();
+    // HMS-like.
+    let hms = Report::new(
+        "hms",
+        vec![
+            small_width(d, "erf", "0", "-1,-0.6,-0.2,0.2,0.6,1"),
+            small_width(d, "relu", "0", "0.2,0.4,0.6,0.8,1.0,1.2"),
+            small_width(d, "gaussnet", "1", "-0.01,-0.006,-0.002,0.002,0.006,0.01"),
+            cutoff,
+        ],
+        vec![],
+        None,
+    );
+    let hms_dir = d.join("hms-report");
+    std::fs::create_dir(&hms_dir).unwrap();
+    hms.write(&hms_dir).unwrap();
+    check_all(&[smoke_dir, hms_dir]);
+}
+
 #[test]
 fn the_report_renders_in_headless_chromium() {
     let tmp = tempfile::tempdir().unwrap();
@@ -165,21 +275,7 @@ fn the_report_renders_in_headless_chromium() {
     if let Some(v) = std::env::var_os("NNQFT_BROWSER_REPORTS") {
         dirs.extend(std::env::split_paths(&v));
     }
-    let Some(bin) = chromium() else {
-        eprintln!(
-            "\n\n********************************************************************************\n\
-             SKIPPED the browser half of the report test: no Chromium on PATH (apt-get install chromium).\n\
-             Only the figure files were checked.\n\
-             ********************************************************************************\n"
-        );
-        for d in &dirs {
-            check_files(d);
-        }
-        return;
-    };
-    for d in &dirs {
-        check_in_browser(&bin, d);
-    }
+    check_all(&dirs);
 }
 
 #[test]

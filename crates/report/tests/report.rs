@@ -215,6 +215,111 @@ fn re_expressions_share_a_group_and_the_summary_counts_groups() {
     assert!(n < r.checks.len());
 }
 
+/// A width fit with both estimators: the conditional one as `width_fit`, but with G_c^(6) and u_6 resolvable
+/// (slope -2.02 in [-2.2, -1.85]) and a tighter G_c^(4) (the products one keeps `width_fit`'s numbers).
+fn two_estimator_fit() -> nnqft_report::data::Fit {
+    use nnqft_report::data::Estimator;
+    let mut f = width_fit();
+    let mut cond_fits = f.fits.clone();
+    for r in &mut cond_fits {
+        r.estimator = Estimator::Conditional;
+        if [FitId::VsWidth(WidthSlope::Gc6), FitId::VsWidth(WidthSlope::U6)].contains(&r.id) {
+            (r.estimate, r.lo, r.hi, r.n_used, r.excluded) =
+                (Some(-2.02), Some(-2.2), Some(-1.85), 4, String::new());
+        }
+        if r.id == FitId::VsWidth(WidthSlope::Gc4) {
+            (r.estimate, r.lo, r.hi) = (Some(-1.0), Some(-1.02), Some(-0.98));
+        }
+    }
+    let mut cond_points = f.points.clone();
+    for p in &mut cond_points {
+        p.estimator = Estimator::Conditional;
+        p.resolvable = true;
+        // A tenth of the products' interval.
+        let (lo, hi) = (p.lo.unwrap(), p.hi.unwrap());
+        (p.lo, p.hi) = (Some(p.y - 0.1 * (p.y - lo)), Some(p.y + 0.1 * (hi - p.y)));
+    }
+    f.fits.extend(cond_fits);
+    f.points.extend(cond_points);
+    f
+}
+
+#[test]
+fn an_estimator_pair_is_one_group_decided_by_the_conditional_estimator() {
+    let f = two_estimator_fit();
+    let c = checks::checks(&f);
+    let by = |id: &str| c.iter().find(|c| c.id == id).unwrap_or_else(|| panic!("{id}"));
+    let t = "[gaussnet,sigma_W=1.0]";
+    // The conditional estimator decides; the products one is beside it, in the same group.
+    let (cond, prod) = (
+        by(&format!("gc6_inv_N2{t}")),
+        by(&format!("gc6_inv_N2{t}/products")),
+    );
+    assert_eq!(
+        (
+            cond.estimator,
+            cond.verdict.as_str(),
+            prod.estimator,
+            prod.verdict.as_str()
+        ),
+        (Some("conditional"), "pass", Some("products"), "not_resolvable")
+    );
+    assert_eq!(cond.group, prod.group);
+    let gs = groups(&c);
+    let g6 = gs.iter().find(|g| g.id == cond.group).unwrap();
+    // The products estimator cannot resolve it, but the conditional one does: the group passes.
+    assert_eq!(
+        g6.verdict.as_str(),
+        "pass",
+        "{:?}",
+        g6.members.iter().map(|m| &m.id).collect::<Vec<_>>()
+    );
+    // One measured number, one result: as many groups as with one estimator.
+    assert_eq!(gs.len(), groups(&checks::checks(&width_fit())).len());
+    // A refutation by either estimator fails the group (the products' G_c^(4) slope -0.7 excludes -1).
+    assert_eq!(by(&format!("gc4_inv_N{t}/products")).verdict.as_str(), "fail");
+    let g4 = gs.iter().find(|g| g.id == format!("m4_inv_N{t}")).unwrap();
+    assert_eq!((g4.members.len(), g4.verdict.as_str()), (6, "fail"));
+    // Negative control of the group rule: the conditional estimator not resolvable, the products one passing,
+    // is not a pass.
+    let mut f2 = f.clone();
+    for r in &mut f2.fits {
+        if r.id == FitId::VsWidth(WidthSlope::Gc6) {
+            (r.estimate, r.lo, r.hi) = if r.estimator == nnqft_report::data::Estimator::Conditional {
+                (Some(-1.0), Some(-3.0), Some(1.0))
+            } else {
+                (Some(-2.0), Some(-2.1), Some(-1.9))
+            };
+            (r.n_used, r.excluded) = (4, String::new());
+        }
+    }
+    let c2 = checks::checks(&f2);
+    let gs2 = groups(&c2);
+    assert_eq!(
+        gs2.iter().find(|g| g.id == cond.group).unwrap().verdict.as_str(),
+        "not_resolvable"
+    );
+    // The figures draw both estimators (squares for the products of f) and the relative standard errors.
+    let r = Report::new("t", vec![f], vec![], None);
+    let gc4 = r
+        .figures
+        .iter()
+        .find(|g| g.title == "Connected 4-point function against N")
+        .unwrap();
+    assert!(gc4.svg.contains("<rect x=") && gc4.svg.contains("products-of-f estimator"));
+    let rse = r
+        .figures
+        .iter()
+        .find(|g| g.title.starts_with("Relative standard error of G_c^{(4)}"))
+        .expect("relative standard error figure");
+    assert!(rse.caption.contains("conditional-Gaussian"), "{}", rse.caption);
+    let p = r.precision();
+    assert!(
+        p[0].contains("(conditional-Gaussian, N = 100)") && p[0].contains("(products-of-f, N = 100)"),
+        "{p:?}"
+    );
+}
+
 #[test]
 fn notes_give_what_excluded_each_point() {
     let checks = checks::checks(&width_fit());
@@ -400,11 +505,46 @@ fn the_overlap_check_finds_overlapping_text() {
 
 #[test]
 fn a_flow_from_unresolvable_couplings_is_not_drawn_and_says_why() {
-    let r = Report::new("t", vec![], vec![flow(&["u4", "u6"])], None);
-    assert!(r.figures.is_empty());
+    // The sigma_W fit the flow started from: u_6 at sigma_W = 1 fails the tail rule (ESS 45 < 1000).
+    let mut fit = sigma_fit();
+    let mut u6 = common::power_points("u6_mean", &[1.0, 2.0, 4.0], -5.0, -2.0);
+    for p in &mut u6 {
+        p.resolvable = false;
+        (p.ess, p.ess_min) = (Some(45.0), Some(1000.0));
+    }
+    fit.points.extend(u6);
+    let mut fl = flow(&["u6"]);
+    fl.inputs = vec![fit.hash.clone()];
+    let r = Report::new("t", vec![fit.clone()], vec![fl.clone()], None);
+    let f = r
+        .figures
+        .iter()
+        .find(|f| f.title.starts_with("Passive RG flow"))
+        .expect("a flow figure from the resolvable couplings");
+    // Drawn: the flows from the resolvable and from the exact couplings, not the one from the measured u_6.
     assert!(
-        r.html()
-            .contains("Warning: the initial u4 and u6 rest on estimates")
+        f.svg.contains("from the resolvable couplings: measured u"),
+        "{}",
+        f.svg
+    );
+    assert!(f.svg.contains("from the exact couplings"));
+    assert!(!f.svg.contains("from the measured couplings"));
+    // The caption gives the numbers that decided it.
+    assert!(
+        f.caption.contains("not resolvable") && f.caption.contains("ESS 45.0 < 1000"),
+        "{}",
+        f.caption
+    );
+    // Only the measured trajectory, and it is not a result: no figure, the reason instead.
+    fl.trajectories
+        .retain(|t| t.start == nnqft_report::data::Start::Measured);
+    let r = Report::new("t", vec![fit], vec![fl], None);
+    assert!(!r.figures.iter().any(|f| f.title.starts_with("Passive RG flow")));
+    let h = r.html();
+    assert!(
+        h.contains("No flow figure:") && h.contains("45.0 &lt; 1000"),
+        "{}",
+        &h[h.find("No flow figure").unwrap_or(0)..]
     );
 }
 

@@ -2,8 +2,9 @@
 //! placement, shared by the report's tests.
 #![allow(dead_code)]
 
-use nnqft_contract::fit::Estimator;
-use nnqft_report::data::{ComboRow, Fit, FitId, FitRow, Flow, PointRow, Quantity, Sweep};
+pub mod chain;
+
+use nnqft_report::data::{ComboRow, Estimator, Fit, FitId, FitRow, Flow, PointRow, Quantity, Sweep};
 
 pub fn row(
     id: &str,
@@ -18,7 +19,6 @@ pub fn row(
     let id = FitId::parse(id).unwrap_or_else(|| panic!("{id} is not a fit id of the contract"));
     FitRow {
         id,
-        estimator: Estimator::Products,
         quantity: id.quantity(),
         sweep: Sweep::Width,
         kind: id.kind(),
@@ -31,6 +31,7 @@ pub fn row(
         n_used,
         excluded: excluded.into(),
         note: String::new(),
+        estimator: Estimator::Products,
     }
 }
 
@@ -46,7 +47,6 @@ pub fn power_points(q: &str, xs: &[f64], slope: f64, amp: f64) -> Vec<PointRow> 
         .map(|&x| {
             let y: f64 = amp * x.powf(slope);
             PointRow {
-                estimator: Estimator::Products,
                 quantity: Quantity::parse(q).unwrap_or_else(|| panic!("{q} is not a quantity")),
                 x,
                 y,
@@ -61,6 +61,7 @@ pub fn power_points(q: &str, xs: &[f64], slope: f64, amp: f64) -> Vec<PointRow> 
                 ess_min: None,
                 tail_ratio: None,
                 tail_min: None,
+                estimator: Estimator::Products,
             }
         })
         .collect()
@@ -94,7 +95,6 @@ pub fn width_fit() -> Fit {
         .flat_map(|&x| {
             (0..5).flat_map(move |i| {
                 [4u64, 6].map(|n| ComboRow {
-                    estimator: Estimator::Products,
                     x,
                     n,
                     m: Some((n as f64 - 3.0) / x + 0.01 * i as f64 / x),
@@ -104,6 +104,7 @@ pub fn width_fit() -> Fit {
                     combo: String::new(),
                     lambda: None,
                     resolvable: true,
+                    estimator: Estimator::Products,
                 })
             })
         })
@@ -258,20 +259,41 @@ pub fn cutoff_fit() -> Fit {
     }
 }
 
-/// A flow whose couplings span many decades and cross zero (unresolved: the names of unresolvable inputs).
+/// A flow whose couplings span many decades and cross zero (unresolved: the names of unresolvable inputs): the
+/// trajectory from the measured couplings, one from the resolvable ones where some are unresolvable, and the
+/// exact one.
 pub fn flow(unresolved: &[&str]) -> Flow {
+    use nnqft_report::data::{Origin, Start, Trajectory, TrajectoryRow};
     let k: Vec<f64> = (0..50).map(|i| 10f64.powf(-2.0 * i as f64 / 49.0)).collect();
+    let traj = |start, from, scale: f64| Trajectory {
+        start,
+        from,
+        rows: k
+            .iter()
+            .map(|&k| TrajectoryRow {
+                k,
+                ubar: [
+                    1.0 / k.powi(2),
+                    -0.5 + 3e4 * scale * (1.0 - k),
+                    1e6 * scale * (k - 0.5),
+                ],
+                u: [0.0; 3],
+            })
+            .collect(),
+        stop: "reached k_end".into(),
+    };
+    let mut trajectories = vec![traj(Start::Measured, [Origin::Measured; 2], 1.0)];
+    if !unresolved.is_empty() {
+        trajectories.push(traj(Start::Resolvable, [Origin::Measured, Origin::Exact], 2.0));
+    }
+    trajectories.push(traj(Start::Exact, [Origin::Exact; 2], 3.0));
     Flow {
         hash: "99887766554433221100ffeeddccbbaa".into(),
         inputs: vec![],
         params: serde_json::json!({ "unresolved_inputs": unresolved }),
         unresolved: unresolved.iter().map(|s| s.to_string()).collect(),
-        ubar: [
-            k.iter().map(|k| 1.0 / k.powi(2)).collect(),
-            k.iter().map(|k| -0.5 + 3e4 * (1.0 - k)).collect(),
-            k.iter().map(|k| 1e6 * (k - 0.5)).collect(),
-        ],
-        k,
+        x: Some(1.0),
+        trajectories,
         stop: "reached k_end".into(),
         fixed: vec![([0.0, 0.0, 0.0], true, vec![(-2.0, 0.0), (-3.0, 0.0), (-4.0, 0.0)])],
         active: vec![],
