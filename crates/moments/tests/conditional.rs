@@ -242,7 +242,9 @@ fn conditional_connected_parts_match_exact_values_up_to_eight_points() {
 #[test]
 fn the_conditional_estimator_is_far_less_noisy_for_erf() {
     // PHYSICS.md 9: Erf, N = 5, x = (-1, -0.2, 0.6, 1): the per-bag spread of G_c^(4) is ~70 times smaller than with
-    // products of f. Assert a conservative factor 20 for the median over the 35 four-point combinations.
+    // products of f (at all four points). Measured here (sigma_W = 1.2, sigma_b = 0.3, 10 x 4000 networks): 17.9 at
+    // the four points, median 21.6 over the 35 combinations (10 to 43). Asserted: 10 for the median, 8 at the four
+    // points (the products estimator against itself would give 1).
     let dir = tempfile::tempdir().unwrap();
     let s = sample_with_s(
         dir.path(),
@@ -269,7 +271,13 @@ fn the_conditional_estimator_is_far_less_noisy_for_erf() {
         ratios[0],
         ratios[ratios.len() - 1]
     );
-    assert!(median > 20.0, "median ratio {median}");
+    assert!(median > 10.0, "median ratio {median}");
+    let all4 = m
+        .of(Estimator::Products, 4)
+        .position(|r| r.combo == [0, 1, 2, 3])
+        .unwrap();
+    eprintln!("at the four points: {:.1}", prod[all4] / cond[all4]);
+    assert!(prod[all4] / cond[all4] > 8.0, "{}", prod[all4] / cond[all4]);
 }
 
 #[test]
