@@ -3,12 +3,14 @@
 //! Given the last hidden layer, the outputs are Gaussian with covariance S_h (every output independently, with
 //! the same S_h), so for legs (point p_a, output o_a)
 //!
-//!     G^(n)    = E_h[ sum over perfect pairings of prod S_h ]
-//!     G_c^(2m) = sum over the (2m-1)!! pairings of kappa_m(the m matched S entries)
+//! ```text
+//! G^(n)    = E_h[ sum over perfect pairings of prod S_h ]
+//! G_c^(2m) = sum over the (2m-1)!! pairings of kappa_m(the m matched S entries)
+//! ```
 //!
 //! where a pair of legs on different outputs contributes 0. Both are linear in quantities of multisets of S
-//! entries, so one product tree over the P(P+1)/2 entries ([`Tree`], orders 1..=m) gives, per bag, the power
-//! sums s_A = sum over networks of prod_{e in A} D_e of every multiset A of up to m entries, with D = S - K
+//! entries: per bag, the power sums s_A = sum over networks of prod_{e in A} D_e of the multisets A of up to m
+//! entries (those of m entries only summed over a row's pairings, [`Conditional`]), with D = S - K
 //! centred on a fixed matrix (the infinite-width kernel): cumulants of order >= 2 do not move under a constant
 //! shift, the centred sums lose no digits to the mean, and since the centre is a function of the configuration
 //! alone the sums stay additive, so bags and shards merge exactly. From the power sums of one bag:
