@@ -57,8 +57,8 @@ pub struct Options {
 
 /// Orders a moments run can stop at.
 pub const MAX_N_CHOICES: [usize; 2] = [6, 8];
-/// The default largest order: six-point functions (eight cost 3.3 times the products and 6 times the conditional
-/// sums per network at 6 points; `--max-n 8`).
+/// The default largest order: six-point functions (eight cost about 3 times as much per network at 6 points,
+/// with either estimator; `--max-n 8`).
 pub const DEFAULT_MAX_N: usize = 6;
 
 impl Default for Options {

@@ -47,7 +47,7 @@ pub struct Args {
     #[arg(long, value_enum)]
     pub estimator: Option<Choice>,
     /// Largest order n: 6, or 8 for the eight-point functions (C(P+7, 8) multisets: 1287 at P = 6, 75582 at
-    /// P = 12; the cost per network grows about 3x for products and 6x for the conditional estimator at P = 6).
+    /// P = 12; at P = 6 the cost per network grows about 3x with either estimator).
     #[arg(long, default_value_t = DEFAULT_MAX_N, value_parser = parse_max_n, value_name = "N")]
     pub max_n: usize,
 }
