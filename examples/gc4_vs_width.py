@@ -44,20 +44,26 @@ def main():
     ap.add_argument("--fit", default="fit_width", help="the fit stage of a width sweep")
     ap.add_argument("--fit-dir", help="the fit object's directory (instead of asking xtask)")
     ap.add_argument("--out", default="gc4_vs_width.png")
+    ap.add_argument("--estimator", choices=["products", "conditional"],
+                    help="estimator of the Green functions (default: conditional where the fit has it)")
     a = ap.parse_args()
     d = a.fit_dir or fit_dir_from_store(a.store, a.pipeline, a.fit)
 
     con = duckdb.connect()
+    # Every row names its estimator of the Green functions; like the report, draw the conditional-Gaussian one
+    # where the fit has it, else the products of f (the papers' estimator).
+    estimators = {e for (e,) in con.execute(f"SELECT DISTINCT estimator FROM '{d}/fits.parquet'").fetchall()}
+    estimator = a.estimator or ("conditional" if "conditional" in estimators else "products")
     pts = con.execute(
         f"SELECT x, y, ci_low, ci_high, exact, resolvable FROM '{d}/points.parquet' "
-        "WHERE quantity = ? ORDER BY x",
-        [QUANTITY],
+        "WHERE quantity = ? AND estimator = ? ORDER BY x",
+        [QUANTITY, estimator],
     ).fetchall()
     if not pts:
         sys.exit(f"{d}/points.parquet has no rows for {QUANTITY}")
     fit = con.execute(
-        f"SELECT estimate, ci_low, ci_high, predicted, n_used FROM '{d}/fits.parquet' WHERE id = ?",
-        [FIT_ID],
+        f"SELECT estimate, ci_low, ci_high, predicted, n_used FROM '{d}/fits.parquet' WHERE id = ? AND estimator = ?",
+        [FIT_ID, estimator],
     ).fetchone()
     params = dict(
         (k.decode(), v.decode())
@@ -95,11 +101,11 @@ def main():
         fmt(matplotlib.ticker.FuncFormatter(lambda v, _: f"{v:g}"))
     ax.set_xlabel("width N")
     ax.set_ylabel(r"$|\overline{G_c^{(4)}}|$")
-    ax.set_title(f"{sample['arch']}, sigma_w = {sample['sigma_w']}, sigma_b = {sample['sigma_b']}")
+    ax.set_title(f"{sample['arch']}, sigma_w = {sample['sigma_w']}, sigma_b = {sample['sigma_b']} ({estimator})")
     ax.legend(fontsize=8)
     fig.tight_layout()
     fig.savefig(a.out, dpi=120)
-    print(f"{FIT_ID}: {len(pts)} widths, {len(used)} resolvable, slope "
+    print(f"{FIT_ID}: {len(pts)} widths ({estimator} estimator), {len(used)} resolvable, slope "
           f"{'n/a' if slope is None else f'{slope:.4f}'}; wrote {a.out}")
 
 

@@ -2,6 +2,7 @@
 //! every sweep point) and `combos.parquet` (per-combination couplings), with the parameters in the tables'
 //! metadata ([`FitParams`]).
 
+use crate::table::{Column, list_f64, list_str, list_u16, write_table};
 use crate::{parsed, required};
 use anyhow::{Context, Result, bail};
 use nnqft_store::{Col, Meta, Table, write_columns};
@@ -467,9 +468,54 @@ pub struct FitRow {
     pub predicted: Option<f64>,
     /// Sweep points the fit used.
     pub n_used: u64,
-    /// Points excluded, as `x (tail)` or `x (noise)`, comma separated.
+    /// The sweep points excluded from the fit and why (columns `excluded_x`, `excluded_reason`).
+    pub exclusions: Vec<Exclusion>,
+    /// The same as text, `x (tail)` or `x (noise)`, comma separated ([`Exclusion::text`]); for reading by eye,
+    /// kept while readers move to `exclusions`.
     pub excluded: String,
     pub note: String,
+}
+
+/// Why a sweep point is excluded from a fit.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum Reason {
+    /// The tail rule (PHYSICS.md 8): the moments stage's, or the fit's log-normal budget; the points table
+    /// gives the numbers (`ess`, `ess_min`, `tail_ratio`, `tail_min`).
+    Tail,
+    /// The noise floor: the 95% interval of the signed companion of the fitted quantity contains 0
+    /// ([`Quantity::signed_companion`]; its interval is in the points table).
+    Noise,
+}
+
+impl Reason {
+    pub const ALL: [Reason; 2] = [Reason::Tail, Reason::Noise];
+    /// The code in the `excluded_reason` column.
+    pub fn name(self) -> &'static str {
+        match self {
+            Reason::Tail => "tail",
+            Reason::Noise => "noise",
+        }
+    }
+    pub fn parse(s: &str) -> Option<Reason> {
+        Self::ALL.into_iter().find(|r| r.name() == s)
+    }
+}
+
+/// A sweep point excluded from a fit: its swept value and the reason.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub struct Exclusion {
+    pub x: f64,
+    pub reason: Reason,
+}
+
+impl Exclusion {
+    /// The exclusions as text: `x (reason)`, comma separated (the `excluded` column).
+    pub fn text(list: &[Exclusion]) -> String {
+        list.iter()
+            .map(|e| format!("{} ({})", e.x, e.reason.name()))
+            .collect::<Vec<_>>()
+            .join(", ")
+    }
 }
 
 /// One row of [`POINTS`]: a quantity at one sweep point.
@@ -508,8 +554,8 @@ pub struct ComboRow {
     pub estimator: Estimator,
     pub x: f64,
     pub n: u64,
-    /// Point indices, comma separated.
-    pub combo: String,
+    /// Point indices, sorted (a multiset), as in the moments table.
+    pub combo: Vec<u16>,
     pub m: Option<f64>,
     pub m_exact: Option<f64>,
     /// u_4 or u_6 of the combination.
@@ -525,42 +571,45 @@ fn f64s<T>(rows: &[T], f: impl Fn(&T) -> Option<f64>) -> Col {
 
 /// Writes [`FITS`] into `dir`.
 pub fn write_fits(dir: &Path, rows: &[FitRow], meta: &Meta) -> Result<()> {
-    write_columns(
+    let f64s = |f: fn(&FitRow) -> Option<f64>| Column::F64(rows.iter().map(f).collect());
+    let strs = |f: fn(&FitRow) -> String| Column::Str(rows.iter().map(f).collect());
+    write_table(
         &dir.join(FITS),
         vec![
-            ("id", Col::Str(rows.iter().map(|r| r.id.to_string()).collect())),
+            ("id", strs(|r| r.id.to_string())),
+            ("estimator", strs(|r| r.estimator.name().into())),
+            ("quantity", strs(|r| r.quantity.name().into())),
+            ("sweep", strs(|r| r.sweep.name().into())),
+            ("kind", strs(|r| r.kind.name().into())),
+            ("x_max", f64s(|r| r.x_max)),
+            ("estimate", f64s(|r| r.estimate)),
+            ("ci_low", f64s(|r| r.lo)),
+            ("ci_high", f64s(|r| r.hi)),
+            ("exact", f64s(|r| r.exact)),
+            ("predicted", f64s(|r| r.predicted)),
+            ("n_used", Column::U64(rows.iter().map(|r| r.n_used).collect())),
             (
-                "estimator",
-                Col::Str(rows.iter().map(|r| r.estimator.name().into()).collect()),
+                "excluded_x",
+                Column::ListF64(
+                    rows.iter()
+                        .map(|r| r.exclusions.iter().map(|e| e.x).collect())
+                        .collect(),
+                ),
             ),
             (
-                "quantity",
-                Col::Str(rows.iter().map(|r| r.quantity.name().into()).collect()),
+                "excluded_reason",
+                Column::ListStr(
+                    rows.iter()
+                        .map(|r| r.exclusions.iter().map(|e| e.reason.name().to_string()).collect())
+                        .collect(),
+                ),
             ),
-            (
-                "sweep",
-                Col::Str(rows.iter().map(|r| r.sweep.name().into()).collect()),
-            ),
-            (
-                "kind",
-                Col::Str(rows.iter().map(|r| r.kind.name().into()).collect()),
-            ),
-            ("x_max", f64s(rows, |r| r.x_max)),
-            ("estimate", f64s(rows, |r| r.estimate)),
-            ("ci_low", f64s(rows, |r| r.lo)),
-            ("ci_high", f64s(rows, |r| r.hi)),
-            ("exact", f64s(rows, |r| r.exact)),
-            ("predicted", f64s(rows, |r| r.predicted)),
-            ("n_used", Col::U64(rows.iter().map(|r| r.n_used).collect())),
-            (
-                "excluded",
-                Col::Str(rows.iter().map(|r| r.excluded.clone()).collect()),
-            ),
-            ("note", Col::Str(rows.iter().map(|r| r.note.clone()).collect())),
+            ("excluded", strs(|r| r.excluded.clone())),
+            ("note", strs(|r| r.note.clone())),
         ],
         meta,
-    )?;
-    Ok(())
+    )
+    .context("writing fits table")
 }
 
 /// Writes [`POINTS`] into `dir`.
@@ -600,30 +649,33 @@ pub fn write_points(dir: &Path, rows: &[PointRow], meta: &Meta) -> Result<()> {
 
 /// Writes [`COMBOS`] into `dir`.
 pub fn write_combos(dir: &Path, rows: &[ComboRow], meta: &Meta) -> Result<()> {
-    write_columns(
+    let f64s = |f: fn(&ComboRow) -> Option<f64>| Column::F64(rows.iter().map(f).collect());
+    write_table(
         &dir.join(COMBOS),
         vec![
             (
                 "estimator",
-                Col::Str(rows.iter().map(|r| r.estimator.name().into()).collect()),
+                Column::Str(rows.iter().map(|r| r.estimator.name().into()).collect()),
             ),
-            ("x", f64s(rows, |r| Some(r.x))),
-            ("n", Col::U64(rows.iter().map(|r| r.n).collect())),
-            ("combo", Col::Str(rows.iter().map(|r| r.combo.clone()).collect())),
-            ("m", f64s(rows, |r| r.m)),
-            ("m_exact", f64s(rows, |r| r.m_exact)),
-            ("u", f64s(rows, |r| r.u)),
-            ("u_exact", f64s(rows, |r| r.u_exact)),
-            ("lambda", f64s(rows, |r| r.lambda)),
+            ("x", f64s(|r| Some(r.x))),
+            ("n", Column::U64(rows.iter().map(|r| r.n).collect())),
+            (
+                "combo",
+                Column::ListU16(rows.iter().map(|r| r.combo.clone()).collect()),
+            ),
+            ("m", f64s(|r| r.m)),
+            ("m_exact", f64s(|r| r.m_exact)),
+            ("u", f64s(|r| r.u)),
+            ("u_exact", f64s(|r| r.u_exact)),
+            ("lambda", f64s(|r| r.lambda)),
             (
                 "resolvable",
-                Col::Bool(rows.iter().map(|r| r.resolvable).collect()),
+                Column::Bool(rows.iter().map(|r| r.resolvable).collect()),
             ),
         ],
         meta,
     )
-    .context("writing combos table")?;
-    Ok(())
+    .context("writing combos table")
 }
 
 /// The parameters of a fit, from its tables' metadata.
@@ -715,6 +767,10 @@ fn fits_table(dir: &Path) -> Result<Vec<FitRow>> {
         t.f64("predicted")?,
     );
     let (n_used, excluded, note) = (t.u64("n_used")?, t.str("excluded")?, t.str("note")?);
+    let (ex_x, ex_reason) = (
+        list_f64(&t.path, STAGE, "excluded_x")?,
+        list_str(&t.path, STAGE, "excluded_reason")?,
+    );
     (0..t.rows())
         .map(|i| {
             if id[i].quantity() != quantity[i] || id[i].kind() != kind[i] {
@@ -728,9 +784,31 @@ fn fits_table(dir: &Path) -> Result<Vec<FitRow>> {
                     quantity[i]
                 );
             }
+            if ex_x[i].len() != ex_reason[i].len() {
+                bail!(
+                    "{}: row {i}: {} excluded sweep values but {} reasons",
+                    t.path.display(),
+                    ex_x[i].len(),
+                    ex_reason[i].len()
+                );
+            }
+            let exclusions = ex_x[i]
+                .iter()
+                .zip(&ex_reason[i])
+                .map(|(&x, r)| {
+                    let reason = Reason::parse(r).with_context(|| {
+                        format!(
+                            "{}: column excluded_reason, row {i}: unknown reason {r:?} (tail, noise)",
+                            t.path.display()
+                        )
+                    })?;
+                    Ok(Exclusion { x, reason })
+                })
+                .collect::<Result<Vec<_>>>()?;
             Ok(FitRow {
                 id: id[i],
                 estimator: estimator[i],
+                exclusions,
                 quantity: quantity[i],
                 sweep: sweep[i],
                 kind: kind[i],
@@ -809,7 +887,11 @@ pub fn read_combos(dir: &Path) -> Result<Vec<ComboRow>> {
 fn combos_table(dir: &Path) -> Result<Vec<ComboRow>> {
     let t = Table::read(&dir.join(COMBOS), STAGE)?;
     let estimator = parsed(&t, "estimator", Estimator::parse)?;
-    let (x, n, combo) = (required(&t, "x")?, t.u64("n")?, t.str("combo")?);
+    let (x, n, combo) = (
+        required(&t, "x")?,
+        t.u64("n")?,
+        list_u16(&t.path, STAGE, "combo")?,
+    );
     let (m, m_exact, u, u_exact, lambda) = (
         t.f64("m")?,
         t.f64("m_exact")?,
@@ -911,6 +993,12 @@ mod tests {
                 exact: None,
                 predicted: Some(-3.0),
                 n_used: i as u64,
+                exclusions: (0..i)
+                    .map(|k| Exclusion {
+                        x: k as f64 + 0.5,
+                        reason: if k % 2 == 0 { Reason::Tail } else { Reason::Noise },
+                    })
+                    .collect(),
                 excluded: format!("{i} (noise)"),
                 note: "a note".into(),
             })
@@ -942,7 +1030,7 @@ mod tests {
             estimator: Estimator::Products,
             x: 5.0,
             n: 4,
-            combo: "0,1,1,3".into(),
+            combo: vec![0, 1, 1, 3],
             m: Some(0.2),
             m_exact: None,
             u: Some(-1.0),

@@ -8,6 +8,7 @@
 pub mod fit;
 pub mod flow;
 pub mod predict;
+mod table;
 
 /// Characters of a content hash shown where a short reference is enough (notes, Markdown tables).
 pub const SHORT_HASH: usize = 16;

@@ -14,8 +14,8 @@ pub mod sweep;
 use anyhow::{Context, Result, bail};
 use chain::{evaluate, lambda_at};
 use nnqft_contract::fit::{
-    self as contract, ComboRow, Coupling, FitId, FitKind, FitRow, Norm, PointRow, Quantity, Range, STAGE,
-    Sweep, WidthSlope,
+    self as contract, ComboRow, Coupling, Exclusion, FitId, FitKind, FitRow, Norm, PointRow, Quantity, Range,
+    Reason, STAGE, Sweep, WidthSlope,
 };
 use nnqft_contract::predict;
 use nnqft_store::{Meta, Staging};
@@ -257,16 +257,16 @@ impl Setup {
         self.tail_ok(j, quantity) && self.above_noise[j][quantity as usize]
     }
 
-    /// Points used by a spec, and those excluded with the reason ("tail" or "noise").
-    fn used(&self, s: &Spec) -> (Vec<usize>, Vec<(usize, &'static str)>) {
+    /// Points used by a spec, and those excluded with the reason.
+    fn used(&self, s: &Spec) -> (Vec<usize>, Vec<(usize, Reason)>) {
         let xs = self.xs();
         let mut used = Vec::new();
         let mut excluded = Vec::new();
         for j in (0..xs.len()).filter(|&j| s.id.x_max().is_none_or(|m| xs[j] <= m)) {
             if !self.tail_ok(j, s.quantity()) {
-                excluded.push((j, "tail"));
+                excluded.push((j, Reason::Tail));
             } else if !self.above_noise[j][s.quantity() as usize] {
-                excluded.push((j, "noise"));
+                excluded.push((j, Reason::Noise));
             } else {
                 used.push(j);
             }
@@ -543,6 +543,10 @@ pub fn compute(points: Vec<Point>, opts: &Options) -> Result<Tables> {
     let mut fits = Vec::new();
     for s in &specs {
         let (used, excluded) = setup.used(s);
+        let exclusions: Vec<Exclusion> = excluded
+            .iter()
+            .map(|&(j, reason)| Exclusion { x: xs[j], reason })
+            .collect();
         let estimate = setup.fit(s, &est.values, &used);
         let boot: Vec<f64> = reps.iter().filter_map(|r| setup.fit(s, r, &used)).collect();
         let ok = boot.len() * 10 >= reps.len() * MIN_VALID_REPLICATE_TENTHS;
@@ -574,11 +578,8 @@ pub fn compute(points: Vec<Point>, opts: &Options) -> Result<Tables> {
             exact: exact_v,
             predicted: predict::predicted(s.id, d),
             n_used: used.len() as u64,
-            excluded: excluded
-                .iter()
-                .map(|&(j, why)| format!("{} ({why})", xs[j]))
-                .collect::<Vec<_>>()
-                .join(", "),
+            excluded: Exclusion::text(&exclusions),
+            exclusions,
             note: s.note.into(),
         });
     }
@@ -610,7 +611,7 @@ pub fn compute(points: Vec<Point>, opts: &Options) -> Result<Tables> {
                 ess: tail.map(|t| t.ess),
                 ess_min: tail.map(|t| t.ess_min),
                 tail_ratio: tail.and_then(|t| t.tail_ratio),
-                tail_min: tail.and_then(|t| t.tail_ratio.map(|_| sweep::TAIL_FIT_MIN)),
+                tail_min: tail.and_then(|t| t.tail_min()),
             });
         }
     }
@@ -644,12 +645,7 @@ pub fn compute(points: Vec<Point>, opts: &Options) -> Result<Tables> {
                 estimator,
                 x: p.x,
                 n: row.n as u64,
-                combo: row
-                    .combo
-                    .iter()
-                    .map(|a| a.to_string())
-                    .collect::<Vec<_>>()
-                    .join(","),
+                combo: row.combo.clone(),
                 m: Some(row.m),
                 m_exact: row.delta_g_exact.map(|d| d / row.g_free),
                 u,

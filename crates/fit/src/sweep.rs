@@ -50,6 +50,7 @@ pub struct Point {
 /// at 2.6e4-6.6e4. A rule on the sample's own effective sample size cannot do this: a sample without the rare
 /// products has a high effective sample size and a low estimate, so selecting by it keeps the intervals that
 /// miss (measured: coverage 0.78 at N = 2 among the points such a rule kept).
+/// Applies from four points on (where it was measured); two-point quantities keep the moments stage's rule.
 pub const TAIL_FIT_MIN: f64 = 2.0e4;
 
 /// The tail diagnostics of the moments stage (PHYSICS.md 8) for one order at one sweep point: the smallest over
@@ -62,15 +63,30 @@ pub struct OrderTail {
     /// The threshold of the tail rule for this order (`ESS_MIN`, or `ESS_MIN_6` from six points on).
     pub ess_min: f64,
     /// GaussNet: the smallest (hidden units drawn) / exp(n^2 s_max / 2); `None` for light-tailed activations.
-    /// The fit requires [`TAIL_FIT_MIN`].
+    /// The fit requires [`OrderTail::tail_min`].
     pub tail_ratio: Option<f64>,
 }
 
 impl OrderTail {
-    /// How far the order is from failing the tail rule: the smaller of ess / ess_min and tail_ratio / TAIL_FIT_MIN.
+    /// The threshold of `tail_ratio` in the fit: [`TAIL_FIT_MIN`] from four points on, the moments stage's
+    /// `TAIL_SAFETY` below; `None` without a `tail_ratio`.
+    pub fn tail_min(&self) -> Option<f64> {
+        self.tail_ratio.map(|_| {
+            if self.n >= 4 {
+                TAIL_FIT_MIN
+            } else {
+                nnqft_physics::moments::TAIL_SAFETY
+            }
+        })
+    }
+
+    /// How far the order is from failing the tail rule: the smaller of ess / ess_min and tail_ratio / tail_min.
     pub fn margin(&self) -> f64 {
         let r = self.ess / self.ess_min;
-        self.tail_ratio.map_or(r, |t| r.min(t / TAIL_FIT_MIN))
+        match (self.tail_ratio, self.tail_min()) {
+            (Some(t), Some(m)) => r.min(t / m),
+            _ => r,
+        }
     }
 }
 
@@ -237,7 +253,7 @@ fn tail_summary(moments: &Moments) -> (Vec<u8>, Vec<OrderTail>) {
         .chain(
             tails
                 .iter()
-                .filter(|t| t.tail_ratio.is_some_and(|r| r < TAIL_FIT_MIN))
+                .filter(|t| matches!((t.tail_ratio, t.tail_min()), (Some(r), Some(m)) if r < m))
                 .map(|t| t.n),
         )
         .collect();

@@ -1,7 +1,7 @@
 //! The fit stage against exact values: couplings of PHYSICS.md 5, slopes on noise-free inputs, and bad sweeps
 //! (the coverage of the intervals over seeds is in `coverage.rs`).
 
-use nnqft_contract::fit::{Estimator, FitRow, Quantity, read, read_points};
+use nnqft_contract::fit::{Estimator, Exclusion, FitRow, Quantity, Reason, read, read_points};
 use nnqft_moments::{read_moments, write_moments};
 use nnqft_physics::combos::multisets;
 use nnqft_physics::couplings::{tree_sum, vertex_integral};
@@ -386,6 +386,39 @@ fn exact_means_are_taken_over_the_points_the_estimate_uses() {
         (exact - mean_all).abs() > 0.1 * mean_used.abs(),
         "the check cannot tell the two apart"
     );
+    // The excluded points, structured: each excluded width of u_4 with its reason (here the noise floor: the
+    // tail rule passes every Erf point of this size), and the same as text.
+    let r =
+        f.0.iter()
+            .find(|r| r.id.to_string() == "u4_sign" && r.estimator == Estimator::Products)
+            .unwrap();
+    let want: Vec<Exclusion> = rows
+        .iter()
+        .filter(|&&i| !ok[i])
+        .map(|&i| Exclusion {
+            x: x[i],
+            reason: Reason::Noise,
+        })
+        .collect();
+    assert_eq!(r.exclusions, want);
+    assert_eq!(r.excluded, Exclusion::text(&want));
+    assert_eq!(r.n_used as usize + r.exclusions.len(), rows.len());
+    // Combinations are lists of point indices, as in the moments table.
+    let combos = nnqft_contract::fit::read_combos(&out).unwrap();
+    let m = nnqft_moments::read_moments(&inputs[0]).unwrap();
+    let four: Vec<&Vec<u16>> = combos
+        .iter()
+        .filter(|c| c.n == 4 && c.x == 2.0)
+        .map(|c| &c.combo)
+        .collect();
+    let want4: Vec<&Vec<u16>> = m
+        .rows
+        .iter()
+        .filter(|r| r.n == 4 && r.estimator == nnqft_moments::Estimator::Products)
+        .map(|r| &r.combo)
+        .collect();
+    assert_eq!(four, want4);
+    assert_eq!(four.len(), 15, "C(3 + 3, 4) multisets of 3 points");
 }
 
 #[test]
