@@ -21,7 +21,7 @@
 //! suffix `/products`): one measured quantity, one result. A group's verdict is `fail` if any member fails, else
 //! `not_resolvable` if any member from the first member's estimator is, else `pass`. `exact_verdict` applies the claim to the exact value of the same fit, where the architecture has one.
 
-use crate::data::{Estimator, Fit, FitId, FitRow, PointRow, Quantity, Sweep};
+use crate::data::{Estimator, Fit, FitId, FitRow, PointRow, Quantity, Reason, Sweep};
 use nnqft_contract::fit::{Coupling, Norm, Range};
 use nnqft_contract::predict::{
     self, CUTOFF_CLAIMS, Claim, SIGMA_W_CLAIMS, SIGMA_W_FAMILIES, Test, WIDTH_CLAIMS, WIDTH_CLAIMS_8,
@@ -339,28 +339,25 @@ pub fn point_reason(fit: &Fit, q: Quantity, x: f64) -> String {
     format!("{why}; estimate {est}{exact}")
 }
 
-/// A copy of a fit row whose `excluded` list says, point by point, what excluded it and the numbers that did:
-/// the tail rule with the point's tail diagnostics, or the noise floor with the interval of the signed quantity
-/// that contains 0.
+/// A copy of a fit row whose `excluded` text says, point by point, what excluded it (the fit's structured
+/// exclusions) and the numbers that did: the tail rule with the point's tail diagnostics, or the noise floor with
+/// the interval of the signed quantity that contains 0.
 fn detailed(fit: &Fit, r: Option<&FitRow>) -> Option<FitRow> {
     let mut r = r?.clone();
-    if r.excluded.is_empty() {
+    if r.exclusions.is_empty() {
         return Some(r);
     }
     let var = fit.sweep.variable();
     let (mut tail, mut parts) = (vec![], vec![]);
-    for item in r.excluded.split(", ") {
-        let (x, why) = item
-            .split_once(' ')
-            .map_or((item, ""), |(x, w)| (x, w.trim_matches(|c| c == '(' || c == ')')));
-        let xv: Option<f64> = x.parse().ok();
-        let point = |q: Quantity| xv.and_then(|x| fit.point(q, x, r.estimator));
-        match why {
-            "tail" => tail.push(match point(r.quantity).and_then(tail_numbers) {
+    for e in &r.exclusions {
+        let x = e.x;
+        let point = |q: Quantity| fit.point(q, x, r.estimator);
+        match e.reason {
+            Reason::Tail => tail.push(match point(r.quantity).and_then(tail_numbers) {
                 Some(t) => format!("{x} ({t})"),
                 None => x.to_string(),
             }),
-            "noise" => {
+            Reason::Noise => {
                 let ci = r
                     .quantity
                     .signed_companion()
@@ -373,7 +370,6 @@ fn detailed(fit: &Fit, r: Option<&FitRow>) -> Option<FitRow> {
                     None => format!("{var} = {x} as noise (its signed average's interval contains 0)"),
                 });
             }
-            _ => parts.push(format!("{var} = {item}")),
         }
     }
     if !tail.is_empty() {

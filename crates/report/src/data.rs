@@ -2,7 +2,9 @@
 //! labels the report shows.
 
 use anyhow::Result;
-pub use nnqft_contract::fit::{ComboRow, Estimator, FitId, FitRow, PointRow, Quantity, Sweep};
+pub use nnqft_contract::fit::{
+    ComboRow, Estimator, Exclusion, FitId, FitRow, PointRow, Quantity, Reason, Sweep,
+};
 pub use nnqft_contract::flow::{ActiveRow, Origin, Start, Trajectory, TrajectoryRow};
 use std::path::{Path, PathBuf};
 

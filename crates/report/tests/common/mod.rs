@@ -4,7 +4,9 @@
 
 pub mod chain;
 
-use nnqft_report::data::{ComboRow, Estimator, Fit, FitId, FitRow, Flow, PointRow, Quantity, Sweep};
+use nnqft_report::data::{
+    ComboRow, Estimator, Exclusion, Fit, FitId, FitRow, Flow, PointRow, Quantity, Reason, Sweep,
+};
 
 pub fn row(
     id: &str,
@@ -29,7 +31,18 @@ pub fn row(
         exact,
         predicted: None,
         n_used,
-        exclusions: vec![],
+        // The structured exclusions from the text `x (reason), ...`.
+        exclusions: excluded
+            .split(", ")
+            .filter(|s| !s.is_empty())
+            .map(|item| {
+                let (x, why) = item.split_once(' ').expect("x (reason)");
+                Exclusion {
+                    x: x.parse().expect("a swept value"),
+                    reason: Reason::parse(why.trim_matches(|c| c == '(' || c == ')')).expect("a reason"),
+                }
+            })
+            .collect(),
         excluded: excluded.into(),
         note: String::new(),
         estimator: Estimator::Products,
