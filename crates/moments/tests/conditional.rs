@@ -478,3 +478,38 @@ fn the_table_carries_the_configuration_and_the_points() {
         .unwrap();
     assert_eq!(x.values().to_vec(), vec![0.2, 0.9, 1.4]);
 }
+
+#[test]
+fn conditional_intervals_cover_the_exact_values() {
+    // Student-t 95% intervals of the bag means (10 bags: t_9 = 2.262) of G_c^(4) and G_c^(6), Erf N = 5 at four
+    // points, over 30 seeds: the share that contains the exact value must be near 0.95 (rows of one seed are
+    // correlated, so the seeds carry the statistics).
+    const T9: f64 = 2.262;
+    let dir = tempfile::tempdir().unwrap();
+    let mut cover = [(0usize, 0usize); 2];
+    for seed in 0..30 {
+        let seed_s = format!("{}", 100 + seed);
+        let mut f = flags("erf", "5", "--points=-1,-0.2,0.6,1", "10", "1500");
+        let at = f.iter().position(|&a| a == "7").unwrap();
+        f[at] = &seed_s;
+        let s = sample_with_s(dir.path(), &format!("s{seed}"), &f, true);
+        let m = moments_ok(
+            &[&s],
+            &dir.path().join(format!("m{seed}")),
+            &["--estimator", "conditional"],
+        );
+        for (k, n) in [4u8, 6].into_iter().enumerate() {
+            for r in m.of(Estimator::Conditional, n) {
+                cover[k].1 += 1;
+                if (r.connected - r.connected_exact.unwrap()).abs() <= T9 * r.connected_stderr {
+                    cover[k].0 += 1;
+                }
+            }
+        }
+    }
+    for (k, n) in [4, 6].into_iter().enumerate() {
+        let c = cover[k].0 as f64 / cover[k].1 as f64;
+        eprintln!("coverage of G_c^({n}): {c:.3} ({} of {})", cover[k].0, cover[k].1);
+        assert!((0.90..=0.98).contains(&c), "G_c^({n}): coverage {c}");
+    }
+}
