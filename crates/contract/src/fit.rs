@@ -30,30 +30,69 @@ pub enum Sweep {
     Cutoff,
     /// One or more unrelated inputs: couplings only, no fits.
     None,
+    /// sigma_b (a generic sweep: slopes and means without predictions).
+    #[value(alias = "sigma_b")]
+    SigmaB,
+    /// The input dimension d.
+    D,
+    /// The number of hidden layers L at equal widths.
+    Depth,
+    /// Unequal hidden widths; the swept value is the last hidden width n_L.
+    Widths,
+    /// The number of outputs d_out.
+    #[value(alias = "d_out")]
+    DOut,
 }
 
 impl Sweep {
-    pub const ALL: [Sweep; 4] = [Sweep::Width, Sweep::SigmaW, Sweep::Cutoff, Sweep::None];
+    pub const ALL: [Sweep; 9] = [
+        Sweep::Width,
+        Sweep::SigmaW,
+        Sweep::Cutoff,
+        Sweep::None,
+        Sweep::SigmaB,
+        Sweep::D,
+        Sweep::Depth,
+        Sweep::Widths,
+        Sweep::DOut,
+    ];
+    /// The sweeps over a sample parameter without a prediction of their own: the fit computes slopes of the
+    /// quantities of a width sweep against the swept value, and the means of the couplings.
+    pub const GENERIC: [Sweep; 5] = [Sweep::SigmaB, Sweep::D, Sweep::Depth, Sweep::Widths, Sweep::DOut];
 
     /// The sample parameter the sweep varies.
     pub fn key(self) -> Option<&'static str> {
         match self {
             Sweep::Width => Some("width"),
             Sweep::SigmaW => Some("sigma_w"),
-            _ => None,
+            Sweep::SigmaB => Some("sigma_b"),
+            Sweep::D => Some("d"),
+            Sweep::Depth => Some("depth"),
+            Sweep::Widths => Some("widths"),
+            Sweep::DOut => Some("d_out"),
+            Sweep::Cutoff | Sweep::None => None,
         }
     }
-    /// The name in the fit's parameters and the `sweep` column.
+    /// The name in the fit's parameters and the `sweep` column (the sample parameter's name).
     pub fn name(self) -> &'static str {
         match self {
             Sweep::Width => "width",
             Sweep::SigmaW => "sigma_w",
             Sweep::Cutoff => "cutoff",
             Sweep::None => "none",
+            Sweep::SigmaB => "sigma_b",
+            Sweep::D => "d",
+            Sweep::Depth => "depth",
+            Sweep::Widths => "widths",
+            Sweep::DOut => "d_out",
         }
     }
     pub fn parse(s: &str) -> Option<Sweep> {
         Self::ALL.into_iter().find(|w| w.name() == s)
+    }
+    /// The sweep over a sample parameter, by the parameter's name.
+    pub fn of_key(key: &str) -> Option<Sweep> {
+        Self::ALL.into_iter().find(|w| w.key() == Some(key))
     }
     /// The swept variable in notes.
     pub fn variable(self) -> &'static str {
@@ -62,7 +101,16 @@ impl Sweep {
             Sweep::SigmaW => "sigma_W",
             Sweep::Cutoff => "Lambda",
             Sweep::None => "x",
+            Sweep::SigmaB => "sigma_b",
+            Sweep::D => "d",
+            Sweep::Depth => "L",
+            Sweep::Widths => "n_L",
+            Sweep::DOut => "d_out",
         }
+    }
+    /// Whether the sweep is one of [`Sweep::GENERIC`].
+    pub fn generic(self) -> bool {
+        Self::GENERIC.contains(&self)
     }
 }
 
@@ -301,6 +349,11 @@ pub enum FitId {
     },
     /// Slope of log |lambda_HMS| against log Lambda.
     LambdaVsCutoff,
+    /// Slope of log |y| against the log of a generic sweep's value (`{stem}_abs_vs_{sweep}`; no prediction).
+    VsSweep {
+        slope: WidthSlope,
+        sweep: Sweep,
+    },
 }
 
 /// The quantities fitted against the width.
@@ -346,7 +399,7 @@ impl FitId {
     pub fn quantity(self) -> Quantity {
         use Quantity::*;
         match self {
-            FitId::VsWidth(w) => match w {
+            FitId::VsWidth(w) | FitId::VsSweep { slope: w, .. } => match w {
                 WidthSlope::M2 => M2Abs,
                 WidthSlope::M4 => M4Abs,
                 WidthSlope::M6 => M6Abs,
@@ -374,7 +427,9 @@ impl FitId {
     /// What the fit computes.
     pub fn kind(self) -> FitKind {
         match self {
-            FitId::VsWidth(_) | FitId::VsSigmaW { .. } | FitId::LambdaVsCutoff => FitKind::Slope,
+            FitId::VsWidth(_) | FitId::VsSigmaW { .. } | FitId::LambdaVsCutoff | FitId::VsSweep { .. } => {
+                FitKind::Slope
+            }
             FitId::M6TwoTermA => FitKind::CoefA,
             FitId::M6TwoTermB => FitKind::CoefB,
             FitId::M2Mean | FitId::Sign(_) | FitId::U4Spread => FitKind::Mean,
@@ -405,6 +460,14 @@ impl FitId {
             .find(|id| id.to_string() == s)
         {
             return Some(id);
+        }
+        for sweep in Sweep::GENERIC {
+            if let Some(slope) = WidthSlope::ALL
+                .into_iter()
+                .find(|w| format!("{}_abs_vs_{}", w.stem(), sweep.name()) == s)
+            {
+                return Some(FitId::VsSweep { slope, sweep });
+            }
         }
         for coupling in [Coupling::U4, Coupling::U6] {
             for norm in [Norm::Raw, Norm::Canonical] {
@@ -443,6 +506,7 @@ impl fmt::Display for FitId {
                 range.tag()
             ),
             FitId::LambdaVsCutoff => f.write_str("lambda_vs_cutoff"),
+            FitId::VsSweep { slope, sweep } => write!(f, "{}_abs_vs_{}", slope.stem(), sweep.name()),
         }
     }
 }
@@ -704,8 +768,9 @@ impl FitParams {
         let sweep_name = p["sweep"].as_str().with_context(|| field("sweep"))?;
         let sweep = Sweep::parse(sweep_name).with_context(|| {
             format!(
-                "{}: the fit's metadata has sweep = {sweep_name:?}, not one of width, sigma_w, cutoff, none",
-                path.display()
+                "{}: the fit's metadata has sweep = {sweep_name:?}, not one of {}",
+                path.display(),
+                Sweep::ALL.map(Sweep::name).join(", ")
             )
         })?;
         let bootstrap = p["bootstrap"].as_u64().with_context(|| field("bootstrap"))?;
@@ -1085,6 +1150,20 @@ mod tests {
                 "u6_canonical_vs_sigma_w_all",
             ),
             (FitId::LambdaVsCutoff, "lambda_vs_cutoff"),
+            (
+                FitId::VsSweep {
+                    slope: WidthSlope::Gc4,
+                    sweep: Sweep::SigmaB,
+                },
+                "gc4_abs_vs_sigma_b",
+            ),
+            (
+                FitId::VsSweep {
+                    slope: WidthSlope::U6,
+                    sweep: Sweep::Depth,
+                },
+                "u6_abs_vs_depth",
+            ),
         ];
         for (id, s) in want {
             assert_eq!(id.to_string(), s);
@@ -1186,8 +1265,8 @@ mod tests {
                 "lacks sample[0].d",
             ),
             (
-                serde_json::json!({"sweep": "depth", "bootstrap": 4, "sample": [{"arch": "erf", "d": 1}]}),
-                "sweep = \"depth\"",
+                serde_json::json!({"sweep": "depths", "bootstrap": 4, "sample": [{"arch": "erf", "d": 1}]}),
+                "sweep = \"depths\"",
             ),
             (
                 serde_json::json!({"sweep": "width", "sample": [{"arch": "erf", "d": 1}]}),

@@ -39,6 +39,8 @@ pub fn predicted(id: FitId, d: f64) -> Option<f64> {
         FitId::VsSigmaW { .. } => sigma_w_exponent(id.quantity(), d),
         // HMS: lambda ~ Lambda^-(d+4) for ReLU.
         FitId::LambdaVsCutoff => Some(-(d + 4.0)),
+        // A generic sweep (sigma_b, d, depth, widths, d_out) has no prediction of its own.
+        FitId::VsSweep { .. } => None,
         FitId::VsWidth(WidthSlope::M2 | WidthSlope::M6)
         | FitId::M6TwoTermA
         | FitId::M6TwoTermB

@@ -44,7 +44,9 @@ pub struct Args {
     /// Moments artifact directories, one per sweep point.
     #[arg(required = true, value_name = "MOMENTS_DIR")]
     pub inputs: Vec<PathBuf>,
-    /// What the inputs sweep: width (N), sigma-w, cutoff (one input, --cutoffs), none (couplings only).
+    /// What the inputs sweep: width (N), sigma-w, cutoff (one input, --cutoffs), none (couplings only), or any
+    /// other sample parameter that alone varies between the inputs: sigma-b, d, depth, widths (the last hidden
+    /// width is the swept value), d-out (slopes without predictions, and the couplings' means).
     #[arg(long, value_enum)]
     pub sweep: Sweep,
     /// Cutoff Lambda of the vertex integrals x in [-Lambda, Lambda] for Erf and ReLU (GaussNet has closed forms).
@@ -164,6 +166,37 @@ pub fn specs(sweep: Sweep, ranges: &[f64], eight: bool) -> Vec<Spec> {
         }
         Sweep::Cutoff => vec![spec(FitId::LambdaVsCutoff, "HMS lambda of ReLU vs cutoff")],
         Sweep::None => vec![],
+        // Any other swept parameter: the slopes of a width sweep against the swept value (over positive values;
+        // no prediction), and the couplings' means.
+        generic => [
+            WidthSlope::M4,
+            WidthSlope::Gc4,
+            WidthSlope::Gc6,
+            WidthSlope::U4,
+            WidthSlope::U6,
+        ]
+        .into_iter()
+        .chain(eight.then_some(WidthSlope::Gc8))
+        .map(|slope| {
+            spec(
+                FitId::VsSweep {
+                    slope,
+                    sweep: generic,
+                },
+                "slope of log |y| against log of the swept parameter; no prediction",
+            )
+        })
+        .chain([
+            spec(
+                FitId::Sign(Coupling::U4),
+                "u_4 averaged over combinations and the sweep (sign)",
+            ),
+            spec(
+                FitId::Sign(Coupling::U6),
+                "u_6 averaged over combinations and the sweep (sign)",
+            ),
+        ])
+        .collect(),
     }
 }
 

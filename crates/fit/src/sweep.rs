@@ -308,42 +308,81 @@ pub fn load(inputs: &[PathBuf], sweep: Sweep, cutoff: Option<f64>) -> Result<Vec
     by_estimator.into_iter().map(|ps| assemble(ps, sweep)).collect()
 }
 
-/// Validates a sweep of loaded points (as [`load`]) and sets and sorts their swept values.
-pub fn assemble(mut points: Vec<Point>, sweep: Sweep) -> Result<Vec<Point>> {
-    if points.is_empty() {
-        bail!("no input given");
-    }
-    check_count(sweep, points.len())?;
+/// The sample parameters that vary between the points, besides the seed, the bag range and the covariance flag
+/// (the estimators are compared instead), sorted.
+fn varying(points: &[Point]) -> Vec<String> {
     let strip = |p: &Point| {
         let mut v = p.moments.sample_params.clone();
         if let Some(o) = v.as_object_mut() {
-            o.remove("seed");
-            o.remove("bags");
-            // Whether the sample carries the covariance columns: the estimators are compared instead.
-            o.remove("covariance");
-            if let Some(k) = sweep.key() {
+            for k in ["seed", "bags", "covariance"] {
                 o.remove(k);
             }
         }
         v
     };
-    let first = strip(&points[0]);
-    for p in &points[1..] {
-        let other = strip(p);
-        if other != first && matches!(sweep, Sweep::Width | Sweep::SigmaW) {
-            let diff: Vec<String> = first
-                .as_object()
-                .into_iter()
-                .flatten()
-                .filter(|(k, v)| other.get(k.as_str()) != Some(v))
-                .map(|(k, _)| k.clone())
-                .collect();
+    let params: Vec<serde_json::Value> = points.iter().map(strip).collect();
+    let mut keys: Vec<String> = params
+        .iter()
+        .flat_map(|v| v.as_object().into_iter().flatten().map(|(k, _)| k.clone()))
+        .collect();
+    keys.sort();
+    keys.dedup();
+    keys.retain(|k| {
+        params
+            .iter()
+            .any(|v| v.get(k.as_str()) != params[0].get(k.as_str()))
+    });
+    keys
+}
+
+/// The sample parameters a sweep may vary (depth and unequal widths are recorded in `width`, `depth` and
+/// `widths` together, so a widths sweep may vary all three).
+fn swept_keys(sweep: Sweep) -> &'static [&'static str] {
+    match sweep {
+        Sweep::Width => &["width"],
+        Sweep::SigmaW => &["sigma_w"],
+        Sweep::SigmaB => &["sigma_b"],
+        Sweep::D => &["d"],
+        Sweep::Depth => &["depth"],
+        Sweep::Widths => &["widths", "width", "depth"],
+        Sweep::DOut => &["d_out"],
+        Sweep::Cutoff | Sweep::None => &[],
+    }
+}
+
+/// Validates a sweep of loaded points (as [`load`]) and sets and sorts their swept values: every parameter but
+/// the swept one must be the same; otherwise the error names the parameters that vary (and the sweep that would
+/// take them, when only one does).
+pub fn assemble(mut points: Vec<Point>, sweep: Sweep) -> Result<Vec<Point>> {
+    if points.is_empty() {
+        bail!("no input given");
+    }
+    check_count(sweep, points.len())?;
+    if sweep.key().is_some() {
+        let vary = varying(&points);
+        let others: Vec<&str> = vary
+            .iter()
+            .map(String::as_str)
+            .filter(|k| !swept_keys(sweep).contains(k))
+            .collect();
+        if !others.is_empty() {
+            let hint = match Sweep::of_key(others[0]).filter(|_| others.len() == 1) {
+                Some(s) if vary.len() == 1 => format!(" (--sweep {} fits a sweep over it)", s.name()),
+                _ => String::new(),
+            };
+            let first = strip_for(&points[0], sweep);
+            let bad = points[1..]
+                .iter()
+                .find(|p| strip_for(p, sweep) != first)
+                .expect("some point differs");
             bail!(
-                "{} and {} differ in {} besides the swept parameter {}: a sweep varies one parameter only",
+                "{} and {} differ in {} besides the swept parameter {}: a sweep varies one parameter only; the \
+                 inputs vary in {}{hint}",
                 points[0].dir.display(),
-                p.dir.display(),
-                diff.join(", "),
-                sweep.name()
+                bad.dir.display(),
+                others.join(", "),
+                sweep.name(),
+                vary.join(", ")
             );
         }
     }
@@ -351,31 +390,44 @@ pub fn assemble(mut points: Vec<Point>, sweep: Sweep) -> Result<Vec<Point>> {
         p.x = match sweep {
             Sweep::Width => p.cfg.width() as f64,
             Sweep::SigmaW => p.cfg.sigma_w(),
-            _ => 0.0,
+            Sweep::SigmaB => p.cfg.sigma_b(),
+            Sweep::D => p.cfg.d() as f64,
+            Sweep::Depth => p.cfg.depth() as f64,
+            Sweep::Widths => p.cfg.widths().last().copied().unwrap_or(0) as f64,
+            Sweep::DOut => p.cfg.d_out() as f64,
+            Sweep::Cutoff | Sweep::None => 0.0,
         };
     }
-    match sweep {
-        Sweep::Width | Sweep::SigmaW => {
-            points.sort_by(|a, b| a.x.total_cmp(&b.x));
-            if let Some(w) = points.windows(2).find(|w| w[0].x == w[1].x) {
-                bail!(
-                    "{} and {} have the same {} = {}; give each sweep value once",
-                    w[0].dir.display(),
-                    w[1].dir.display(),
-                    sweep.name(),
-                    w[0].x
-                );
-            }
+    if sweep.key().is_some() {
+        points.sort_by(|a, b| a.x.total_cmp(&b.x));
+        if let Some(w) = points.windows(2).find(|w| w[0].x == w[1].x) {
+            bail!(
+                "{} and {} have the same {} = {}; give each sweep value once",
+                w[0].dir.display(),
+                w[1].dir.display(),
+                sweep.name(),
+                w[0].x
+            );
         }
-        Sweep::Cutoff | Sweep::None => {}
     }
     Ok(points)
 }
 
-/// Whether `n` inputs suit the sweep: at least 2 for a width or sigma_W sweep, exactly 1 for a cutoff scan.
+/// A point's sample parameters without those that may differ in `sweep`.
+fn strip_for(p: &Point, sweep: Sweep) -> serde_json::Value {
+    let mut v = p.moments.sample_params.clone();
+    if let Some(o) = v.as_object_mut() {
+        for k in ["seed", "bags", "covariance"].iter().chain(swept_keys(sweep)) {
+            o.remove(*k);
+        }
+    }
+    v
+}
+
+/// Whether `n` inputs suit the sweep: at least 2 for a sweep over a parameter, exactly 1 for a cutoff scan.
 pub fn check_count(sweep: Sweep, n: usize) -> Result<()> {
     match sweep {
-        Sweep::Width | Sweep::SigmaW if n < 2 => {
+        _ if sweep.key().is_some() && n < 2 => {
             bail!("a {} sweep needs at least 2 sweep points, got {n}", sweep.name())
         }
         Sweep::Cutoff if n != 1 => bail!("a cutoff scan takes exactly one moments input, got {n}"),

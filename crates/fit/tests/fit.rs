@@ -482,7 +482,7 @@ fn check_batch_validates_parameters_without_reading_inputs() {
         &[
             None,
             Some(
-                "invalid value 'widht' for '--sweep <SWEEP>'; [possible values: width, sigma-w, cutoff, none]",
+                "invalid value 'widht' for '--sweep <SWEEP>'; [possible values: width, sigma-w, cutoff, none, sigma-b, d, depth, widths, d-out]",
             ),
             Some("a width sweep needs at least 2 sweep points, got 1"),
             Some("--bootstrap = 5 is too few replicates"),
@@ -665,4 +665,131 @@ fn inputs_with_different_estimators_are_refused() {
         assert!(err.contains(want), "'{err}' lacks '{want}'");
     }
     assert!(!out.exists());
+}
+
+#[test]
+fn any_single_varying_parameter_can_be_swept() {
+    let dir = tempfile::tempdir().unwrap();
+    let d = dir.path();
+    let gauss = |name: &str, n: &str, sb: &str| {
+        noiseless(
+            d,
+            name,
+            &[
+                "--arch",
+                "gaussnet",
+                "-N",
+                n,
+                "--sigma-w",
+                "1",
+                "--sigma-b",
+                sb,
+                "--points",
+                "0.1,0.2,0.3",
+            ],
+        )
+    };
+    // sigma_b: noise-free inputs give the exact-value fits; every width-sweep slope against sigma_b is there.
+    let sbs: Vec<PathBuf> = ["0.25", "0.5", "1"]
+        .iter()
+        .map(|sb| gauss(&format!("sb{sb}"), "5", sb))
+        .collect();
+    let refs: Vec<&Path> = sbs.iter().map(|p| p.as_path()).collect();
+    let out = d.join("fsb");
+    let f = fit_ok(&refs, &["--sweep", "sigma-b", "--bootstrap", "20"], &out);
+    for id in [
+        "m4_abs_vs_sigma_b",
+        "gc4_abs_vs_sigma_b",
+        "gc6_abs_vs_sigma_b",
+        "u4_abs_vs_sigma_b",
+        "u6_abs_vs_sigma_b",
+        "u4_sign",
+    ] {
+        let (est, lo, hi, exact) = f.get(id);
+        let exact = exact.unwrap();
+        assert!(
+            (est - exact).abs() <= EXACT_SLOPE * exact.abs().max(1.0),
+            "{id}: {est} vs {exact}"
+        );
+        assert!(lo <= est + EXACT_SLOPE && hi >= est - EXACT_SLOPE, "{id}");
+    }
+    let r =
+        f.0.iter()
+            .find(|r| r.id.to_string() == "gc4_abs_vs_sigma_b")
+            .unwrap();
+    assert_eq!(
+        (r.sweep, r.predicted, r.n_used),
+        (nnqft_contract::fit::Sweep::SigmaB, None, 3)
+    );
+    let (pts, params) = read_points(&out).unwrap();
+    assert_eq!(params.sweep, nnqft_contract::fit::Sweep::SigmaB);
+    let mut xs: Vec<f64> = pts
+        .iter()
+        .filter(|p| p.quantity == Quantity::Gc4Mean)
+        .map(|p| p.x)
+        .collect();
+    xs.dedup();
+    assert_eq!(xs, [0.25, 0.5, 1.0]);
+    // Two parameters varying: refused, naming both, whatever is asked for.
+    let other = gauss("w3", "3", "1");
+    let o = fit(&[&sbs[0], &other], &["--sweep", "sigma-b"], &d.join("bad1"));
+    let err = String::from_utf8_lossy(&o.stderr);
+    assert!(
+        !o.status.success()
+            && err.contains("differ in width besides the swept parameter sigma_b")
+            && err.contains("the inputs vary in sigma_b, width"),
+        "{err}"
+    );
+    // One parameter varying, another asked for: the error says which sweep would do.
+    let o = fit(&[&sbs[0], &sbs[1]], &["--sweep", "width"], &d.join("bad2"));
+    let err = String::from_utf8_lossy(&o.stderr);
+    assert!(
+        !o.status.success()
+            && err.contains("differ in sigma_b besides the swept parameter width")
+            && err.contains("(--sweep sigma_b fits a sweep over it)"),
+        "{err}"
+    );
+    assert!(!d.join("bad1").exists() && !d.join("bad2").exists());
+    // Depth (ReLU, equal widths): a sampled sweep over L = 1, 2, 3 runs, with its swept values.
+    let depths: Vec<PathBuf> = ["1", "2", "3"]
+        .iter()
+        .map(|l| {
+            let s = sample(
+                d,
+                &format!("dl{l}"),
+                &[
+                    "--arch",
+                    "relu",
+                    "-N",
+                    "8",
+                    "--depth",
+                    l,
+                    "--sigma-w",
+                    "1.4",
+                    "--sigma-b",
+                    "0",
+                    "--points",
+                    "0.5,1",
+                    "--n-bags",
+                    "4",
+                    "--n-nets",
+                    "500",
+                ],
+            );
+            moments(d, &format!("ml{l}"), &s)
+        })
+        .collect();
+    let refs: Vec<&Path> = depths.iter().map(|p| p.as_path()).collect();
+    let out = d.join("fdepth");
+    let f = fit_ok(
+        &refs,
+        &["--sweep", "depth", "--cutoff", "3", "--bootstrap", "20"],
+        &out,
+    );
+    assert!(f.0.iter().any(|r| r.id.to_string() == "gc4_abs_vs_depth"));
+    let (pts, _) = read_points(&out).unwrap();
+    let mut xs: Vec<f64> = pts.iter().map(|p| p.x).collect();
+    xs.sort_by(f64::total_cmp);
+    xs.dedup();
+    assert_eq!(xs, [1.0, 2.0, 3.0]);
 }
