@@ -253,6 +253,7 @@ fn help_explains_every_parameter() {
         "--bags",
         "--params",
         "--out",
+        "--covariance",
     ] {
         assert!(help.contains(p), "--help lacks {p}");
     }
