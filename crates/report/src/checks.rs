@@ -570,13 +570,26 @@ pub fn assess(fit: &Fit) -> Assessment {
     }
 }
 
-/// The claims of a sweep over any other parameter: every fitted number for which the fit has a prediction,
-/// checked by the numeric rule (each its own group: outside a width sweep, m_4, G_c^(4) and u_4 are not one
-/// number, since G_0 and N_K vary with the swept parameter).
+/// The claims of a sweep over any other parameter (sigma_b, d, depth, widths, d_out): the claims of a width
+/// sweep that are means over the sweep rather than slopes in N (m_2 = 0, u_4 constant and negative, u_6 > 0),
+/// where the fit has them, and every other fitted number for which the fit has a prediction, by the numeric
+/// rule (each its own group: outside a width sweep m_4, G_c^(4) and u_4 are not one number, since G_0 and N_K
+/// vary with the swept parameter).
 pub fn generic(fit: &Fit) -> Vec<Check> {
     let var = fit.sweep.variable();
-    fit.fits
+    let means = WIDTH_CLAIMS
         .iter()
+        .filter(|c| c.fit.kind() == nnqft_contract::fit::FitKind::Mean && fit.fit(c.fit).is_some())
+        .flat_map(|c| claim(fit, c));
+    let covered: Vec<FitId> = WIDTH_CLAIMS
+        .iter()
+        .filter(|c| c.fit.kind() == nnqft_contract::fit::FitKind::Mean)
+        .map(|c| c.fit)
+        .collect();
+    let predicted = fit
+        .fits
+        .iter()
+        .filter(|r| !covered.contains(&r.id))
         .filter_map(|r| {
             let pred = r.predicted?;
             let q = r.quantity;
@@ -601,8 +614,8 @@ pub fn generic(fit: &Fit) -> Vec<Check> {
             let mut c = numeric(id, &claim, pred, row.as_ref(), &what);
             c.group = group;
             Some(c)
-        })
-        .collect()
+        });
+    means.chain(predicted).collect()
 }
 
 /// A check id without its estimator suffix (`m4_inv_N[tag]/products` -> `m4_inv_N[tag]`).

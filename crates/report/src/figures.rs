@@ -751,6 +751,19 @@ const GENERIC: [Quantity; 6] = [
     Quantity::M6Abs,
 ];
 
+/// The plot label of a quantity drawn against a generic sweep (absolute values, as on log axes).
+fn generic_label(q: Quantity) -> &'static str {
+    match q {
+        Quantity::M4Abs => "⟨|m_4|⟩",
+        Quantity::M6Abs => "⟨|m_6|⟩",
+        Quantity::Gc4Mean => "|G_c^{(4)}|",
+        Quantity::Gc6Mean => "|G_c^{(6)}|",
+        Quantity::U4Mean => "|u_4|",
+        Quantity::U6Mean => "|u_6|",
+        _ => q.name(),
+    }
+}
+
 /// The figures of a sweep over any other parameter (sigma_b, d, depth, d_out, ...): each quantity against the
 /// swept value, measured (resolvable in colour), exact, and the fitted and predicted power laws where the fit has
 /// a slope of it. The swept axis is logarithmic where every value is positive and they span a factor of 3.
@@ -769,7 +782,8 @@ pub fn generic(f: &Fit, figs: &mut Figures) {
         } else {
             Scale::Linear
         };
-        let mut s = measured(&format!("|{q}| (95% bootstrap)"), MEASURED, &rows);
+        let label = generic_label(q);
+        let mut s = measured(&format!("{label} (95% interval)"), MEASURED, &rows);
         s.push(exact_line(&rows));
         let slope = f
             .fits
@@ -780,11 +794,11 @@ pub fn generic(f: &Fit, figs: &mut Figures) {
         }
         figs.add(
             &f.label,
-            &format!("{} against {var}", q.description()),
+            &format!("{label} against {var}"),
             &[Panel {
                 title: None,
                 x: Axis::new(var, xs),
-                y: Axis::new(&format!("|{q}|"), Scale::Log),
+                y: Axis::new(label, Scale::Log),
                 series: s,
             }],
             format!(

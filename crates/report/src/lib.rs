@@ -174,7 +174,7 @@ impl Report {
                 .collect();
             if !per.is_empty() {
                 v.push(format!(
-                    "{}: relative standard error of G_c^(4) at the largest width {}",
+                    "{}: relative standard error of $G_c^(4)$ at the largest width {}",
                     f.label,
                     per.join(", ")
                 ));
@@ -214,7 +214,7 @@ impl Report {
             self.counts()
         );
         for p in self.precision() {
-            let _ = writeln!(s, "- Precision: {p}.");
+            let _ = writeln!(s, "- Precision: {}.", math::plain(&p));
         }
         for c in self.contradicted() {
             let _ = writeln!(
@@ -313,7 +313,11 @@ impl Report {
         let precision = self.precision();
         if !precision.is_empty() {
             h += "<p class=\"precision\">";
-            h += &precision.iter().map(|p| esc(p)).collect::<Vec<_>>().join("<br>");
+            h += &precision
+                .iter()
+                .map(|p| math::html(p))
+                .collect::<Vec<_>>()
+                .join("<br>");
             h += "</p>\n";
         }
         let contra = self.contradicted();

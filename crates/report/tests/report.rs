@@ -320,6 +320,72 @@ fn an_estimator_pair_is_one_group_decided_by_the_conditional_estimator() {
     );
 }
 
+/// A sweep over sigma_b: G_c^(4) and u_4 at three sigma_b, the fit's slopes (no prediction) and means.
+fn sigma_b_fit() -> nnqft_report::data::Fit {
+    use nnqft_report::data::Sweep;
+    let xs = [0.25, 0.5, 1.0];
+    let mut points = common::power_points("gc4_mean", &xs, 1.5, 0.2);
+    points.extend(common::power_points("u4_mean", &xs, 1.2, -30.0));
+    let mut fits = vec![
+        row("m2_mean", Some(0.001), -0.01, 0.012, Some(0.0), 3, ""),
+        row("u4_sign", Some(-24.0), -26.0, -22.0, Some(-24.4), 3, ""),
+        row("u4_spread", Some(0.01), 0.005, 0.02, Some(0.001), 3, ""),
+        row("gc4_abs_vs_sigma_b", Some(1.5), 1.4, 1.6, Some(1.5), 3, ""),
+    ];
+    for r in &mut fits {
+        r.sweep = Sweep::SigmaB;
+    }
+    nnqft_report::data::Fit {
+        dir: "synthetic-sigma-b".into(),
+        hash: "0a1b2c3d4e5f".into(),
+        sweep: Sweep::SigmaB,
+        label: "erf sigma_b sweep at N = 10, sigma_W = 1.0".into(),
+        tag: "erf,sigma_b-sweep,N=10".into(),
+        d: 1.0,
+        arch: "erf".into(),
+        sample: vec![serde_json::json!({"n_bags": 10, "n_nets": 1000})],
+        bootstrap: 100,
+        fits,
+        points,
+        combos: vec![],
+    }
+}
+
+#[test]
+fn a_sweep_over_any_other_parameter_gets_its_figures_and_the_claims_that_apply() {
+    let f = sigma_b_fit();
+    let c = checks::checks(&f);
+    let ids: Vec<&str> = c.iter().map(|c| c.id.as_str()).collect();
+    // The mean claims of a width sweep apply (m_2 = 0, u_4 constant and negative); the slopes in N do not, and
+    // a slope without a prediction is not a claim.
+    assert_eq!(
+        ids,
+        [
+            "m2_zero[erf,sigma_b-sweep,N=10]",
+            "u4_constant_negative[erf,sigma_b-sweep,N=10]"
+        ]
+    );
+    assert!(c.iter().all(|c| c.verdict == "pass"), "{c:?}");
+    // Negative control: the same rule fails a u_4 whose interval is positive.
+    let mut bad = f.clone();
+    for r in &mut bad.fits {
+        if r.id.to_string() == "u4_sign" {
+            (r.estimate, r.lo, r.hi) = (Some(2.0), Some(1.0), Some(3.0));
+        }
+    }
+    let cb = checks::checks(&bad);
+    assert_eq!(cb[1].verdict, "fail", "{}", cb[1].note);
+    // Figures: each quantity against sigma_b, with the fitted line where the fit has a slope.
+    let r = Report::new("t", vec![f], vec![], None);
+    let titles: Vec<&str> = r.figures.iter().map(|f| f.title.as_str()).collect();
+    assert_eq!(titles, ["|G_c^{(4)}| against sigma_b", "|u_4| against sigma_b"]);
+    assert!(
+        r.figures[0].svg.contains("fit: slope 1.50"),
+        "{}",
+        r.figures[0].svg
+    );
+}
+
 #[test]
 fn notes_give_what_excluded_each_point() {
     let checks = checks::checks(&width_fit());
