@@ -10,7 +10,7 @@
 //! and the Wick recursion of every slot (at most n - 1 multiply-adds each, then the four running sums).
 
 use anyhow::Result;
-use nnqft_physics::conditional::n_entries;
+use nnqft_physics::conditional::{WICK_CHUNK, n_entries};
 use nnqft_physics::exact::{self, Resolution};
 use nnqft_physics::{Arch, Config};
 use nnqft_store::cli::{bytes, check_memory, say};
@@ -31,12 +31,12 @@ const SLOT_FIXED_BYTES: f64 = 600.0;
 /// build, this project's 2-core machine, 20 points: 0.49 ns (sampled networks), 0.53 ns (Erf quadrature nodes).
 const PRODUCT_NS: f64 = 0.5;
 /// Per network and thread, in nanoseconds: one node of the conditional estimator's entry tree (a product and a
-/// sum), one term of its Wick recursion (a multiply-add), one Wick slot's four running sums. Measured on the
-/// release build, one thread, P = 6 and n <= 6, 900000 networks, at load average 5 (perf: 34% of the stage in the
-/// recursion, 26% in the running sums, 8% in the entry tree).
-const COND_TREE_NS: f64 = 0.8;
-const WICK_TERM_NS: f64 = 0.35;
-const WICK_SLOT_NS: f64 = 1.1;
+/// sum), one term of its Wick recursion (a multiply-add), one Wick slot's four running sums. Fitted to the release
+/// build (AVX-512 loops), one thread, P = 6: 0.71 s of CPU for 900000 networks at n <= 6 (252 nodes, at most 2709
+/// terms and 609 slots per network; the whole stage, reading included) at load average 9.
+const COND_TREE_NS: f64 = 0.5;
+const WICK_TERM_NS: f64 = 0.15;
+const WICK_SLOT_NS: f64 = 0.5;
 /// Bytes per conditional slot (entry multiset or Wick slot) whatever the bags: tree node, multisets, row plan.
 const COND_SLOT_FIXED_BYTES: f64 = 100.0;
 /// Time of the summary per pairing of a conditional row and bag (its sub-multisets and set partitions), in
@@ -72,6 +72,8 @@ pub struct Work {
     pub pairings: f64,
     /// Rows per slot: the number of estimators.
     pub estimators: usize,
+    /// Threads, each with a chunk buffer of the Wick recursion.
+    pub threads: usize,
     pub row_groups: usize,
     pub bags: u64,
     pub networks: u64,
@@ -133,6 +135,7 @@ impl Work {
                 0.0
             },
             estimators: products as usize + conditional as usize,
+            threads: rayon::current_num_threads(),
             row_groups,
             bags,
             networks,
@@ -153,7 +156,12 @@ impl Work {
             0.0
         };
         let cond_bags = SLOT_ROW_GROUP_BYTES * self.bags as f64;
-        rows + cond_slots * (accumulate.max(cond_bags) + COND_SLOT_FIXED_BYTES)
+        let scratch = if self.wick_terms > 0.0 {
+            self.slots * (8 * WICK_CHUNK * self.threads) as f64
+        } else {
+            0.0
+        };
+        rows + cond_slots * (accumulate.max(cond_bags) + COND_SLOT_FIXED_BYTES) + scratch
     }
 
     /// Estimated time in seconds of accumulating the networks on `threads` threads (networks x tree nodes
@@ -351,7 +359,9 @@ mod tests {
         let cond_slot = COND_SLOT_FIXED_BYTES + 30.0 * SLOT_ROW_GROUP_BYTES;
         assert_eq!(
             both.memory_bytes(),
-            2.0 * both.slots * per_slot + (both.cond_nodes + both.slots) * cond_slot
+            2.0 * both.slots * per_slot
+                + (both.cond_nodes + both.slots) * cond_slot
+                + both.slots * (8 * WICK_CHUNK * both.threads) as f64
         );
     }
 
