@@ -247,7 +247,7 @@ pub fn accumulate(inputs: &[PathBuf], opts: &Options) -> Result<BagMoments> {
         None => Choice::Products,
         Some(c) => bail!(
             "--estimator {}: the conditional-Gaussian estimator needs the conditional covariance columns {names} \
-             (PHYSICS.md 9), which {} lack(s); sample with a version that writes them, or give --estimator \
+             (PHYSICS.md 9), which {} lack(s); sample with --covariance true (the default), or give --estimator \
              products",
             c.name(),
             without_s.join(", ")
