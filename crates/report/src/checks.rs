@@ -318,7 +318,7 @@ pub fn point_reason(fit: &Fit, q: Quantity, x: f64) -> String {
         .and_then(|c| Some((c.quantity, c.lo?, c.hi?)));
     let why = if tail_fails {
         format!(
-            "the tail rule of the moments stage excludes it ({})",
+            "the tail rule excludes it ({})",
             tail_numbers(p).unwrap_or_default()
         )
     } else if let Some((c, lo, hi)) = companion.filter(|(_, lo, hi)| *lo <= 0.0 && 0.0 <= *hi) {
@@ -376,7 +376,7 @@ fn detailed(fit: &Fit, r: Option<&FitRow>) -> Option<FitRow> {
         parts.insert(
             0,
             format!(
-                "{var} = {} by the tail rule of the moments stage",
+                "{var} = {} by the tail rule",
                 tail.join(", ")
             ),
         );
