@@ -183,15 +183,41 @@ pub fn accumulate(inputs: &[PathBuf], opts: &Options) -> Result<BagMoments> {
         match &first {
             None => first = Some((path.clone(), key)),
             Some((p0, k0)) if *k0 != key => {
-                let diff: Vec<String> = k0
+                // Every key either side has (a key one side lacks shows as null there).
+                let mut keys: Vec<&String> = k0
                     .as_object()
                     .into_iter()
-                    .flatten()
-                    .filter(|(k, v)| key.get(k.as_str()) != Some(v))
-                    .map(|(k, v)| {
+                    .chain(key.as_object())
+                    .flat_map(|o| o.keys())
+                    .collect();
+                keys.sort();
+                keys.dedup();
+                let null = serde_json::Value::Null;
+                let differ: Vec<&String> = keys
+                    .into_iter()
+                    .filter(|k| k0.get(k.as_str()) != key.get(k.as_str()))
+                    .collect();
+                if differ.len() == 1 && differ[0] == "covariance" {
+                    let (with, without) = if nnqft_sample::has_covariance(k0) {
+                        (p0, &path)
+                    } else {
+                        (&path, p0)
+                    };
+                    bail!(
+                        "inputs mix samples with the conditional covariance columns ({}: {}) and without them ({}); \
+                         the shards of one moments call must be sampled alike (--covariance)",
+                        s_range(nnqft_sample::config_from_params(k0)?.n_points()),
+                        with.display(),
+                        without.display()
+                    );
+                }
+                let diff: Vec<String> = differ
+                    .iter()
+                    .map(|k| {
                         format!(
-                            "{k}: {v} vs {}",
-                            key.get(k.as_str()).unwrap_or(&serde_json::Value::Null)
+                            "{k}: {} vs {}",
+                            k0.get(k.as_str()).unwrap_or(&null),
+                            key.get(k.as_str()).unwrap_or(&null)
                         )
                     })
                     .collect();

@@ -283,8 +283,15 @@ fn bad_inputs_are_refused_with_a_message_and_nothing_written() {
     let mut one = small.clone();
     one.extend(["--bags", "0..1"]);
     let one = sample(d, "one", &one);
+    let mut rest = small.clone();
+    rest.extend(["--bags", "1..3", "--covariance=false"]);
+    let rest = sample(d, "rest", &rest);
     let cases: Vec<(Vec<&Path>, &str)> = vec![
         (vec![&a, &b], "different configurations (width: 2 vs 3)"),
+        (
+            vec![&rest, &one],
+            "inputs mix samples with the conditional covariance columns (s_0_0 ... s_3_3: ",
+        ),
         (vec![&a, &one], "bag 0 appears in both"),
         (vec![&one], "at least 2 bags"),
         (vec![Path::new("/nonexistent/x")], "missing"),
