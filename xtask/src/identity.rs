@@ -167,7 +167,9 @@ mod tests {
                 StageKind::Sample,
                 StageKind::Moments,
                 StageKind::Fit,
-                StageKind::Flow
+                StageKind::Flow,
+                // The report's deep-network claims read moments tables and the physics' vertex.
+                StageKind::Report
             ]
         );
     }

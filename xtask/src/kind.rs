@@ -91,10 +91,11 @@ impl StageKind {
     }
 
     /// The flag that introduces an input of kind `upstream`, if the stage wants one (the report tells its
-    /// fit and flow inputs apart); else inputs are positional.
+    /// fit, flow and moments inputs apart); else inputs are positional.
     pub fn input_flag(self, upstream: StageKind) -> Option<&'static str> {
         match (self, upstream) {
             (StageKind::Report, StageKind::Flow) => Some("--flow"),
+            (StageKind::Report, StageKind::Moments) => Some("--moments"),
             (StageKind::Report, _) => Some("--fit"),
             _ => None,
         }

@@ -5,6 +5,7 @@
 
 pub mod checks;
 pub mod data;
+pub mod deep;
 pub mod figures;
 pub mod math;
 pub mod plots;
@@ -35,6 +36,9 @@ pub struct Args {
     /// Flow artifact directories.
     #[arg(long = "flow", value_name = "DIR")]
     pub flows: Vec<PathBuf>,
+    /// Moments artifact directories of deep width sweeps, one per width (the deep-network claims; see `deep`).
+    #[arg(long = "moments", value_name = "DIR")]
+    pub moments: Vec<PathBuf>,
     /// JSON run summary written by `cargo xtask run`: every upstream stage instance, its parameters and content hash.
     #[arg(long, value_name = "FILE")]
     pub run_info: Option<PathBuf>,
@@ -527,8 +531,8 @@ pub fn run(args: &Args) -> Result<Outcome> {
             args.out.display()
         );
     }
-    if args.fits.is_empty() && args.flows.is_empty() {
-        bail!("nothing to report: give at least one --fit or --flow artifact");
+    if args.fits.is_empty() && args.flows.is_empty() && args.moments.is_empty() {
+        bail!("nothing to report: give at least one --fit, --flow or --moments artifact");
     }
     let fits: Vec<Fit> = args.fits.iter().map(|d| read_fit(d)).collect::<Result<_>>()?;
     let flows: Vec<Flow> = args.flows.iter().map(|d| read_flow(d)).collect::<Result<_>>()?;
@@ -544,7 +548,11 @@ pub fn run(args: &Args) -> Result<Outcome> {
     if let (Some(r), Some(p)) = (&run_info, &args.run_info) {
         check_run_summary(r).with_context(|| format!("{}: not a run summary", p.display()))?;
     }
-    let report = Report::new(&args.title, fits, flows, run_info);
+    let mut report = Report::new(&args.title, fits, flows, run_info);
+    let moments = (args.moments.iter())
+        .map(|d| nnqft_moments::read_moments(d).with_context(|| format!("--moments {}", d.display())))
+        .collect::<Result<Vec<_>>>()?;
+    deep::extend(&mut report, &deep::sweeps(&moments)?)?;
     let staging = Staging::new(&args.out)?;
     report.write(staging.path())?;
     let failed = report.checks.iter().any(|c| c.verdict == Verdict::Fail);

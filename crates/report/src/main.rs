@@ -6,8 +6,8 @@ use std::process::ExitCode;
 /// The checks that need no input (`--check-batch`): something to report.
 fn validate(args: &Args) -> anyhow::Result<()> {
     anyhow::ensure!(
-        !args.fits.is_empty() || !args.flows.is_empty(),
-        "nothing to report: give at least one --fit or --flow artifact"
+        !args.fits.is_empty() || !args.flows.is_empty() || !args.moments.is_empty(),
+        "nothing to report: give at least one --fit, --flow or --moments artifact"
     );
     Ok(())
 }

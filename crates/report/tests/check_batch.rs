@@ -34,7 +34,7 @@ fn check_batch_validates_flags_without_reading_inputs() {
         &[
             None,
             None,
-            Some("nothing to report: give at least one --fit or --flow artifact"),
+            Some("nothing to report: give at least one --fit, --flow or --moments artifact"),
             Some("unexpected value 'maybe' for '--strict'"),
             Some("--out <DIR>"),
         ],
