@@ -921,7 +921,10 @@ fn figures(fam: &str, members: &[(&Sweep, &Analysis)], figs: &mut Figures) {
         }],
         format!(
             "The connected four-point function at one input, normalised by the measured two-point function ({}), for depths {depths}, with 95% bootstrap intervals over bags. Dashed: the leading-order vertex $V/(K^2 n)$ (a pure $1/n$){}. Grey: widths outside the exponent fit (n < 5L, or an interval that contains 0; values at or below 0 are not drawn on the log axis).",
-            estimator_label(members[0].0.estimator).to_lowercase() + " estimator",
+            match members[0].0.estimator {
+                Estimator::Conditional => "conditional-Gaussian estimator, PHYSICS.md 9",
+                Estimator::Products => "products-of-f estimator",
+            },
             if members.iter().any(|(_, a)| a.exact.is_some()) {
                 "; solid: the exact bias-free ReLU value $prod_l (1 + 5/n) - 1$"
             } else {
