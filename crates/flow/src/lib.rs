@@ -34,9 +34,12 @@ pub const ACTIVE_GRID: usize = 60;
 
 /// Integrate RG flows and produce the predictions the data are compared with.
 ///
-/// Initial couplings come from a fit artifact (its first sweep point, or --at) and/or from --sigma-w, --d,
-/// --u4, --u6 (raw couplings; flags override the fit). Output: DIR/trajectories.parquet, DIR/fixed_points.parquet
-/// and, for sigma_W sweeps, DIR/active.parquet.
+/// Initial couplings come from a fit artifact (its first sweep point, or --at; the conditional-Gaussian
+/// estimator's values where the fit has them) and/or from --sigma-w, --d, --u4, --u6 (raw couplings; flags
+/// override the fit). Output: DIR/trajectories.parquet (the flow from the measured couplings; where the fit marks
+/// one unresolvable, also the flow from the resolvable ones with the others at their exact value, or 0; and the
+/// flow from the exact couplings where the fit has them), DIR/fixed_points.parquet and, for sigma_W sweeps,
+/// DIR/active.parquet.
 #[derive(Debug, Clone, clap::Parser)]
 #[command(name = "nnqft-flow", version)]
 pub struct Args {
