@@ -373,13 +373,7 @@ fn detailed(fit: &Fit, r: Option<&FitRow>) -> Option<FitRow> {
         }
     }
     if !tail.is_empty() {
-        parts.insert(
-            0,
-            format!(
-                "{var} = {} by the tail rule",
-                tail.join(", ")
-            ),
-        );
+        parts.insert(0, format!("{var} = {} by the tail rule", tail.join(", ")));
     }
     r.excluded = parts.join("; ");
     Some(r)
@@ -421,6 +415,12 @@ fn claim_of(fit: &Fit, c: &Claim, e: Estimator, id: String) -> Check {
         Test::ConstantNegative => u4_constant_negative(fit, id, c, e),
     };
     check.estimator = Some(e.name());
+    // A width sweep's mean claim on another sweep averages over that sweep, not over N.
+    if fit.sweep.generic() {
+        check.note = check
+            .note
+            .replace(" and N", &format!(" and {}", fit.sweep.variable()));
+    }
     if let Some(g) = c.group {
         check.group = format!("{g}[{}]", fit.tag);
     }

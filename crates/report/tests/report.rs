@@ -366,6 +366,12 @@ fn a_sweep_over_any_other_parameter_gets_its_figures_and_the_claims_that_apply()
         ]
     );
     assert!(c.iter().all(|c| c.verdict == "pass"), "{c:?}");
+    assert!(
+        c[0].note
+            .starts_with("signed mean of m_2 over combinations and sigma_b:"),
+        "{}",
+        c[0].note
+    );
     // Negative control: the same rule fails a u_4 whose interval is positive.
     let mut bad = f.clone();
     for r in &mut bad.fits {
