@@ -57,6 +57,9 @@ pub struct WidthData {
     pub n: u64,
     pub g2: Vec<f64>,
     pub g4: Vec<f64>,
+    /// The moments stage's tail rule (PHYSICS.md 8) passed both rows; a width that fails it enters no fit and
+    /// is listed in the notes (ARCHITECTURE.md invariant 7).
+    pub resolvable: bool,
 }
 
 /// A width sweep at fixed activation, depth, variances and input.
@@ -149,7 +152,7 @@ pub fn sweeps(tables: &[Moments]) -> Result<Vec<Sweep>> {
         let diag = |est: Estimator, order: u8| {
             m.of(est, order)
                 .find(|r| r.combo.iter().all(|&c| c as usize == point) && r.outputs.iter().all(|&o| o == 0))
-                .map(|r| r.g_bag.clone())
+                .map(|r| (r.g_bag.clone(), r.resolvable))
         };
         let estimator = [Estimator::Conditional, Estimator::Products]
             .into_iter()
@@ -160,7 +163,7 @@ pub fn sweeps(tables: &[Moments]) -> Result<Vec<Sweep>> {
                     i + 1
                 )
             })?;
-        let (g2, g4) = (
+        let ((g2, ok2), (g4, ok4)) = (
             diag(estimator, 2).expect("checked"),
             diag(estimator, 4).expect("checked"),
         );
@@ -176,7 +179,12 @@ pub fn sweeps(tables: &[Moments]) -> Result<Vec<Sweep>> {
             key_params.as_object_mut().map(|o| o.remove(k));
         }
         let key = format!("{key_params}|{}|{}", cfg.depth(), estimator.name());
-        let w = WidthData { n, g2, g4 };
+        let w = WidthData {
+            n,
+            g2,
+            g4,
+            resolvable: ok2 && ok4,
+        };
         match out.iter_mut().find(|(k, _)| *k == key) {
             Some((_, s)) => {
                 if s.widths.iter().any(|x| x.n == n) {
@@ -454,7 +462,9 @@ pub struct Analysis {
     pub vertex: f64,
     /// The exact e(n) (bias-free deep ReLU at a point off the origin), else None.
     pub exact: Option<Vec<f64>>,
-    /// Widths of the two-term fits (n >= 5 L).
+    /// Widths the moments stage's tail rule excludes from every fit.
+    pub tail: Vec<usize>,
+    /// Widths of the two-term fits (n >= 5 L, passing the tail rule).
     pub fit_widths: Vec<usize>,
     /// Of those, the ones above the noise floor (the exponent fit).
     pub resolved: Vec<usize>,
@@ -494,7 +504,11 @@ pub fn analyse(s: &Sweep) -> Result<Analysis> {
         }
         None => None,
     };
-    let fit_widths: Vec<usize> = (0..ns.len())
+    let tail: Vec<usize> = (0..ns.len()).filter(|&i| !s.widths[i].resolvable).collect();
+    let ok: Vec<usize> = (0..ns.len()).filter(|i| !tail.contains(i)).collect();
+    let fit_widths: Vec<usize> = ok
+        .iter()
+        .copied()
         .filter(|&i| ns[i] >= MIN_N_PER_LAYER * depth as f64)
         .collect();
     let resolved: Vec<usize> = fit_widths
@@ -521,14 +535,22 @@ pub fn analyse(s: &Sweep) -> Result<Analysis> {
     let limit = apply(&fit_e, |ys| coef(ys, 0));
     let remainder = apply(&fit_e, |ys| coef(ys, 1));
     let amplitude = exact.as_ref().map(|ex| {
-        let all: Vec<&Est> = e.iter().collect();
-        apply(&all, |ys| amplitude(ys, ex, &sd))
+        let used: Vec<&Est> = ok.iter().map(|&i| &e[i]).collect();
+        let (ex, sd) = (pick(ex, &ok), pick(&sd, &ok));
+        apply(&used, |ys| {
+            if ys.is_empty() {
+                f64::NAN
+            } else {
+                amplitude(ys, &ex, &sd)
+            }
+        })
     });
     Ok(Analysis {
         ns,
         e,
         vertex: vtx,
         exact,
+        tail,
         fit_widths,
         resolved,
         exponent,
@@ -661,7 +683,12 @@ pub fn sweep_checks(s: &Sweep, a: &Analysis, tag: &str) -> Vec<Check> {
             amp,
             format!(
                 "amplitude A of e_measured = A e_exact, e = G^(4)/(3 G^(2)^2) - 1, weighted over widths {} (exact e: {}): {}. A = 1 is the exact theory, A = 0 the infinite-width Gaussian.",
-                list(&a.ns, &(0..a.ns.len()).collect::<Vec<_>>()),
+                list(
+                    &a.ns,
+                    &(0..a.ns.len())
+                        .filter(|i| !a.tail.contains(i))
+                        .collect::<Vec<_>>()
+                ),
                 ex.iter()
                     .map(|v| format!("{v:.4}"))
                     .collect::<Vec<_>>()
@@ -714,6 +741,14 @@ pub fn sweep_checks(s: &Sweep, a: &Analysis, tag: &str) -> Vec<Check> {
         }
     }
     out.push(c);
+    if !a.tail.is_empty() {
+        for c in &mut out {
+            c.note += &format!(
+                " Widths {} are excluded by the tail rule of the moments stage (PHYSICS.md 8).",
+                list(&a.ns, &a.tail)
+            );
+        }
+    }
     out
 }
 

@@ -67,7 +67,12 @@ fn draw(
                 g2.push(s2 / nets as f64);
                 g4.push(s4 / nets as f64);
             }
-            WidthData { n, g2, g4 }
+            WidthData {
+                n,
+                g2,
+                g4,
+                resolvable: true,
+            }
         })
         .collect();
     Sweep {
@@ -199,6 +204,46 @@ fn a_vertex_that_does_not_grow_with_depth_fails_the_growth() {
         "{}",
         show(&cs)
     );
+}
+
+#[test]
+fn widths_the_tail_rule_marks_enter_no_fit() {
+    // A width whose G^(4) is ten times too large fails the exact value and the vertex limit, unless the tail rule
+    // of the moments stage marked it: then it is left out (and named in the notes).
+    let spoil = |mark: bool| {
+        let mut s = sweep(2, 2, |n| n, 20, 4000, 60);
+        s.widths[2].g4.iter_mut().for_each(|g| *g *= 10.0);
+        s.widths[2].resolvable = !mark;
+        checks_of(&[s])
+    };
+    let cs = spoil(false);
+    assert_eq!(
+        verdict(&cs, "deep_relu_exact[relu L=2]"),
+        Verdict::Fail,
+        "{}",
+        show(&cs)
+    );
+    assert_eq!(
+        verdict(&cs, "deep_vertex_limit[relu L=2]"),
+        Verdict::Fail,
+        "{}",
+        show(&cs)
+    );
+    let cs = spoil(true);
+    for c in &cs {
+        assert_eq!(c.verdict, Verdict::Pass, "{}", show(&cs));
+        assert!(
+            c.note.contains("Widths 100 are excluded by the tail rule"),
+            "{}",
+            c.note
+        );
+    }
+    // Every width marked: nothing to decide.
+    let mut s = sweep(1, 1, |n| n, 20, 4000, 61);
+    s.widths.iter_mut().for_each(|w| w.resolvable = false);
+    for c in checks_of(&[s]) {
+        assert_eq!(c.verdict, Verdict::NotResolvable, "{}: {}", c.id, c.note);
+    }
 }
 
 #[test]
