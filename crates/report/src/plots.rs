@@ -459,44 +459,52 @@ const CANVAS_W: f64 = 720.0;
 const PLOT_H: f64 = 300.0;
 
 /// Legend entries: (label, style, colour), deduplicated, only for series with something drawn.
-fn legend_entries(panels: &[Panel]) -> Vec<(String, Style, &'static str)> {
-    let mut v: Vec<(String, Style, &'static str)> = vec![];
+/// A legend entry: label, style, colour, and whether its markers carry error bars (drawn in the sample).
+type LegendEntry = (String, Style, &'static str, bool);
+
+fn legend_entries(panels: &[Panel]) -> Vec<LegendEntry> {
+    let mut v: Vec<LegendEntry> = vec![];
     for p in panels {
         for s in &p.series {
             let shown = s
                 .pts
                 .iter()
                 .any(|&(x, y, _)| p.x.scale.tr(x).is_some() && p.y.scale.tr(y).is_some());
-            if shown && !s.label.is_empty() && !v.iter().any(|(l, st, _)| *l == s.label && *st == s.style) {
-                v.push((s.label.clone(), s.style, s.color));
+            let bars = s.pts.iter().any(|pt| pt.2.is_some());
+            match v.iter_mut().find(|(l, st, _, _)| *l == s.label && *st == s.style) {
+                Some(e) => e.3 |= shown && bars,
+                None if shown && !s.label.is_empty() => v.push((s.label.clone(), s.style, s.color, bars)),
+                None => {}
             }
         }
     }
     v
 }
 
-fn legend_sample(svg: &mut String, x: f64, y: f64, style: Style, color: &str) {
+fn legend_sample(svg: &mut String, x: f64, y: f64, style: Style, color: &str, bars: bool) {
     let (x0, x1) = (x, x + 26.0);
+    if bars && matches!(style, Style::Points | Style::Squares) {
+        let _ = write!(
+            svg,
+            "<line x1=\"{:.1}\" y1=\"{:.1}\" x2=\"{:.1}\" y2=\"{:.1}\" stroke=\"{color}\" stroke-width=\"1.2\"/>",
+            x + 13.0,
+            y - 6.0,
+            x + 13.0,
+            y + 6.0
+        );
+    }
     match style {
         Style::Points => {
             let _ = write!(
                 svg,
-                "<line x1=\"{:.1}\" y1=\"{:.1}\" x2=\"{:.1}\" y2=\"{:.1}\" stroke=\"{color}\" stroke-width=\"1.2\"/><circle cx=\"{:.1}\" cy=\"{y:.1}\" r=\"3.5\" fill=\"{color}\"/>",
-                x + 13.0,
-                y - 6.0,
-                x + 13.0,
-                y + 6.0,
+                "<circle cx=\"{:.1}\" cy=\"{y:.1}\" r=\"3.5\" fill=\"{color}\"/>",
                 x + 13.0
             );
         }
         Style::Squares => {
             let _ = write!(
                 svg,
-                "<line x1=\"{:.1}\" y1=\"{:.1}\" x2=\"{:.1}\" y2=\"{:.1}\" stroke=\"{color}\" stroke-width=\"1.2\"/><rect x=\"{:.1}\" y=\"{:.1}\" width=\"7\" height=\"7\" fill=\"{color}\"/>",
-                x + 13.0,
-                y - 6.0,
-                x + 13.0,
-                y + 6.0,
+                "<rect x=\"{:.1}\" y=\"{:.1}\" width=\"7\" height=\"7\" fill=\"{color}\"/>",
                 x + 9.5,
                 y - 3.5
             );
@@ -552,13 +560,13 @@ pub fn figure(id: &str, title: &str, panels: &[Panel]) -> String {
     if !entries.is_empty() {
         y += row_h / 2.0;
     }
-    for (label, style, color) in &entries {
+    for (label, style, color, bars) in &entries {
         let w = 26.0 + 6.0 + text_width(label, LEGEND_PX) + 18.0;
         if x + w > CANVAS_W - MARGIN && x > MARGIN + 10.0 {
             x = MARGIN + 10.0;
             y += row_h;
         }
-        legend_sample(&mut body, x, y, *style, color);
+        legend_sample(&mut body, x, y, *style, color, *bars);
         text(
             &mut body,
             x + 32.0,

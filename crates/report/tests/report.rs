@@ -313,6 +313,10 @@ fn an_estimator_pair_is_one_group_decided_by_the_conditional_estimator() {
         .find(|g| g.title.starts_with("Relative standard error of G_c^{(4)}"))
         .expect("relative standard error figure");
     assert!(rse.caption.contains("conditional-Gaussian"), "{}", rse.caption);
+    // Legend samples match what is drawn: markers without error bars get no bar in the legend, with bars one.
+    let legend_bar = "stroke-width=\"1.2\"/>";
+    assert!(!rse.svg.contains(legend_bar), "{}", rse.svg);
+    assert!(gc4.svg.contains(legend_bar));
     let p = r.precision();
     assert!(
         p[0].contains("(conditional-Gaussian, N = 100)") && p[0].contains("(products-of-f, N = 100)"),
