@@ -63,7 +63,7 @@ impl StageKind {
                 "seed",
                 "covariance",
             ],
-            StageKind::Moments => &[],
+            StageKind::Moments => &["estimator", "max_n"],
             StageKind::Fit => &["sweep", "cutoff", "cutoffs", "ranges", "bootstrap", "seed"],
             StageKind::Flow => &["at", "d", "sigma_w", "u4", "u6", "k_end_ratio", "rtol", "samples"],
             StageKind::Report => &["title", "strict"],
