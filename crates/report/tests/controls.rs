@@ -242,7 +242,7 @@ fn sigma_w_slopes_pass_where_local_and_fail_where_not() {
 /// The sign of u_6 (the talk's "u_6 > 0"): GaussNet at points of size 0.01 has u_6 > 0 at sigma_b = 0.3 and
 /// u_6 < 0 at sigma_b = 0.65 (exact: +0.11 and -0.035 averaged over the resolvable points; at the ELS protocol's
 /// sigma_b = 1 it is about -2e6/N^2, but unresolvable). The claim must pass on the first and fail on the
-/// second; u_6 ~ 1/N^2 must pass on the first.
+/// second; u_6 ~ 1/N^2 must pass on the first, and fail there against exponents one off.
 #[test]
 fn u6_sign_passes_where_positive_and_fails_where_negative() {
     let d = tempfile::tempdir().unwrap();
@@ -256,6 +256,12 @@ fn u6_sign_passes_where_positive_and_fails_where_negative() {
             ("pass", Some("pass")),
             "{id}"
         );
+    }
+    // u_6 ~ 1/N^2 against a false premise (1/N, 1/N^3) on the same fit must fail.
+    let u6 = good.fit(FitId::VsWidth(nnqft_contract::fit::WidthSlope::U6));
+    for w in [-1.0, -3.0] {
+        let c = checks::numeric("u6".into(), "u_6 ~ N^p", w, u6, "slope");
+        assert_eq!(c.verdict, "fail", "u_6 against {w}: {}", c.note);
     }
     let bad = width_sweep_of(d.path(), "gaussnet", "0.65", pts, &["50", "100"], &more);
     let c = check(&bad, "u6_sign");
