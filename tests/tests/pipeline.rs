@@ -21,11 +21,12 @@ fn smoke_runs_then_is_fully_cached_and_invalidates_precisely() {
     for f in ["index.html", "report.md", "checks.json"] {
         assert!(report_dir.join(f).exists(), "{f} missing");
     }
-    // The smoke ensembles are tiny: the flow starts from unresolvable couplings, and the report says so.
+    // The smoke ensembles are tiny: a measured starting coupling of the flow is unresolvable, and the report
+    // says why (the measured trajectory is not drawn; the flow figure gives the reason).
     let html = std::fs::read_to_string(report_dir.join("index.html")).unwrap();
     assert!(
-        html.contains("Warning: the initial u4 and u6 rest on estimates"),
-        "flow warning missing"
+        html.contains("is not resolvable: "),
+        "the flow's reason is missing"
     );
     let checks: serde_json::Value =
         serde_json::from_slice(&std::fs::read(report_dir.join("checks.json")).unwrap()).unwrap();
