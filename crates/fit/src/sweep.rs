@@ -144,7 +144,7 @@ impl Point {
     /// Prepares the sweep point of one estimator's rows of a moments table held in memory (the other rows are
     /// dropped); `dir` names it in errors and provenance.
     pub fn new(dir: &Path, mut moments: Moments, cutoff: Option<f64>, estimator: Estimator) -> Result<Self> {
-        moments.rows.retain(|r| r.estimator.name() == estimator.name());
+        moments.rows.retain(|r| r.estimator == estimator);
         if moments.rows.is_empty() {
             bail!("{}: the moments table has no {estimator} rows", dir.display());
         }

@@ -18,31 +18,8 @@ use std::sync::Arc;
 pub const CONNECTED_MEASURED: &str =
     "moment-cumulant formula with the measured two-point functions of each bag (depth >= 2)";
 
-/// Which estimator produced a row (the `estimator` column).
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
-pub enum Estimator {
-    /// Averages of products f(x_1) ... f(x_n) over networks (the papers' "experimental" Green functions;
-    /// PHYSICS.md 3).
-    Products,
-    /// The conditional-Gaussian (Rao-Blackwell) estimator from the last layer's covariance S_h (PHYSICS.md 9).
-    Conditional,
-}
-
-impl Estimator {
-    pub const ALL: [Estimator; 2] = [Estimator::Products, Estimator::Conditional];
-
-    /// The value of the `estimator` column.
-    pub fn name(self) -> &'static str {
-        match self {
-            Estimator::Products => "products",
-            Estimator::Conditional => "conditional",
-        }
-    }
-
-    pub fn parse(s: &str) -> Option<Self> {
-        Estimator::ALL.into_iter().find(|e| e.name() == s)
-    }
-}
+/// Which estimator produced a row (the `estimator` column): declared once, in the contract.
+pub use nnqft_contract::fit::Estimator;
 
 /// One (estimator, n, multiset) row.
 #[derive(Debug, Clone, PartialEq)]
