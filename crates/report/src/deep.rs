@@ -27,8 +27,8 @@
 
 use crate::Report;
 use crate::checks::{Check, EXACT_TOL, Verdict};
-use crate::figures::Figures;
-use crate::plots::{Axis, GREY, PALETTE, Panel, Pt, Scale, Series, Style};
+use crate::figures::{Figures, series};
+use crate::plots::{Axis, GREY, PALETTE, Panel, Pt, Scale, Style};
 use anyhow::{Context, Result, bail};
 use nnqft_moments::{Estimator, Moments};
 use nnqft_physics::relu_exact::ReluExact;
@@ -996,13 +996,4 @@ fn figures(fam: &str, members: &[(&Sweep, &Analysis)], figs: &mut Figures) {
             }
         ),
     );
-}
-
-fn series(label: &str, style: Style, color: &'static str, pts: Vec<Pt>) -> Series {
-    Series {
-        label: label.into(),
-        style,
-        color,
-        pts,
-    }
 }

@@ -61,7 +61,8 @@ impl Figures {
     }
 }
 
-fn series(label: &str, style: Style, color: &'static str, pts: Vec<Pt>) -> Series {
+/// A series of points with its legend label, line style and colour.
+pub(crate) fn series(label: &str, style: Style, color: &'static str, pts: Vec<Pt>) -> Series {
     Series {
         label: label.into(),
         style,
