@@ -626,6 +626,11 @@ pub struct ComboRow {
     pub u: Option<f64>,
     pub u_exact: Option<f64>,
     pub lambda: Option<f64>,
+    /// The combination's connected part G_c^(n) (n = 4, 6, 8) as the estimator forms it; null for n = 2.
+    pub gc: Option<f64>,
+    /// Its standard error: the standard deviation over bags of the per-bag value, over sqrt(bags) (issue 16's
+    /// precision is the median over combinations of gc_stderr / |gc|).
+    pub gc_stderr: Option<f64>,
     pub resolvable: bool,
 }
 
@@ -732,6 +737,8 @@ pub fn write_combos(dir: &Path, rows: &[ComboRow], meta: &Meta) -> Result<()> {
             ("u", f64s(|r| r.u)),
             ("u_exact", f64s(|r| r.u_exact)),
             ("lambda", f64s(|r| r.lambda)),
+            ("gc", f64s(|r| r.gc)),
+            ("gc_stderr", f64s(|r| r.gc_stderr)),
             (
                 "resolvable",
                 Column::Bool(rows.iter().map(|r| r.resolvable).collect()),
@@ -964,6 +971,7 @@ fn combos_table(dir: &Path) -> Result<Vec<ComboRow>> {
         t.f64("u_exact")?,
         t.f64("lambda")?,
     );
+    let (gc, gc_stderr) = (t.f64("gc")?, t.f64("gc_stderr")?);
     let resolvable = t.bool("resolvable")?;
     Ok((0..t.rows())
         .map(|i| ComboRow {
@@ -976,6 +984,8 @@ fn combos_table(dir: &Path) -> Result<Vec<ComboRow>> {
             u: u[i],
             u_exact: u_exact[i],
             lambda: lambda[i],
+            gc: gc[i],
+            gc_stderr: gc_stderr[i],
             resolvable: resolvable[i],
         })
         .collect())
@@ -1101,6 +1111,8 @@ mod tests {
             u: Some(-1.0),
             u_exact: Some(-1.1),
             lambda: Some(0.01),
+            gc: Some(0.3),
+            gc_stderr: None,
             resolvable: false,
         }];
         write_fits(dir.path(), &fits, &meta()).unwrap();

@@ -89,6 +89,26 @@ pub fn evaluate(p: &Point, g: &[f64], c: &[f64]) -> (Vec<f64>, PerCombo) {
     (out, PerCombo { u4, lambda, u6 })
 }
 
+/// The connected part of every moments row as the estimator forms it (the same formulas as [`evaluate`]):
+/// G^(4) - sum K K and G^(6) - sum G^(4) K + 2 sum K K K from the full functions for products, the per-bag
+/// estimates for the conditional estimator and for G_c^(8); NaN for two-point rows.
+pub fn connected_rows(p: &Point, g: &[f64], c: &[f64]) -> Vec<f64> {
+    let rows = &p.moments.rows;
+    let mut out = vec![f64::NAN; rows.len()];
+    for &r in p.rows4.iter().chain(&p.rows6).chain(&p.rows8) {
+        out[r] = c[r];
+    }
+    if p.estimator == Estimator::Products {
+        for &r in &p.rows4 {
+            out[r] = g[r] - rows[r].g_free;
+        }
+        for (i, &r) in p.rows6.iter().enumerate() {
+            out[r] = g[r] - p.legs6[i].iter().map(|&(r4, k)| g[r4] * k).sum::<f64>() + 2.0 * p.kkk6[i];
+        }
+    }
+    out
+}
+
 /// Mean |lambda_HMS| over 4-point combinations at a given cutoff: DeltaG^(4) / (24 N_K(Lambda)), DeltaG^(4) as in
 /// [`evaluate`].
 pub fn lambda_at(p: &Point, g: &[f64], c: &[f64], nk4: &[f64]) -> f64 {

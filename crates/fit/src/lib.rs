@@ -337,6 +337,18 @@ fn resampled(p: &Point, bags: &[usize]) -> Gs {
     }
 }
 
+/// Standard error of a mean over bags from the per-bag values: their standard deviation over sqrt(bags); `None`
+/// with fewer than two bags or a value that is not finite (two-point rows have no G_c).
+fn stderr_over_bags(v: &[f64]) -> Option<f64> {
+    let n = v.len() as f64;
+    if v.len() < 2 || v.iter().any(|x| !x.is_finite()) {
+        return None;
+    }
+    let m = v.iter().sum::<f64>() / n;
+    let var = v.iter().map(|x| (x - m) * (x - m)).sum::<f64>() / (n - 1.0);
+    Some((var / n).sqrt())
+}
+
 /// Exact full n-point functions and connected parts, if the architecture has them.
 fn exact(p: &Point) -> Option<Gs> {
     Some(Gs {
@@ -654,6 +666,18 @@ pub fn compute(points: Vec<Point>, opts: &Options) -> Result<Tables> {
     for (i, p) in setup.points.iter().enumerate() {
         let ce = ex.as_ref().map(|e| &e.combos[i]);
         let c = &est.combos[i];
+        // Each combination's G_c and its standard error over bags (the same chain on one bag at a time).
+        let gc_hat = chain::connected_rows(p, &g_hat[i].g, &g_hat[i].c);
+        let per_bag: Vec<Vec<f64>> = (0..p.moments.bags.len())
+            .map(|b| {
+                let one = resampled(p, &[b]);
+                chain::connected_rows(p, &one.g, &one.c)
+            })
+            .collect();
+        let gc_stderr = |r: usize| {
+            let v: Vec<f64> = per_bag.iter().map(|b| b[r]).collect();
+            stderr_over_bags(&v)
+        };
         for (k, &r) in p
             .rows2
             .iter()
@@ -684,6 +708,8 @@ pub fn compute(points: Vec<Point>, opts: &Options) -> Result<Tables> {
                 u,
                 u_exact: ue,
                 lambda: lam,
+                gc: Some(gc_hat[r]).filter(|v| v.is_finite()),
+                gc_stderr: gc_stderr(r),
                 resolvable: row.resolvable,
             });
         }

@@ -67,6 +67,35 @@ fn fmt(v: Option<f64>) -> String {
     }
 }
 
+/// Issue 16's precision of one estimator: the largest width with four-point combinations that carry a standard
+/// error, and the median over those combinations of gc_stderr / |gc|.
+pub fn median_rse4(f: &data::Fit, e: data::Estimator) -> Option<(f64, f64)> {
+    let rse = |c: &&nnqft_contract::fit::ComboRow| match (c.gc, c.gc_stderr) {
+        (Some(g), Some(se)) if g != 0.0 && c.n == 4 && c.estimator == e => Some(se / g.abs()),
+        _ => None,
+    };
+    let x = f
+        .combos
+        .iter()
+        .filter(|c| rse(c).is_some())
+        .map(|c| c.x)
+        .fold(None, |m: Option<f64>, x| Some(m.map_or(x, |m| m.max(x))))?;
+    let mut v: Vec<f64> = f
+        .combos
+        .iter()
+        .filter(|c| c.x == x)
+        .filter_map(|c| rse(&c))
+        .collect();
+    v.sort_by(f64::total_cmp);
+    let k = v.len();
+    let median = if k % 2 == 1 {
+        v[k / 2]
+    } else {
+        (v[k / 2 - 1] + v[k / 2]) / 2.0
+    };
+    Some((x, median))
+}
+
 /// The outcome of a run: checks and whether any failed.
 #[derive(Debug)]
 pub struct Outcome {
@@ -160,25 +189,26 @@ impl Report {
     }
 
     /// The precision of G_c^(4) at the largest width of each width sweep, per estimator (issue 16's measure: the
-    /// relative standard error of the combination-averaged G_c^(4), from its 95% interval), one line each.
+    /// median over combinations of the relative standard error of G_c^(4), gc_stderr / |gc| of the fit's combos
+    /// table), one line each.
     pub fn precision(&self) -> Vec<String> {
         let mut v = vec![];
         for f in self.fits.iter().filter(|f| f.sweep == Sweep::Width) {
             let per: Vec<String> = data::Estimator::ALL
                 .into_iter()
                 .filter_map(|e| {
-                    let p = *f.series_of(data::Quantity::Gc4Mean, e).last()?;
+                    let (x, median) = median_rse4(f, e)?;
                     Some(format!(
                         "{} ({}, N = {})",
-                        fmt(figures::relative_se(p)),
+                        fmt(Some(median)),
                         figures::estimator_label(e),
-                        p.x
+                        x
                     ))
                 })
                 .collect();
             if !per.is_empty() {
                 v.push(format!(
-                    "{}: relative standard error of $G_c^(4)$ at the largest width {}",
+                    "{}: median over combinations of the relative standard error of $G_c^(4)$ at the largest width {}",
                     f.label,
                     per.join(", ")
                 ));

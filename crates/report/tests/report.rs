@@ -239,8 +239,15 @@ fn two_estimator_fit() -> nnqft_report::data::Fit {
         let (lo, hi) = (p.lo.unwrap(), p.hi.unwrap());
         (p.lo, p.hi) = (Some(p.y - 0.1 * (p.y - lo)), Some(p.y + 0.1 * (hi - p.y)));
     }
+    // Per-combination standard errors a tenth of the products' (median 0.012 against 0.12).
+    let mut cond_combos = f.combos.clone();
+    for c in &mut cond_combos {
+        c.estimator = Estimator::Conditional;
+        c.gc_stderr = c.gc_stderr.map(|s| s / 10.0);
+    }
     f.fits.extend(cond_fits);
     f.points.extend(cond_points);
+    f.combos.extend(cond_combos);
     f
 }
 
@@ -317,9 +324,12 @@ fn an_estimator_pair_is_one_group_decided_by_the_conditional_estimator() {
     let legend_bar = "stroke-width=\"1.2\"/>";
     assert!(!rse.svg.contains(legend_bar), "{}", rse.svg);
     assert!(gc4.svg.contains(legend_bar));
+    // Issue 16's measure: the median over combinations of the per-combination relative standard error.
     let p = r.precision();
     assert!(
-        p[0].contains("(conditional-Gaussian, N = 100)") && p[0].contains("(products-of-f, N = 100)"),
+        p[0].contains("median over combinations")
+            && p[0].contains("0.0120 (conditional-Gaussian, N = 100)")
+            && p[0].contains("0.1200 (products-of-f, N = 100)"),
         "{p:?}"
     );
 }

@@ -117,6 +117,8 @@ pub fn width_fit() -> Fit {
                     u_exact: (n == 4).then_some(-60.0 / x),
                     combo: vec![],
                     lambda: None,
+                    gc: Some((n as f64 - 3.0) / x),
+                    gc_stderr: Some((0.1 + 0.01 * i as f64) / x),
                     resolvable: true,
                     estimator: Estimator::Products,
                 })
