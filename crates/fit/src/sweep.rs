@@ -3,11 +3,11 @@
 
 use anyhow::{Context, Result, bail};
 use nnqft_contract::fit::Estimator;
+use nnqft_moments::tail::ess_min;
 use nnqft_moments::{Moments, read_moments};
 use nnqft_physics::combos::{Index, pair_and_rest6};
 use nnqft_physics::couplings::{Scales, tree_sum, vertex_integral};
 use nnqft_physics::exact::wick;
-use nnqft_physics::moments::{ESS_MIN, ESS_MIN_6};
 use nnqft_physics::{Arch, Config, kernel};
 use std::path::{Path, PathBuf};
 
@@ -60,7 +60,8 @@ pub struct OrderTail {
     pub n: u8,
     /// Smallest effective sample size of the pooled products.
     pub ess: f64,
-    /// The threshold of the tail rule for this order (`ESS_MIN`, or `ESS_MIN_6` from six points on).
+    /// The threshold of the tail rule for this order (`ESS_MIN`, `ESS_MIN_6` from six points on, `ESS_MIN_8` from
+    /// eight).
     pub ess_min: f64,
     /// GaussNet: the smallest (hidden units drawn) / exp(n^2 s_max / 2); `None` for light-tailed activations.
     /// The fit requires [`OrderTail::tail_min`].
@@ -239,7 +240,7 @@ fn tail_summary(moments: &Moments) -> (Vec<u8>, Vec<OrderTail>) {
             (!rows.is_empty()).then(|| OrderTail {
                 n,
                 ess: rows.iter().map(|r| r.ess).fold(f64::INFINITY, f64::min),
-                ess_min: if n >= 6 { ESS_MIN_6 } else { ESS_MIN },
+                ess_min: ess_min(n as usize),
                 tail_ratio: rows.iter().filter_map(|r| r.tail_ratio).reduce(f64::min),
             })
         })

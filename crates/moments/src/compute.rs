@@ -577,7 +577,7 @@ impl Legs {
         let (g_exp, bag_std) = mean_std(&g_bag);
         let (connected, conn_std) = mean_std(&conn_bag);
         let nb = (g_bag.len() as f64).sqrt();
-        let resolvable = tail.resolvable(self.n)
+        let resolvable = crate::tail::ess_ok(&tail, self.n)
             && self
                 .budget
                 .is_none_or(|b| b >= nnqft_physics::moments::TAIL_SAFETY);

@@ -7,6 +7,7 @@
 
 mod compute;
 mod table;
+pub mod tail;
 pub mod work;
 
 pub use compute::{

@@ -55,7 +55,8 @@ pub struct MomentRow {
     pub max_share: f64,
     /// GaussNet: hidden units drawn / exp(n^2 s_max / 2) (`nnqft_physics::moments::lognormal_budget`).
     pub tail_ratio: Option<f64>,
-    /// Effective sample size >= ESS_MIN and, for GaussNet, tail_ratio >= TAIL_SAFETY.
+    /// Effective sample size >= `tail::ess_min(n)` (ESS_MIN, ESS_MIN_6 from six points, ESS_MIN_8 from eight) and,
+    /// for GaussNet, tail_ratio >= TAIL_SAFETY.
     pub resolvable: bool,
     /// Per-bag G_exp, in the order of [`Moments::bags`].
     pub g_bag: Vec<f64>,
