@@ -21,6 +21,18 @@ fn tiny(dir: &Path, name: &str, extra: &str) -> PathBuf {
     p
 }
 
+/// A store under `dir` holding one run of a [`tiny`] pipeline `t.toml`, and its archive `good.tar`:
+/// (store, pipeline file, archive).
+fn archived_tiny(dir: &Path) -> (PathBuf, PathBuf, PathBuf) {
+    let store = dir.join("store");
+    let p = tiny(dir, "t.toml", "");
+    let ps = p.to_str().unwrap();
+    ok(run(&store, &["run", ps]));
+    let good = dir.join("good.tar");
+    ok(run(&store, &["archive", ps, "--out", good.to_str().unwrap()]));
+    (store, p, good)
+}
+
 /// Every file under `dir` (recursively).
 fn files_under(dir: &Path) -> Vec<PathBuf> {
     let mut v = Vec::new();
@@ -84,14 +96,7 @@ fn blake3_hex(b: &[u8]) -> String {
 #[test]
 fn import_refuses_lock_values_that_would_become_paths() {
     let dir = tempfile::tempdir().unwrap();
-    let store = dir.path().join("store");
-    let p = tiny(dir.path(), "t.toml", "");
-    ok(run(&store, &["run", p.to_str().unwrap()]));
-    let good = dir.path().join("good.tar");
-    ok(run(
-        &store,
-        &["archive", p.to_str().unwrap(), "--out", good.to_str().unwrap()],
-    ));
+    let (_, _, good) = archived_tiny(dir.path());
     let evil = dir.path().join("evil");
     let evil_s = evil.to_str().unwrap().to_string();
     type Edit = Box<dyn Fn(&mut serde_json::Value)>;
@@ -588,12 +593,8 @@ fn add_entry(good: &Path, bad: &Path, rel: &str, data: &[u8]) {
 #[test]
 fn import_refuses_what_verify_would_quarantine_and_strings_that_would_reach_the_terminal() {
     let dir = tempfile::tempdir().unwrap();
-    let store = dir.path().join("store");
-    let p = tiny(dir.path(), "t.toml", "");
+    let (store, p, good) = archived_tiny(dir.path());
     let ps = p.to_str().unwrap();
-    ok(run(&store, &["run", ps]));
-    let good = dir.path().join("good.tar");
-    ok(run(&store, &["archive", ps, "--out", good.to_str().unwrap()]));
     let content = objects(&store)[0].clone();
 
     // A file or a directory inside an object that its manifest does not list: verify calls that damage (and
@@ -948,12 +949,7 @@ fn import_streams_entries_so_memory_does_not_grow_with_their_size() {
     // A result table of a paper run is gigabytes; import held each entry in memory (528 MB resident for a
     // 400 MB entry). Under a 64 MiB address-space limit, a 96 MiB entry must still import.
     let dir = tempfile::tempdir().unwrap();
-    let store = dir.path().join("store");
-    let p = tiny(dir.path(), "t.toml", "");
-    let ps = p.to_str().unwrap();
-    ok(run(&store, &["run", ps]));
-    let good = dir.path().join("good.tar");
-    ok(run(&store, &["archive", ps, "--out", good.to_str().unwrap()]));
+    let (_, _, good) = archived_tiny(dir.path());
     let big = dir.path().join("big.tar");
     add_entry(&good, &big, "extra/blob", &vec![7u8; 96 << 20]);
     let fresh = dir.path().join("fresh");
@@ -1067,14 +1063,7 @@ fn links_planted_in_a_shared_store_are_never_followed() {
 #[test]
 fn an_archive_cannot_take_a_shipped_pipelines_name() {
     let dir = tempfile::tempdir().unwrap();
-    let store = dir.path().join("store");
-    let p = tiny(dir.path(), "t.toml", "");
-    ok(run(&store, &["run", p.to_str().unwrap()]));
-    let good = dir.path().join("good.tar");
-    ok(run(
-        &store,
-        &["archive", p.to_str().unwrap(), "--out", good.to_str().unwrap()],
-    ));
+    let (_, _, good) = archived_tiny(dir.path());
     let bad = dir.path().join("paper.tar");
     tamper_lock(&good, &bad, |l| l["pipeline"] = "paper".into());
     let fresh = dir.path().join("fresh");
