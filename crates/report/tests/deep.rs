@@ -121,6 +121,11 @@ fn verdict(cs: &[Check], id: &str) -> Verdict {
         .verdict
 }
 
+/// Asserts the verdict of check `id`, showing every check when it differs.
+fn expect(cs: &[Check], id: &str, want: Verdict) {
+    assert_eq!(verdict(cs, id), want, "{id}:\n{}", show(cs));
+}
+
 fn show(cs: &[Check]) -> String {
     cs.iter()
         .map(|c| format!("{} {}: {}", c.id, c.verdict, c.note))
@@ -153,25 +158,10 @@ fn networks_of_half_the_stated_width_fail_the_exact_value_vertex_and_growth() {
         .collect();
     let cs = checks_of(&sweeps);
     for l in 1..=4 {
-        assert_eq!(
-            verdict(&cs, &format!("deep_relu_exact[relu L={l}]")),
-            Verdict::Fail,
-            "{}",
-            show(&cs)
-        );
-        assert_eq!(
-            verdict(&cs, &format!("deep_vertex_limit[relu L={l}]")),
-            Verdict::Fail,
-            "{}",
-            show(&cs)
-        );
+        expect(&cs, &format!("deep_relu_exact[relu L={l}]"), Verdict::Fail);
+        expect(&cs, &format!("deep_vertex_limit[relu L={l}]"), Verdict::Fail);
     }
-    assert_eq!(
-        verdict(&cs, "deep_vertex_growth[relu]"),
-        Verdict::Fail,
-        "{}",
-        show(&cs)
-    );
+    expect(&cs, "deep_vertex_growth[relu]", Verdict::Fail);
 }
 
 #[test]
@@ -182,12 +172,7 @@ fn a_connected_function_falling_like_one_over_n_squared_fails_the_exponent() {
         .collect();
     let cs = checks_of(&sweeps);
     for l in 1..=2 {
-        assert_eq!(
-            verdict(&cs, &format!("deep_gc4_inv_n[relu L={l}]")),
-            Verdict::Fail,
-            "{}",
-            show(&cs)
-        );
+        expect(&cs, &format!("deep_gc4_inv_n[relu L={l}]"), Verdict::Fail);
     }
 }
 
@@ -198,12 +183,7 @@ fn a_vertex_that_does_not_grow_with_depth_fails_the_growth() {
         .map(|l| sweep(l, 1, |n| n, 20, 4000, 40 + l as u64))
         .collect();
     let cs = checks_of(&sweeps);
-    assert_eq!(
-        verdict(&cs, "deep_vertex_growth[relu]"),
-        Verdict::Fail,
-        "{}",
-        show(&cs)
-    );
+    expect(&cs, "deep_vertex_growth[relu]", Verdict::Fail);
 }
 
 #[test]
@@ -217,18 +197,8 @@ fn widths_the_tail_rule_marks_enter_no_fit() {
         checks_of(&[s])
     };
     let cs = spoil(false);
-    assert_eq!(
-        verdict(&cs, "deep_relu_exact[relu L=2]"),
-        Verdict::Fail,
-        "{}",
-        show(&cs)
-    );
-    assert_eq!(
-        verdict(&cs, "deep_vertex_limit[relu L=2]"),
-        Verdict::Fail,
-        "{}",
-        show(&cs)
-    );
+    expect(&cs, "deep_relu_exact[relu L=2]", Verdict::Fail);
+    expect(&cs, "deep_vertex_limit[relu L=2]", Verdict::Fail);
     let cs = spoil(true);
     for c in &cs {
         assert_eq!(c.verdict, Verdict::Pass, "{}", show(&cs));
