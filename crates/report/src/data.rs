@@ -194,11 +194,16 @@ pub struct Flow {
     pub x: Option<f64>,
     /// The trajectories, the one from the measured couplings first.
     pub trajectories: Vec<Trajectory>,
-    /// Why the integration from the measured couplings ended.
-    pub stop: String,
     pub fixed: Vec<FixedPoint>,
     /// Active-RG predictions.
     pub active: Vec<ActiveRow>,
+}
+
+impl Flow {
+    /// Why the integration from the measured couplings ended (the contract puts that trajectory first).
+    pub fn stop(&self) -> &str {
+        &self.trajectories[0].stop
+    }
 }
 
 pub fn read_flow(dir: &Path) -> Result<Flow> {
@@ -219,7 +224,6 @@ pub fn read_flow(dir: &Path) -> Result<Flow> {
         x: a.params["x"].as_f64(),
         params: a.params,
         unresolved: a.unresolved,
-        stop: a.trajectories[0].stop.clone(),
         trajectories: a.trajectories,
         fixed,
         active: a.active,

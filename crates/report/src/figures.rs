@@ -878,7 +878,7 @@ pub fn flow(fl: &Flow, fits: &[Fit], figs: &mut Figures) -> String {
             "<p class=\"warning\">No flow figure: {} (flow artifact <code>{}</code>; the integration ended: {}).</p>\n",
             crate::math::html(&reasons.join("; ")),
             nnqft_contract::short_hash(&fl.hash),
-            crate::plots::esc(&fl.stop)
+            crate::plots::esc(fl.stop())
         );
     }
     let names = ["ū_2", "ū_4", "ū_6"];

@@ -327,7 +327,7 @@ impl Report {
             );
         }
         for f in &self.flows {
-            let _ = writeln!(s, "- flow artifact {}: {}", short_hash(&f.hash), f.stop);
+            let _ = writeln!(s, "- flow artifact {}: {}", short_hash(&f.hash), f.stop());
         }
         if let Some(r) = &self.run {
             let _ = writeln!(s, "\n## Run\n\n{}", run_table_md(r));

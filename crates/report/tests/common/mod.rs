@@ -310,7 +310,6 @@ pub fn flow(unresolved: &[&str]) -> Flow {
         unresolved: unresolved.iter().map(|s| s.to_string()).collect(),
         x: Some(1.0),
         trajectories,
-        stop: "reached k_end".into(),
         fixed: vec![([0.0, 0.0, 0.0], true, vec![(-2.0, 0.0), (-3.0, 0.0), (-4.0, 0.0)])],
         active: vec![],
     }
