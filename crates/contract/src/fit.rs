@@ -813,14 +813,7 @@ pub struct FitArtifact {
     pub combos: Vec<ComboRow>,
 }
 
-/// Reads [`FITS`] of an artifact directory: the products estimator's rows (every estimator's rows: [`read`]).
-pub fn read_fits(dir: &Path) -> Result<Vec<FitRow>> {
-    let mut rows = fits_table(dir)?;
-    rows.retain(|r| r.estimator == Estimator::Products);
-    Ok(rows)
-}
-
-/// Every row of [`FITS`].
+/// Every row of [`FITS`] (read through [`read`]).
 fn fits_table(dir: &Path) -> Result<Vec<FitRow>> {
     let t = Table::read(&dir.join(FITS), STAGE)?;
     let (id, quantity, sweep, kind) = (
@@ -1119,13 +1112,6 @@ mod tests {
         write_points(dir.path(), &points, &meta()).unwrap();
         write_combos(dir.path(), &combos, &meta()).unwrap();
         // The table readers give the products rows (read, every row, also verifies the manifest).
-        let products: Vec<FitRow> = fits
-            .iter()
-            .filter(|r| r.estimator == Estimator::Products)
-            .cloned()
-            .collect();
-        assert!(!products.is_empty() && products.len() < fits.len());
-        assert_eq!(read_fits(dir.path()).unwrap(), products);
         let (p, params) = read_points(dir.path()).unwrap();
         assert!(p.is_empty(), "the only point row is the conditional estimator's");
         assert_eq!(fits_table(dir.path()).unwrap(), fits);
@@ -1236,7 +1222,7 @@ mod tests {
             &meta(),
         )
         .unwrap();
-        let e = format!("{:#}", read_fits(dir.path()).unwrap_err());
+        let e = format!("{:#}", fits_table(dir.path()).unwrap_err());
         assert!(
             e.contains("fits.parquet") && e.contains("column sweep is missing"),
             "{e}"
@@ -1256,7 +1242,7 @@ mod tests {
             &meta(),
         )
         .unwrap();
-        let e = format!("{:#}", read_fits(dir.path()).unwrap_err());
+        let e = format!("{:#}", fits_table(dir.path()).unwrap_err());
         assert!(
             e.contains("column id, row 0: unknown value \"u4_spreads\""),
             "{e}"
@@ -1265,7 +1251,7 @@ mod tests {
         std::fs::remove_file(dir.path().join(FITS)).unwrap();
         rows[0].kind = FitKind::Mean;
         write_fits(dir.path(), &rows, &meta()).unwrap();
-        let e = format!("{:#}", read_fits(dir.path()).unwrap_err());
+        let e = format!("{:#}", fits_table(dir.path()).unwrap_err());
         assert!(
             e.contains("fit gc4_abs_vs_N is a slope of gc4_mean, but the row says a mean"),
             "{e}"
