@@ -1055,6 +1055,17 @@ mod tests {
 
     #[test]
     fn eight_point_quadrature_is_converged_and_matches_independent_rules() {
+        // The default resolution `a` against the refined one `b`: C_8 and kappa_8 agree.
+        let converged = |a: &Exact, b: &Exact, idx: &[usize], what: &str| {
+            assert!(
+                close(a.c(idx), b.c(idx), QUADRATURE_REL),
+                "{what}: {} {}",
+                a.c(idx),
+                b.c(idx)
+            );
+            let (ka, kb) = (a.connected(idx), b.connected(idx));
+            assert!(close(ka, kb, KAPPA8_REFINED_REL), "{what}: kappa_8 {ka} {kb}");
+        };
         let pts = vec![vec![-1.0], vec![-0.2], vec![0.6], vec![1.0]];
         let idx8 = [
             vec![0, 1, 2, 3, 0, 1, 2, 3],
@@ -1074,14 +1085,7 @@ mod tests {
                     .unzip();
                 for idx in &idx8 {
                     let what = format!("{arch:?} sw={sw} sb={sb} {idx:?}");
-                    assert!(
-                        close(a.c(idx), b.c(idx), QUADRATURE_REL),
-                        "{what}: {} {}",
-                        a.c(idx),
-                        b.c(idx)
-                    );
-                    let (ka, kb) = (a.connected(idx), b.connected(idx));
-                    assert!(close(ka, kb, KAPPA8_REFINED_REL), "{what}: kappa_8 {ka} {kb}");
+                    converged(&a, &b, idx, &what);
                     if arch == Arch::Relu {
                         // The per-multiset kink partition of C_2..C_6 gives the same C_8.
                         let own = c_relu(&rho, &phi, &rule, idx);
@@ -1114,14 +1118,7 @@ mod tests {
                 let b = Exact::with_resolution(&c, Resolution::default().refine()).unwrap();
                 for idx in &idx8 {
                     let what = format!("{arch:?} sw={sw} sb={sb} {idx:?}");
-                    assert!(
-                        close(a.c(idx), b.c(idx), QUADRATURE_REL),
-                        "{what}: {} {}",
-                        a.c(idx),
-                        b.c(idx)
-                    );
-                    let (ka, kb) = (a.connected(idx), b.connected(idx));
-                    assert!(close(ka, kb, KAPPA8_REFINED_REL), "{what}: kappa_8 {ka} {kb}");
+                    converged(&a, &b, idx, &what);
                     if arch == Arch::Linear {
                         let want = wick(8, |x, y| c.c(idx[x], idx[y]));
                         assert!(
