@@ -110,36 +110,64 @@ pub fn nk4_at(
 
 impl Point {
     /// Reads a moments artifact and prepares its sweep point, one per estimator the table holds (products
-    /// first).
+    /// first). The geometry (vertex and tree integrals, disconnected legs) is computed once where the estimators' rows
+    /// are the same multisets in the same order.
     pub fn load(dir: &Path, cutoff: Option<f64>) -> Result<Vec<Self>> {
         let moments = read_moments(dir)?;
-        estimators(&moments)
-            .into_iter()
-            .map(|e| Self::new(dir, moments.clone(), cutoff, e))
-            .collect()
+        let mut points: Vec<Self> = vec![];
+        for e in estimators(&moments) {
+            let mut rows = moments.clone();
+            rows.rows.retain(|r| r.estimator == e);
+            let point = match points.first() {
+                Some(first) if first.same_geometry(&rows) => Point {
+                    estimator: e,
+                    ..first.with_rows(rows)
+                },
+                _ => Self::new(dir, rows, cutoff, e)?,
+            };
+            points.push(point);
+        }
+        Ok(points)
+    }
+
+    /// Whether `moments` holds the same multisets (n, combination, outputs) as this point, in the same order.
+    fn same_geometry(&self, moments: &Moments) -> bool {
+        moments.rows.len() == self.moments.rows.len()
+            && moments
+                .rows
+                .iter()
+                .zip(&self.moments.rows)
+                .all(|(a, b)| a.n == b.n && a.combo == b.combo && a.outputs == b.outputs)
+    }
+
+    /// This point's geometry with the rows of `moments` (checked by the callers: [`Self::same_geometry`]).
+    fn with_rows(&self, moments: Moments) -> Self {
+        let (unresolvable, tails) = tail_summary(&moments);
+        Point {
+            moments,
+            unresolvable,
+            tails,
+            ..self.clone()
+        }
     }
 
     /// The same sweep point with another moments table of its configuration (another seed, say): the geometry
     /// (vertex and tree integrals, disconnected legs) is kept; the rows must be the same multisets in the same
-    /// order.
+    /// order, from the same estimator.
     pub fn with_moments(&self, moments: Moments) -> Result<Self> {
-        let same = moments.rows.len() == self.moments.rows.len()
-            && moments.rows.iter().zip(&self.moments.rows).all(|(a, b)| {
-                a.n == b.n && a.combo == b.combo && a.outputs == b.outputs && a.estimator == b.estimator
-            });
+        let same = self.same_geometry(&moments)
+            && moments
+                .rows
+                .iter()
+                .zip(&self.moments.rows)
+                .all(|(a, b)| a.estimator == b.estimator);
         if !same {
             bail!(
                 "{}: the new moments table does not hold the same rows (n, combination) as the old one",
                 self.dir.display()
             );
         }
-        let (unresolvable, tails) = tail_summary(&moments);
-        Ok(Point {
-            moments,
-            unresolvable,
-            tails,
-            ..self.clone()
-        })
+        Ok(self.with_rows(moments))
     }
 
     /// Prepares the sweep point of one estimator's rows of a moments table held in memory (the other rows are

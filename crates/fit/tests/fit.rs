@@ -793,3 +793,50 @@ fn any_single_varying_parameter_can_be_swept() {
     xs.dedup();
     assert_eq!(xs, [1.0, 2.0, 3.0]);
 }
+
+#[test]
+fn a_sweep_point_shares_its_geometry_between_estimators_only_as_recomputed() {
+    // Point::load computes the vertex and tree integrals once for both estimators' rows; every estimator's
+    // point must equal the one prepared from scratch (Point::new) from its own rows.
+    let dir = tempfile::tempdir().unwrap();
+    let d = dir.path();
+    let s = sample(
+        d,
+        "s",
+        &[
+            "--arch",
+            "erf",
+            "-N",
+            "4",
+            "--sigma-w",
+            "1",
+            "--sigma-b",
+            "0.2",
+            "--points=-1,0.5,1",
+            "--n-bags",
+            "4",
+            "--n-nets",
+            "200",
+            "--seed",
+            "3",
+        ],
+    );
+    let m = moments(d, "m", &s);
+    let cutoff = Some(5.0);
+    let loaded = nnqft_fit::sweep::Point::load(&m, cutoff).unwrap();
+    let estimators: Vec<Estimator> = loaded.iter().map(|p| p.estimator).collect();
+    assert_eq!(estimators, [Estimator::Products, Estimator::Conditional]);
+    for p in &loaded {
+        let fresh = nnqft_fit::sweep::Point::new(&m, read_moments(&m).unwrap(), cutoff, p.estimator).unwrap();
+        assert!(p.moments.rows.iter().all(|r| r.estimator == p.estimator));
+        assert_eq!(p.moments.rows.len(), fresh.moments.rows.len());
+        assert_eq!(
+            (&p.rows2, &p.rows4, &p.rows6, &p.rows8),
+            (&fresh.rows2, &fresh.rows4, &fresh.rows6, &fresh.rows8)
+        );
+        assert_eq!((&p.nk4, &p.nk6, &p.tree6), (&fresh.nk4, &fresh.nk6, &fresh.tree6));
+        assert_eq!((&p.legs6, &p.kkk6), (&fresh.legs6, &fresh.kkk6));
+        assert_eq!(p.unresolvable, fresh.unresolvable);
+        assert_eq!(format!("{:?}", p.tails), format!("{:?}", fresh.tails));
+    }
+}
